@@ -1,0 +1,25 @@
+//! heartbeat: health checks that promote and demote action groups.
+//!
+//! The pipeline, one module per step:
+//!
+//! 1. [`config`] reads the INI file (Python ConfigParser dialect) into a
+//!    validated [`model::Config`];
+//! 2. [`checks`] builds one runnable check per section and probes TCP,
+//!    HTTP(S) or a script within a deadline;
+//! 3. [`state`] folds results into check and group health (rise/fall) and
+//!    decides which action each group needs — pure, no I/O;
+//! 4. [`engine`] runs rounds on a fixed schedule in a thread pool and drives
+//!    the state machine;
+//! 5. [`actions`] runs promotions and demotions through [`process`], the
+//!    child-process plumbing shared with script checks;
+//! 6. [`logging`], [`status`] and [`metrics`] tell the operator what
+//!    happened.
+
+pub mod actions;
+pub mod checks;
+pub mod engine;
+pub mod metrics;
+pub mod model;
+pub mod process;
+pub mod state;
+pub mod status;

@@ -1,0 +1,232 @@
+//! The validated configuration: what the engine runs.
+//!
+//! [`crate::config`] turns INI text into these types once, at start-up and on
+//! reload. Every value here has already been checked: durations are
+//! [`Duration`]s, ports are `u16`, every action group a check names exists
+//! with both a promotion and a demotion command. Nothing downstream parses
+//! or validates again.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole validated configuration, from a file or from the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where it came from: the configuration file, or `None` when the checks
+    /// were given on the command line.
+    pub path: Option<PathBuf>,
+    /// The `[general]` section.
+    pub general: General,
+    /// The action groups, in the order of `[promotions]`.
+    pub groups: Vec<GroupSpec>,
+    /// The checks, in file order.
+    pub checks: Vec<CheckSpec>,
+}
+
+/// The `[general]` section, every key with its default applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct General {
+    /// User to run as after start-up; `None` keeps the launching user.
+    /// Validated to exist when the configuration is loaded.
+    pub user: Option<String>,
+    /// Group to run as after start-up; `None` keeps the user's group.
+    pub group: Option<String>,
+    /// Where log lines go.
+    pub log: LogTarget,
+    /// The most verbose level logged.
+    pub log_level: log::LevelFilter,
+    /// Path of the locked pidfile, absolute after loading.
+    pub pidfile: Option<PathBuf>,
+    /// Number of worker threads that run checks (1..=1024).
+    pub threads: usize,
+    /// Detach from the terminal at start-up.
+    pub daemonize: bool,
+    /// Time between the starts of two rounds.
+    pub interval: Duration,
+    /// Deadline of one promotion or demotion run.
+    pub action_timeout: Duration,
+    /// Address of the status server, if enabled.
+    pub listen: Option<SocketAddr>,
+    /// The status server runs a round per request (shared by concurrent
+    /// requests) instead of answering from the latest scheduled round.
+    pub on_demand: bool,
+    /// HTTP status of `GET /` when not every group is healthy (100..=599).
+    pub fail_status: u16,
+    /// Exit with status 1 as soon as any check is unhealthy.
+    pub exit_on_failure: bool,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        General {
+            user: None,
+            group: None,
+            log: LogTarget::Stderr,
+            log_level: log::LevelFilter::Info,
+            pidfile: None,
+            threads: 1,
+            daemonize: false,
+            interval: Duration::from_secs(60),
+            action_timeout: Duration::from_secs(60),
+            listen: None,
+            on_demand: false,
+            fail_status: 503,
+            exit_on_failure: false,
+        }
+    }
+}
+
+/// Where log lines are written (`logfile` in `[general]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    /// Standard error (`stderr` or `-`).
+    Stderr,
+    /// The local syslog, facility `daemon`.
+    Syslog,
+    /// A file, appended to, reopened on SIGUSR1. Absolute after loading.
+    File(PathBuf),
+}
+
+/// An action group: the commands run when it turns healthy or unhealthy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSpec {
+    /// The name used in `[promotions]`, `[demotions]` and `action = …`.
+    pub name: String,
+    /// Shell command run when the group turns healthy.
+    pub promotion: String,
+    /// Shell command run when the group turns unhealthy.
+    pub demotion: String,
+}
+
+/// One check section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckSpec {
+    /// The section name.
+    pub name: String,
+    /// What to probe.
+    pub probe: Probe,
+    /// Whole-check deadline: resolve, connect, TLS, request and response.
+    pub timeout: Duration,
+    /// Names of the action groups this check feeds (at least one).
+    pub groups: Vec<String>,
+    /// Consecutive successes that turn the check healthy (>= 1).
+    pub rise: u32,
+    /// Consecutive failures that turn the check unhealthy (>= 1).
+    pub fall: u32,
+}
+
+/// What a check probes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    /// A TCP connect to `host:port`.
+    Tcp {
+        /// Host name or IP address (v4 or v6, without brackets).
+        host: String,
+        /// Port, 1..=65535.
+        port: u16,
+    },
+    /// An HTTP or HTTPS request.
+    Http(HttpProbe),
+    /// A shell command run as `/bin/sh -c COMMAND`; healthy iff it exits 0.
+    Script {
+        /// The command, exactly as written in the configuration.
+        command: String,
+    },
+}
+
+impl Probe {
+    /// The check type as written in the configuration: `tcp`, `http`,
+    /// `https` or `script`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::Tcp { .. } => "tcp",
+            Probe::Http(h) if h.https => "https",
+            Probe::Http(_) => "http",
+            Probe::Script { .. } => "script",
+        }
+    }
+
+    /// A short description of what is probed, for logs: `127.0.0.1:80`,
+    /// `https://example.org/health`, or the command.
+    pub fn endpoint(&self) -> String {
+        match self {
+            Probe::Tcp { host, port } => host_port(host, *port),
+            Probe::Http(h) => h.url(),
+            Probe::Script { command } => command.clone(),
+        }
+    }
+}
+
+/// `host:port`, with brackets around an IPv6 address.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// An HTTP or HTTPS check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpProbe {
+    /// `true` for HTTPS.
+    pub https: bool,
+    /// Host name or IP address (v4 or v6, without brackets).
+    pub host: String,
+    /// Port, 1..=65535.
+    pub port: u16,
+    /// Request path and query, starting with `/`.
+    pub path: String,
+    /// Status codes that count as success (default: exactly 200).
+    pub expect_status: StatusSet,
+    /// Text the response body must contain, if set.
+    pub expect_body: Option<String>,
+    /// Verify the server certificate (HTTPS only).
+    pub tls_verify: bool,
+    /// PEM file with CA certificates trusted in addition to the system
+    /// roots (HTTPS only). Absolute after loading.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl HttpProbe {
+    /// The full request URL, e.g. `http://[::1]:8080/health`.
+    pub fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{}", host_port(&self.host, self.port), self.path)
+    }
+}
+
+/// A set of HTTP status codes, written `200-299, 301` in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet(pub Vec<RangeInclusive<u16>>);
+
+impl StatusSet {
+    /// Whether `status` is in the set.
+    pub fn contains(&self, status: u16) -> bool {
+        self.0.iter().any(|r| r.contains(&status))
+    }
+}
+
+impl Default for StatusSet {
+    fn default() -> Self {
+        StatusSet(vec![200..=200])
+    }
+}
+
+impl std::fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, r) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            if r.start() == r.end() {
+                write!(f, "{}", r.start())?;
+            } else {
+                write!(f, "{}-{}", r.start(), r.end())?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! What the engine knows right now, for anyone who asks: the status server,
+//! the `status` command, `--once`, `--check-config`.
+//!
+//! The engine publishes a fresh [`Snapshot`] after every round and every
+//! action; readers take a cheap clone and never hold the lock while they
+//! write to a socket.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use crate::actions::Kind;
+use crate::process::Exit;
+use crate::state::Health;
+
+/// The shared, latest snapshot.
+pub type SharedStatus = Arc<RwLock<Snapshot>>;
+
+/// Everything the status server reports.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// When the engine started.
+    pub started: Option<SystemTime>,
+    /// The configured interval between round starts.
+    pub interval: Duration,
+    /// Rounds completed since start.
+    pub rounds: u64,
+    /// The latest completed round.
+    pub last_round: Option<RoundInfo>,
+    /// When the round in progress started, if one is.
+    pub round_started: Option<SystemTime>,
+    /// Every action group, in configuration order.
+    pub groups: Vec<GroupStatus>,
+    /// Every check, in configuration order.
+    pub checks: Vec<CheckStatus>,
+}
+
+impl Snapshot {
+    /// Whether every group is healthy (false before the first round, and
+    /// false when there are no groups with checks).
+    pub fn all_healthy(&self) -> bool {
+        !self.groups.is_empty() && self.groups.iter().all(|g| g.health == Health::Healthy)
+    }
+
+    /// `check: reason` for every check that is not healthy, in order; for a
+    /// check with no result yet, `check: no result yet`.
+    pub fn reasons(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| c.health != Health::Healthy)
+            .map(|c| match &c.last {
+                Some(r) => format!("{}: {}", c.name, r.reason),
+                None => format!("{}: no result yet", c.name),
+            })
+            .collect()
+    }
+}
+
+/// A completed round.
+#[derive(Debug, Clone)]
+pub struct RoundInfo {
+    /// When it started.
+    pub started: SystemTime,
+    /// How long it took.
+    pub duration: Duration,
+    /// How late it started against its schedule (zero when on time).
+    pub lateness: Duration,
+}
+
+/// One action group.
+#[derive(Debug, Clone)]
+pub struct GroupStatus {
+    /// Group name.
+    pub name: String,
+    /// Current health.
+    pub health: Health,
+    /// When it entered that health (`None` while unknown).
+    pub since: Option<SystemTime>,
+    /// Names of its checks.
+    pub checks: Vec<String>,
+    /// The action running now, if any.
+    pub running: Option<Kind>,
+    /// The last action that ended.
+    pub last_action: Option<ActionRecord>,
+}
+
+/// One finished promotion or demotion.
+#[derive(Debug, Clone)]
+pub struct ActionRecord {
+    /// Promotion or demotion.
+    pub kind: Kind,
+    /// When it started.
+    pub started: SystemTime,
+    /// How long it ran.
+    pub duration: Duration,
+    /// How it ended.
+    pub exit: Exit,
+}
+
+/// One check.
+#[derive(Debug, Clone)]
+pub struct CheckStatus {
+    /// Section name.
+    pub name: String,
+    /// `tcp`, `http`, `https` or `script`.
+    pub kind: &'static str,
+    /// What it probes (address, URL or command).
+    pub endpoint: String,
+    /// Health after rise/fall.
+    pub health: Health,
+    /// Consecutive successes.
+    pub successes: u32,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// The latest result.
+    pub last: Option<LastResult>,
+}
+
+/// A check's latest result.
+#[derive(Debug, Clone)]
+pub struct LastResult {
+    /// Whether it passed.
+    pub healthy: bool,
+    /// Short human reason.
+    pub reason: String,
+    /// How long it took.
+    pub latency: Duration,
+    /// When it finished.
+    pub at: SystemTime,
+}
