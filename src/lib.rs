@@ -17,6 +17,7 @@
 
 pub mod actions;
 pub mod checks;
+pub mod cli;
 pub mod engine;
 pub mod metrics;
 pub mod model;

@@ -1,0 +1,92 @@
+//! The command line, as typed. `--help` is generated from these doc
+//! comments; [`Cli::mode`] turns the flags into one mode of operation.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Health checks that promote and demote action groups.
+///
+/// Runs TCP, HTTP, HTTPS and script checks every interval and runs an action
+/// group's promotion command when it turns healthy, its demotion command
+/// when it turns unhealthy.
+#[derive(Debug, Parser)]
+#[command(name = "heartbeat", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (INI).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Run one round, apply its actions, and exit: 0 if every group is
+    /// healthy, 1 if not.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Validate the configuration, print its groups and checks, and exit
+    /// (0 when valid, 78 when not).
+    #[arg(short = 't', long = "check-config")]
+    pub check_config: bool,
+
+    /// Log promotions and demotions instead of running them.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Detach from the terminal and run in the background.
+    #[arg(short = 'd', long)]
+    pub daemonize: bool,
+
+    /// Serve status, readiness and metrics on this address (e.g.
+    /// 127.0.0.1:8080). Overrides `listen` in the file.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+
+    /// Exit with status 1 once any check is unhealthy.
+    #[arg(long)]
+    pub exit_on_failure: bool,
+
+    /// Checks given on the command line instead of a configuration file.
+    #[command(flatten)]
+    pub inline: InlineChecks,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Checks given on the command line (no configuration file).
+#[derive(Debug, Args, Default)]
+pub struct InlineChecks {
+    /// A check URL: tcp://HOST:PORT, http://HOST[:PORT]/PATH or
+    /// https://HOST[:PORT]/PATH. Repeatable.
+    #[arg(long = "check", value_name = "URL")]
+    pub checks: Vec<String>,
+
+    /// A shell command; healthy iff it exits 0. Repeatable.
+    #[arg(long = "script", value_name = "CMD")]
+    pub scripts: Vec<String>,
+
+    /// Time between rounds (e.g. 10, 10s, 500ms) [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+
+    /// Deadline of each check [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// Consecutive failures before a check counts as unhealthy [default: 1].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ask a running heartbeat for its status and print it; exit 0 when
+    /// every group is healthy.
+    Status {
+        /// Address of its status server (its `listen`); read from the
+        /// configuration file when omitted.
+        #[arg(value_name = "ADDR:PORT")]
+        address: Option<SocketAddr>,
+    },
+}
