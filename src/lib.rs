@@ -18,6 +18,7 @@
 pub mod actions;
 pub mod checks;
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod metrics;
 pub mod model;

@@ -1,0 +1,414 @@
+//! The configuration file as users write it: the Python tool's format, the
+//! ConfigParser dialect, and every kind of mistake, each reported with its
+//! place.
+
+use std::path::Path;
+use std::time::Duration;
+
+use heartbeat::config::{ConfigError, Loaded, parse};
+use heartbeat::model::{LogTarget, Probe};
+
+fn load(text: &str) -> Result<Loaded, ConfigError> {
+    parse(text, Path::new("test.conf"), Path::new("/etc/heartbeat"))
+}
+
+fn ok(text: &str) -> Loaded {
+    load(text).unwrap_or_else(|e| panic!("expected a valid configuration, got:\n{e}"))
+}
+
+/// The rendered errors, one string each.
+fn errors(text: &str) -> Vec<String> {
+    match load(text) {
+        Ok(_) => panic!("expected errors, the configuration was accepted:\n{text}"),
+        Err(e) => e.errors.iter().map(|d| d.render(&e.file)).collect(),
+    }
+}
+
+fn assert_has(all: &[String], needle: &str) {
+    assert!(
+        all.iter().any(|e| e.contains(needle)),
+        "no error contains {needle:?}; errors were:\n{}",
+        all.join("\n")
+    );
+}
+
+const PYTHON_TOOL: &str = "\
+[general]
+user = None
+group = None
+daemonize = no
+interval = 10
+threads = 4
+logfile = /var/log/heartbeat.log
+loglevel = info
+
+[promotions]
+web = /usr/local/bin/lb-add web
+
+[demotions]
+web = /usr/local/bin/lb-remove web
+
+[DEFAULT]
+action = web
+hostname = 127.0.0.1
+path = /health
+port = 80
+timeout = 3
+type = http
+
+[app1]
+port = 8081
+
+[app2]
+port = 8082
+";
+
+#[test]
+fn a_python_tool_configuration_runs_unchanged() {
+    let loaded = ok(PYTHON_TOOL);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = loaded.config;
+    assert_eq!(c.general.user, None);
+    assert_eq!(c.general.interval, Duration::from_secs(10));
+    assert_eq!(c.general.threads, 4);
+    assert!(!c.general.daemonize);
+    assert_eq!(
+        c.general.log,
+        LogTarget::File("/var/log/heartbeat.log".into())
+    );
+    assert_eq!(c.groups.len(), 1);
+    assert_eq!(c.groups[0].promotion, "/usr/local/bin/lb-add web");
+    let names: Vec<_> = c.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["app1", "app2"]);
+    let Probe::Http(http) = &c.checks[1].probe else {
+        panic!("app2 should be http")
+    };
+    assert_eq!(http.url(), "http://127.0.0.1:8082/health");
+    assert_eq!(c.checks[1].timeout, Duration::from_secs(3));
+    assert_eq!(c.checks[1].groups, ["web"]);
+}
+
+#[test]
+fn commands_reach_the_shell_exactly_as_written() {
+    let c = ok(r#"
+[promotions]
+web = printf '%s\n' "up; really" # not a comment \t 'quoted'
+[demotions]
+web: echo "down" ; logger -t hb 'a\b'
+[check]
+type = script
+command = test -f /tmp/x && printf '%s' "$HEARTBEAT_STATE"
+action = web
+"#)
+    .config;
+    assert_eq!(
+        c.groups[0].promotion,
+        r#"printf '%s\n' "up; really" # not a comment \t 'quoted'"#
+    );
+    assert_eq!(c.groups[0].demotion, r#"echo "down" ; logger -t hb 'a\b'"#);
+    assert_eq!(
+        c.checks[0].probe,
+        Probe::Script {
+            command: r#"test -f /tmp/x && printf '%s' "$HEARTBEAT_STATE""#.into()
+        }
+    );
+}
+
+#[test]
+fn configparser_dialect_keys_defaults_interpolation_continuations() {
+    let c = ok("
+# comment
+; another
+[DEFAULT]
+Base = /srv/hooks
+Action = Web
+[promotions]
+WEB = %(base)s/up --pct 100%%
+[demotions]
+web = %(base)s/down
+  --all
+[general]
+LogLevel: warn
+Interval: 1m30s
+action_timeout = 250ms
+[tcp-check]
+Type = TCP
+port = 22
+rise: 2
+fall = 3
+")
+    .config;
+    assert_eq!(c.groups[0].name, "web");
+    assert_eq!(c.groups[0].promotion, "/srv/hooks/up --pct 100%");
+    assert_eq!(c.groups[0].demotion, "/srv/hooks/down\n--all");
+    assert_eq!(c.general.log_level, log::LevelFilter::Warn);
+    assert_eq!(c.general.interval, Duration::from_secs(90));
+    assert_eq!(c.general.action_timeout, Duration::from_millis(250));
+    let check = &c.checks[0];
+    assert_eq!(
+        check.probe,
+        Probe::Tcp {
+            host: "localhost".into(),
+            port: 22
+        }
+    );
+    assert_eq!((check.rise, check.fall), (2, 3));
+    assert_eq!(check.groups, ["web"]);
+    assert_eq!(c.general.threads, 1);
+}
+
+#[test]
+fn urls_give_type_host_port_and_path() {
+    let c = ok("
+[promotions]
+a = true
+[demotions]
+a = true
+[DEFAULT]
+action = a
+type = tcp
+hostname = ignored.example
+[v6]
+url = tcp://[::1]:6379
+[web]
+url = https://example.org/health?full=1
+tls_verify = no
+expect_status = 200-299, 301
+expect_body = ok
+[plain]
+port = 25
+")
+    .config;
+    assert_eq!(
+        c.checks[0].probe,
+        Probe::Tcp {
+            host: "::1".into(),
+            port: 6379
+        }
+    );
+    let Probe::Http(web) = &c.checks[1].probe else {
+        panic!()
+    };
+    assert_eq!(web.url(), "https://example.org:443/health?full=1");
+    assert!(!web.tls_verify && web.expect_status.contains(301) && !web.expect_status.contains(302));
+    assert_eq!(web.expect_body.as_deref(), Some("ok"));
+    assert_eq!(
+        c.checks[2].probe,
+        Probe::Tcp {
+            host: "ignored.example".into(),
+            port: 25
+        }
+    );
+}
+
+#[test]
+fn default_keys_that_do_not_apply_are_ignored_but_own_ones_warn() {
+    let loaded = ok("
+[promotions]
+a = true
+[demotions]
+a = true
+[DEFAULT]
+action = a
+path = /health
+[db]
+type = tcp
+port = 5432
+[db2]
+type = tcp
+port = 5433
+path = /nope
+");
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].starts_with("test.conf:15: [db2] path: does not apply to a tcp check"),
+        "{}",
+        loaded.warnings[0]
+    );
+}
+
+#[test]
+fn every_mistake_is_reported_at_once_with_its_line() {
+    let all = errors(
+        "
+[general]
+interval = 5x
+threads = 0
+colour = blue
+[promotions]
+web = up
+db = up
+[demotions]
+web = down
+[web]
+type = http
+port = 99999
+timout = 3
+action = web, nosuch
+[db]
+type = tcp
+action = db
+",
+    );
+    assert_has(
+        &all,
+        "test.conf:3: [general] interval: \"5x\" is not a duration",
+    );
+    assert_has(
+        &all,
+        "test.conf:4: [general] threads: \"0\" is not valid here; expected a whole number from 1 to 1024",
+    );
+    assert_has(&all, "test.conf:5: [general] colour: unknown key");
+    assert_has(
+        &all,
+        "test.conf:8: [promotions] db: action group \"db\" has a promotion but no demotion",
+    );
+    assert_has(&all, "test.conf:13: [web] port: \"99999\" is not a port");
+    assert_has(&all, "test.conf:14: [web] timout: unknown key");
+    assert_has(
+        &all,
+        "test.conf:15: [web] action: action group \"nosuch\" is not defined",
+    );
+    assert_has(&all, "[db] port: a tcp check needs a port");
+    assert!(all.len() >= 8, "{all:#?}");
+}
+
+#[test]
+fn structural_mistakes_point_at_their_line() {
+    assert_eq!(
+        errors("[a]\ntype = tcp\nport 80\n"),
+        [
+            "test.conf:3: \"port 80\" is not understood; expected `key = value`, a [section] header, a comment starting with # or ;, or an indented continuation of a value"
+        ]
+    );
+    assert_has(
+        &errors("port = 80\n[a]\n"),
+        "test.conf:1: key \"port\" comes before any [section] header",
+    );
+    assert_has(
+        &errors("[a\nport = 80\n"),
+        "test.conf:1: section header \"[a\" has no closing ']'",
+    );
+}
+
+#[test]
+fn type_url_and_interpolation_mistakes() {
+    let all = errors(
+        "
+[promotions]
+a = true
+[demotions]
+a = true
+[x]
+type = ftp
+action = a
+[y]
+url = tcp://host
+action = a
+[z]
+url = http://h/
+hostname = other
+action = a
+[w]
+type = script
+command = echo %(missing)s
+action = a
+[v]
+action = a
+[u]
+type = script
+action = a
+command = printf '%s %(x)s'
+x = 1
+",
+    );
+    assert_has(
+        &all,
+        "test.conf:7: [x] type: \"ftp\" is not a check type; expected tcp, http, https or script",
+    );
+    assert_has(&all, "test.conf:10: [y] url: \"tcp://host\" has no port");
+    assert_has(
+        &all,
+        "test.conf:14: [z] hostname: both url and hostname are set",
+    );
+    assert_has(
+        &all,
+        "test.conf:18: [w] command: %(missing)s refers to a key that is neither in [w] nor in [DEFAULT]",
+    );
+    assert_has(&all, "[v] no check type");
+    assert_has(&all, "[u] command: lone '%'");
+}
+
+#[test]
+fn percent_signs_pass_untouched_without_interpolation() {
+    let c = ok("
+[promotions]
+a = printf '%s\\n' 50%
+[demotions]
+a = date +%Y-%m-%d
+[c]
+url = http://127.0.0.1:8080/
+action = a
+")
+    .config;
+    assert_eq!(c.groups[0].promotion, "printf '%s\\n' 50%");
+    assert_eq!(c.groups[0].demotion, "date +%Y-%m-%d");
+}
+
+#[test]
+fn unknown_users_and_misplaced_keys_are_errors_with_hints() {
+    let all = errors(
+        "
+[general]
+user = no-such-user-here
+timeout = 3
+[DEFAULT]
+interval = 5
+[promotions]
+a = true
+[demotions]
+a = true
+[c]
+url = tcp://127.0.0.1:1
+action = a
+",
+    );
+    assert_has(
+        &all,
+        "test.conf:3: [general] user: no user named \"no-such-user-here\"",
+    );
+    assert_has(
+        &all,
+        "test.conf:4: [general] timeout: unknown key (it is a check key",
+    );
+    assert_has(
+        &all,
+        "test.conf:6: [DEFAULT] interval: unknown key (it belongs in [general])",
+    );
+}
+
+#[test]
+fn a_file_without_checks_is_refused() {
+    assert_has(&errors("[general]\ninterval = 5\n"), "no checks");
+}
+
+#[test]
+fn section_names_are_case_sensitive_and_say_so() {
+    let all = errors(
+        "
+[General]
+interval = 5
+[promotions]
+a = true
+[demotions]
+a = true
+[c]
+url = tcp://127.0.0.1:1
+action = a
+",
+    );
+    assert_eq!(
+        all,
+        ["test.conf:2: [General] section names are case-sensitive: did you mean [general]?"]
+    );
+}
