@@ -56,3 +56,17 @@ pub fn run(request: &ActionRequest) -> ActionReport {
     let _ = request;
     todo!("actions::run")
 }
+
+/// Runs `request` on its own thread and calls `done` with the report.
+///
+/// # Errors
+/// When the thread cannot be started.
+pub fn spawn(
+    request: ActionRequest,
+    done: impl FnOnce(ActionReport) + Send + 'static,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("action-{}", request.group))
+        .spawn(move || done(run(&request)))
+        .map(|_| ())
+}

@@ -5,14 +5,34 @@
 //! [`Config`], takes a [`Handle`] to stop, reload or probe it from other
 //! threads (signals, the status server), and calls [`Engine::run`] or
 //! [`Engine::run_once`].
+//!
+//! One thread runs the loop below and owns all state; it sleeps on a
+//! channel between events, so it uses no CPU between rounds. Rounds run on
+//! the rayon pool of `threads` workers and actions on their own threads;
+//! both report back through the channel, so a slow check never delays an
+//! action and a slow action never delays a round.
 
-use std::sync::Arc;
-use std::sync::mpsc::Sender;
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
+use log::{debug, error, info, warn};
+use rayon::prelude::*;
+
+use crate::actions::{self, ActionReport, ActionRequest, Kind};
+use crate::checks::{self, Check, CheckResult};
 use crate::metrics::Metrics;
-use crate::model::Config;
-use crate::state::Health;
-use crate::status::SharedStatus;
+use crate::model::{CheckSpec, Config, GroupSpec};
+use crate::state::{self, ActionSlot, CheckState, Health, Occasion};
+use crate::status::{
+    ActionRecord, CheckStatus, GroupStatus, LastResult, RoundInfo, SharedStatus, Snapshot,
+};
+
+/// With `on_demand`, a probe request is answered from the latest round
+/// when that round ended less than this long ago, so a burst of requests
+/// cannot run rounds back to back.
+pub const PROBE_MIN_AGE: Duration = Duration::from_secs(1);
 
 /// How the engine runs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,51 +64,133 @@ pub enum Stopped {
 }
 
 /// Messages to the engine's loop.
-#[derive(Debug)]
-pub(crate) enum Event {
+enum Event {
     Stop,
     Reload,
+    Probe(Sender<()>),
+    RoundDone {
+        generation: u64,
+        results: Vec<CheckResult>,
+    },
+    ActionEnded {
+        group: String,
+        started: SystemTime,
+        report: ActionReport,
+    },
 }
 
 /// A cheap, cloneable remote control for a running engine.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Handle {
     tx: Sender<Event>,
 }
 
 impl Handle {
-    /// Asks the engine to stop: no new round starts; running actions get
-    /// their deadline.
+    /// Asks the engine to stop: no new round starts, running script checks
+    /// are killed, running actions get their deadline.
     pub fn stop(&self) {
         let _ = self.tx.send(Event::Stop);
     }
 
-    /// Asks the engine to reread its configuration file.
+    /// Asks the engine to reread its configuration file. An invalid file is
+    /// logged and the running configuration kept.
     pub fn reload(&self) {
         let _ = self.tx.send(Event::Reload);
     }
+
+    /// Asks for a fresh round and waits for it, at most `timeout`.
+    /// Concurrent callers share one round; a round that ended less than
+    /// [`PROBE_MIN_AGE`] ago counts as fresh. Returns `false` on timeout or
+    /// when the engine is gone.
+    pub fn probe(&self, timeout: Duration) -> bool {
+        let (tx, rx) = mpsc::channel();
+        if self.tx.send(Event::Probe(tx)).is_err() {
+            return false;
+        }
+        rx.recv_timeout(timeout).is_ok()
+    }
+}
+
+/// A group at run time.
+struct Group {
+    spec: GroupSpec,
+    /// Indices into the engine's checks.
+    members: Vec<usize>,
+    health: Health,
+    since: Option<SystemTime>,
+    slot: ActionSlot,
+    last_action: Option<ActionRecord>,
 }
 
 /// A configured engine, ready to run.
 pub struct Engine {
+    config: Config,
+    options: Options,
+    checks: Arc<Vec<Box<dyn Check>>>,
+    states: Vec<CheckState>,
+    last: Vec<Option<LastResult>>,
+    groups: Vec<Group>,
+    pool: Arc<rayon::ThreadPool>,
+    tx: Sender<Event>,
+    rx: Receiver<Event>,
     status: SharedStatus,
     metrics: Arc<Metrics>,
+    /// Bumped on reload, so results of a round of the old checks are
+    /// recognised.
+    generation: u64,
+    round_started: Option<(Instant, SystemTime, Duration)>,
+    last_round: Option<RoundInfo>,
+    last_round_end: Option<Instant>,
+    probe_waiters: Vec<Sender<()>>,
+    rounds: u64,
+    started: SystemTime,
+    stopping: bool,
+    reload_pending: bool,
 }
 
 impl Engine {
     /// Builds the engine: checks, thread pool, status.
     ///
     /// # Errors
-    /// When a check cannot be prepared (e.g. an unreadable `ca_file`) or
-    /// the thread pool cannot be started.
+    /// When a check cannot be prepared (e.g. an invalid `ca_file`) or the
+    /// thread pool cannot be started.
     pub fn new(config: Config, options: Options) -> Result<Engine, String> {
-        let _ = (config, options);
-        todo!()
+        let checks = checks::build(&config.checks)?;
+        let pool = build_pool(config.general.threads)?;
+        let (tx, rx) = mpsc::channel();
+        let groups = make_groups(&config, &HashMap::new());
+        let n = config.checks.len();
+        let engine = Engine {
+            options,
+            checks: Arc::new(checks),
+            states: vec![CheckState::default(); n],
+            last: vec![None; n],
+            groups,
+            pool: Arc::new(pool),
+            tx,
+            rx,
+            status: Arc::new(RwLock::new(Snapshot::default())),
+            metrics: Arc::new(Metrics::new()),
+            generation: 0,
+            round_started: None,
+            last_round: None,
+            last_round_end: None,
+            probe_waiters: Vec::new(),
+            rounds: 0,
+            started: SystemTime::now(),
+            stopping: false,
+            reload_pending: false,
+            config,
+        };
+        engine.publish();
+        Ok(engine)
     }
 
     /// A remote control for this engine.
     pub fn handle(&self) -> Handle {
-        todo!()
+        Handle {
+            tx: self.tx.clone(),
+        }
     }
 
     /// The snapshot the engine publishes after every round and action.
@@ -101,15 +203,585 @@ impl Engine {
         self.metrics.clone()
     }
 
-    /// Runs rounds until stopped, reporting its life to `notify`.
-    pub fn run(self, notify: &dyn Fn(Lifecycle)) -> Stopped {
-        let _ = notify;
-        todo!()
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs rounds until stopped, reporting its life to `notify`. On stop,
+    /// running script checks are killed and running actions are waited for
+    /// (each within its `action_timeout`).
+    pub fn run(mut self, notify: &dyn Fn(Lifecycle)) -> Stopped {
+        let mut next_due = Instant::now();
+        let mut outcome = Stopped::Requested;
+        loop {
+            if self.stopping && !self.actions_running() {
+                return outcome;
+            }
+            let now = Instant::now();
+            if !self.stopping && self.round_started.is_none() && now >= next_due {
+                let lateness = now.saturating_duration_since(next_due);
+                self.start_round(lateness);
+                next_due = now + self.config.general.interval;
+            }
+            let event = if self.round_started.is_some() || self.stopping {
+                self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                self.rx
+                    .recv_timeout(next_due.saturating_duration_since(Instant::now()))
+            };
+            let event = match event {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return outcome,
+            };
+            match event {
+                Event::Stop => {
+                    if !self.stopping {
+                        info!("stopping");
+                        notify(Lifecycle::Stopping);
+                        self.begin_stop();
+                    }
+                }
+                Event::Reload => {
+                    if self.round_started.is_some() {
+                        self.reload_pending = true;
+                    } else {
+                        notify(Lifecycle::Reloading);
+                        self.reload();
+                        notify(Lifecycle::Reloaded);
+                    }
+                }
+                Event::Probe(reply) => self.probe(reply),
+                Event::RoundDone {
+                    generation,
+                    results,
+                } => {
+                    let first = self.rounds == 0;
+                    if generation == self.generation {
+                        self.finish_round(results);
+                    }
+                    if first && !self.stopping {
+                        notify(Lifecycle::Ready);
+                    }
+                    if self.config.general.exit_on_failure && !self.stopping {
+                        if let Some(reason) = self.first_failure() {
+                            error!("exit_on_failure: {reason}");
+                            outcome = Stopped::CheckFailed(reason);
+                            notify(Lifecycle::Stopping);
+                            self.begin_stop();
+                        }
+                    }
+                    if self.reload_pending && !self.stopping {
+                        self.reload_pending = false;
+                        notify(Lifecycle::Reloading);
+                        self.reload();
+                        notify(Lifecycle::Reloaded);
+                    }
+                }
+                Event::ActionEnded {
+                    group,
+                    started,
+                    report,
+                } => self.action_ended(&group, started, report),
+            }
+        }
     }
 
     /// Runs one round, applies its actions and waits for them; returns the
-    /// overall health (healthy iff every group is).
-    pub fn run_once(self) -> Health {
-        todo!()
+    /// overall health: healthy iff every group is.
+    pub fn run_once(mut self) -> Health {
+        self.start_round(Duration::ZERO);
+        loop {
+            match self.rx.recv() {
+                Ok(Event::RoundDone { results, .. }) => self.finish_round(results),
+                Ok(Event::ActionEnded {
+                    group,
+                    started,
+                    report,
+                }) => self.action_ended(&group, started, report),
+                Ok(Event::Stop) => self.begin_stop(),
+                Ok(Event::Probe(reply)) => self.probe_waiters.push(reply),
+                Ok(Event::Reload) => {}
+                Err(_) => break,
+            }
+            if self.round_started.is_none() && !self.actions_running() {
+                break;
+            }
+        }
+        state::group_health(self.groups.iter().map(|g| g.health))
+    }
+
+    fn actions_running(&self) -> bool {
+        self.groups.iter().any(|g| g.slot.running.is_some())
+    }
+
+    fn begin_stop(&mut self) {
+        self.stopping = true;
+        checks::abort_running();
+        for group in self.groups.iter().filter(|g| g.slot.running.is_some()) {
+            info!(
+                "waiting for the running action of group {:?} (at most {})",
+                group.spec.name,
+                humantime::format_duration(self.config.general.action_timeout)
+            );
+        }
+    }
+
+    /// Starts a round on the pool; its results come back as an event.
+    fn start_round(&mut self, lateness: Duration) {
+        let checks = self.checks.clone();
+        let tx = self.tx.clone();
+        let generation = self.generation;
+        self.round_started = Some((Instant::now(), SystemTime::now(), lateness));
+        if lateness > Duration::from_millis(100) {
+            debug!("round starts {} late", humantime::format_duration(lateness));
+        }
+        self.pool.spawn(move || {
+            let results = checks.par_iter().map(|check| check.run()).collect();
+            let _ = tx.send(Event::RoundDone {
+                generation,
+                results,
+            });
+        });
+        self.publish();
+    }
+
+    /// Folds a round's results into check and group health, starts the
+    /// actions that are due, and publishes the new status.
+    fn finish_round(&mut self, results: Vec<CheckResult>) {
+        let (started_at, started_wall, lateness) = self
+            .round_started
+            .take()
+            .unwrap_or((Instant::now(), SystemTime::now(), Duration::ZERO));
+        let now = SystemTime::now();
+        for (i, result) in results.into_iter().enumerate() {
+            self.observe(i, result, now);
+        }
+        for g in 0..self.groups.len() {
+            self.update_group(g, now);
+        }
+        for g in 0..self.groups.len() {
+            self.start_action_if_due(g, Occasion::Round);
+        }
+        let duration = started_at.elapsed();
+        self.metrics.round(duration, lateness);
+        self.rounds += 1;
+        self.last_round_end = Some(Instant::now());
+        self.last_round = Some(RoundInfo {
+            started: started_wall,
+            duration,
+            lateness,
+        });
+        self.publish();
+        for waiter in self.probe_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    fn observe(&mut self, i: usize, result: CheckResult, now: SystemTime) {
+        let spec = &self.config.checks[i];
+        let state = &mut self.states[i];
+        let transition = state.observe(result.healthy, spec.rise, spec.fall);
+        self.metrics.check_result(
+            &spec.name,
+            spec.probe.kind(),
+            result.healthy,
+            result.latency,
+        );
+        self.metrics.check_health(&spec.name, state.health);
+        let what = describe(spec);
+        if result.healthy {
+            debug!("check {what} passed: {}", result.reason);
+        } else if state.failures <= spec.fall {
+            warn!(
+                "check {what} failed: {} ({} of {} failures)",
+                result.reason, state.failures, spec.fall
+            );
+        } else {
+            debug!("check {what} still failing: {}", result.reason);
+        }
+        if let Some((from, to)) = transition {
+            let run = if to == Health::Healthy {
+                state.successes
+            } else {
+                state.failures
+            };
+            let msg = format!(
+                "check {what} is {to} (was {from}, after {run} consecutive {}): {}",
+                if to == Health::Healthy {
+                    "successes"
+                } else {
+                    "failures"
+                },
+                result.reason
+            );
+            if to == Health::Unhealthy {
+                warn!("{msg}");
+            } else {
+                info!("{msg}");
+            }
+        }
+        self.last[i] = Some(LastResult {
+            healthy: result.healthy,
+            reason: result.reason,
+            latency: result.latency,
+            at: now,
+        });
+    }
+
+    fn update_group(&mut self, g: usize, now: SystemTime) {
+        let health = state::group_health(self.groups[g].members.iter().map(|&i| self.states[i].health));
+        let failed = self.failed_checks(g);
+        let group = &mut self.groups[g];
+        self.metrics.group_health(&group.spec.name, health);
+        if health == group.health {
+            return;
+        }
+        let from = std::mem::replace(&mut group.health, health);
+        group.since = Some(now);
+        self.metrics.transition(&group.spec.name, from, health);
+        if health == Health::Unhealthy {
+            warn!(
+                "group {:?} is unhealthy (was {from}); failing: {}",
+                group.spec.name,
+                failed.join(", ")
+            );
+        } else {
+            info!("group {:?} is {health} (was {from})", group.spec.name);
+        }
+    }
+
+    fn failed_checks(&self, g: usize) -> Vec<String> {
+        self.groups[g]
+            .members
+            .iter()
+            .filter(|&&i| self.states[i].health == Health::Unhealthy)
+            .map(|&i| self.config.checks[i].name.clone())
+            .collect()
+    }
+
+    /// Starts the group's action when its slot says one is due.
+    fn start_action_if_due(&mut self, g: usize, occasion: Occasion) {
+        if self.stopping {
+            return;
+        }
+        let health = self.groups[g].health;
+        let Some(target) = self.groups[g].slot.next(health, occasion) else {
+            return;
+        };
+        let failed_checks = self.failed_checks(g);
+        let group = &mut self.groups[g];
+        let kind = if target == Health::Healthy {
+            Kind::Promotion
+        } else {
+            Kind::Demotion
+        };
+        let command = match kind {
+            Kind::Promotion => group.spec.promotion.clone(),
+            Kind::Demotion => group.spec.demotion.clone(),
+        };
+        let request = ActionRequest {
+            group: group.spec.name.clone(),
+            kind,
+            command,
+            previous: group.slot.announced,
+            failed_checks,
+            timeout: self.config.general.action_timeout,
+            dry_run: self.options.dry_run,
+        };
+        let tx = self.tx.clone();
+        let name = group.spec.name.clone();
+        let started = SystemTime::now();
+        let spawned = actions::spawn(request, move |report| {
+            let _ = tx.send(Event::ActionEnded {
+                group: name,
+                started,
+                report,
+            });
+        });
+        if let Err(e) = spawned {
+            error!(
+                "cannot start the {} of group {:?}: {e}",
+                kind_word(kind),
+                group.spec.name
+            );
+            group.slot.finished(false);
+        }
+        self.publish();
+    }
+
+    fn action_ended(&mut self, name: &str, started: SystemTime, report: ActionReport) {
+        self.metrics
+            .action(name, report.kind, &report.exit, report.duration);
+        let Some(g) = self.groups.iter().position(|g| g.spec.name == name) else {
+            return; // removed by a reload while it ran
+        };
+        let group = &mut self.groups[g];
+        group.slot.finished(report.exit.success());
+        group.last_action = Some(ActionRecord {
+            kind: report.kind,
+            started,
+            duration: report.duration,
+            exit: report.exit,
+        });
+        self.start_action_if_due(g, Occasion::ActionEnded);
+        self.publish();
+    }
+
+    fn probe(&mut self, reply: Sender<()>) {
+        let fresh = self
+            .last_round_end
+            .is_some_and(|end| end.elapsed() < PROBE_MIN_AGE);
+        if fresh || self.stopping {
+            let _ = reply.send(());
+            return;
+        }
+        self.probe_waiters.push(reply);
+        if self.round_started.is_none() {
+            self.start_round(Duration::ZERO);
+        }
+    }
+
+    /// `check: reason` of the first unhealthy check, if any.
+    fn first_failure(&self) -> Option<String> {
+        let i = self
+            .states
+            .iter()
+            .position(|s| s.health == Health::Unhealthy)?;
+        let reason = self.last[i]
+            .as_ref()
+            .map_or("no result", |r| r.reason.as_str());
+        Some(format!("{}: {reason}", self.config.checks[i].name))
+    }
+
+    /// Rereads the configuration file. Checks and groups whose definition
+    /// is unchanged keep their state, so no action re-runs for them.
+    fn reload(&mut self) {
+        let Some(path) = self.config.path.clone() else {
+            warn!("reload requested, but the checks come from the command line; nothing to reload");
+            return;
+        };
+        info!("reloading {}", path.display());
+        let loaded = match crate::config::load(&path) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                error!("reload refused, the running configuration is kept: {e}");
+                return;
+            }
+        };
+        for w in &loaded.warnings {
+            warn!("{w}");
+        }
+        match self.apply(loaded.config) {
+            Ok(summary) => info!("reloaded {}: {summary}", path.display()),
+            Err(e) => error!("reload refused, the running configuration is kept: {e}"),
+        }
+    }
+
+    fn apply(&mut self, config: Config) -> Result<String, String> {
+        let checks = checks::build(&config.checks)?;
+        if config.general.threads != self.config.general.threads {
+            self.pool = Arc::new(build_pool(config.general.threads)?);
+        }
+        warn_restart_needed(&self.config, &config, &self.path_for_messages());
+        log::set_max_level(config.general.log_level);
+
+        let old: HashMap<&str, (usize, &CheckSpec)> = self
+            .config
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_str(), (i, c)))
+            .collect();
+        let mut kept = 0;
+        let mut states = Vec::with_capacity(config.checks.len());
+        let mut last = Vec::with_capacity(config.checks.len());
+        for spec in &config.checks {
+            match old.get(spec.name.as_str()) {
+                Some(&(i, old_spec)) if old_spec == spec => {
+                    kept += 1;
+                    states.push(self.states[i]);
+                    last.push(self.last[i].clone());
+                }
+                _ => {
+                    states.push(CheckState::default());
+                    last.push(None);
+                }
+            }
+        }
+        let previous: HashMap<String, Group> = self
+            .groups
+            .drain(..)
+            .map(|g| (g.spec.name.clone(), g))
+            .collect();
+        let added = config.checks.len() - kept;
+        let removed = self.config.checks.len() - kept;
+        self.groups = make_groups(&config, &previous);
+        self.states = states;
+        self.last = last;
+        self.checks = Arc::new(checks);
+        self.config = config;
+        self.generation += 1;
+        let now = SystemTime::now();
+        for g in 0..self.groups.len() {
+            // A group whose membership changed may change health now.
+            self.update_group(g, now);
+        }
+        self.publish();
+        Ok(format!(
+            "{kept} checks unchanged, {added} new or changed, {removed} removed or changed"
+        ))
+    }
+
+    fn path_for_messages(&self) -> String {
+        self.config
+            .path
+            .as_ref()
+            .map_or_else(|| "command line".into(), |p| p.display().to_string())
+    }
+
+    /// Publishes a fresh snapshot for readers.
+    fn publish(&self) {
+        let snapshot = Snapshot {
+            started: Some(self.started),
+            interval: self.config.general.interval,
+            rounds: self.rounds,
+            last_round: self.last_round.clone(),
+            round_started: self.round_started.map(|(_, wall, _)| wall),
+            groups: self
+                .groups
+                .iter()
+                .map(|g| GroupStatus {
+                    name: g.spec.name.clone(),
+                    health: g.health,
+                    since: g.since,
+                    checks: g
+                        .members
+                        .iter()
+                        .map(|&i| self.config.checks[i].name.clone())
+                        .collect(),
+                    running: g.slot.running.map(|h| {
+                        if h == Health::Healthy {
+                            Kind::Promotion
+                        } else {
+                            Kind::Demotion
+                        }
+                    }),
+                    last_action: g.last_action.clone(),
+                })
+                .collect(),
+            checks: self
+                .config
+                .checks
+                .iter()
+                .zip(&self.states)
+                .zip(&self.last)
+                .map(|((spec, state), last)| CheckStatus {
+                    name: spec.name.clone(),
+                    kind: spec.probe.kind(),
+                    endpoint: spec.probe.endpoint(),
+                    health: state.health,
+                    successes: state.successes,
+                    failures: state.failures,
+                    last: last.clone(),
+                })
+                .collect(),
+        };
+        if let Ok(mut status) = self.status.write() {
+            *status = snapshot;
+        }
+    }
+}
+
+/// `"name" (type endpoint)`, how logs name a check.
+fn describe(spec: &CheckSpec) -> String {
+    format!(
+        "{:?} ({} {})",
+        spec.name,
+        spec.probe.kind(),
+        spec.probe.endpoint()
+    )
+}
+
+fn kind_word(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Promotion => "promotion",
+        Kind::Demotion => "demotion",
+    }
+}
+
+fn build_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("check-{i}"))
+        .build()
+        .map_err(|e| format!("cannot start {threads} check threads: {e}"))
+}
+
+/// The groups of `config`, keeping the action state of those in `previous`
+/// whose commands are unchanged.
+fn make_groups(config: &Config, previous: &HashMap<String, Group>) -> Vec<Group> {
+    config
+        .groups
+        .iter()
+        .map(|spec| {
+            let members = config
+                .checks
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.groups.contains(&spec.name))
+                .map(|(i, _)| i)
+                .collect();
+            match previous.get(&spec.name) {
+                Some(old) if old.spec == *spec => Group {
+                    spec: spec.clone(),
+                    members,
+                    health: old.health,
+                    since: old.since,
+                    slot: old.slot,
+                    last_action: old.last_action.clone(),
+                },
+                _ => Group {
+                    spec: spec.clone(),
+                    members,
+                    health: Health::Unknown,
+                    since: None,
+                    slot: ActionSlot::default(),
+                    last_action: None,
+                },
+            }
+        })
+        .collect()
+}
+
+/// Settings that only take effect at start-up are named in a warning when
+/// a reload changes them.
+fn warn_restart_needed(old: &Config, new: &Config, file: &str) {
+    let (a, b) = (&old.general, &new.general);
+    let mut changed = Vec::new();
+    if a.user != b.user {
+        changed.push("user");
+    }
+    if a.group != b.group {
+        changed.push("group");
+    }
+    if a.log != b.log {
+        changed.push("logfile");
+    }
+    if a.pidfile != b.pidfile {
+        changed.push("pidfile");
+    }
+    if a.daemonize != b.daemonize {
+        changed.push("daemonize");
+    }
+    if a.listen != b.listen || a.on_demand != b.on_demand || a.fail_status != b.fail_status {
+        changed.push("listen/on_demand/fail_status");
+    }
+    if !changed.is_empty() {
+        warn!(
+            "{file}: {} changed; this takes effect only after a restart",
+            changed.join(", ")
+        );
     }
 }

@@ -16,10 +16,13 @@
 //!    happened.
 
 pub mod actions;
+pub mod app;
 pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod exit;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod process;

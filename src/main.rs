@@ -1,1 +1,18 @@
-fn main() {}
+//! `heartbeat`: parse the command line, run, map the outcome to an exit
+//! status.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use heartbeat::{app, cli::Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match app::run(cli) {
+        Ok(exit) => exit.into(),
+        Err(fatal) => {
+            eprintln!("heartbeat: {fatal}");
+            fatal.exit.into()
+        }
+    }
+}
