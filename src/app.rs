@@ -106,7 +106,11 @@ pub fn summary(config: &Config) -> String {
         let _ = writeln!(out, "group {}", group.name);
         let _ = writeln!(out, "  promotion: {}", group.promotion);
         let _ = writeln!(out, "  demotion:  {}", group.demotion);
-        for check in config.checks.iter().filter(|c| c.groups.contains(&group.name)) {
+        for check in config
+            .checks
+            .iter()
+            .filter(|c| c.groups.contains(&group.name))
+        {
             let _ = writeln!(
                 out,
                 "  check {:<16} {:<6} {}  timeout {} rise {} fall {}",

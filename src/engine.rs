@@ -350,10 +350,11 @@ impl Engine {
     /// Folds a round's results into check and group health, starts the
     /// actions that are due, and publishes the new status.
     fn finish_round(&mut self, results: Vec<CheckResult>) {
-        let (started_at, started_wall, lateness) = self
-            .round_started
-            .take()
-            .unwrap_or((Instant::now(), SystemTime::now(), Duration::ZERO));
+        let (started_at, started_wall, lateness) = self.round_started.take().unwrap_or((
+            Instant::now(),
+            SystemTime::now(),
+            Duration::ZERO,
+        ));
         let now = SystemTime::now();
         for (i, result) in results.into_iter().enumerate() {
             self.observe(i, result, now);
@@ -431,7 +432,12 @@ impl Engine {
     }
 
     fn update_group(&mut self, g: usize, now: SystemTime) {
-        let health = state::group_health(self.groups[g].members.iter().map(|&i| self.states[i].health));
+        let health = state::group_health(
+            self.groups[g]
+                .members
+                .iter()
+                .map(|&i| self.states[i].health),
+        );
         let failed = self.failed_checks(g);
         let group = &mut self.groups[g];
         self.metrics.group_health(&group.spec.name, health);

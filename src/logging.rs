@@ -10,9 +10,7 @@ use crate::model::LogTarget;
 pub fn init(target: &LogTarget, level: log::LevelFilter) -> Result<(), String> {
     let _ = target;
     fern::Dispatch::new()
-        .format(|out, message, record| {
-            out.finish(format_args!("{:<8} {message}", record.level()))
-        })
+        .format(|out, message, record| out.finish(format_args!("{:<8} {message}", record.level())))
         .level(level)
         .chain(std::io::stderr())
         .apply()
