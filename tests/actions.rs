@@ -1,0 +1,109 @@
+//! Child processes, script checks and actions, against the real `/bin/sh`.
+//!
+//! Hooks write to files in a fresh temporary directory so that the tests can
+//! assert what ran, in which order, and with which environment. Every test
+//! that leaves a process behind on purpose kills it through a
+//! [`proc::Reaper`]; the others assert that the process group is gone.
+//! Time bounds are generous: they separate "at once" from "waited for the
+//! deadline", never measure exact durations.
+
+#[path = "support/proc.rs"]
+mod proc;
+
+use std::path::Path;
+use std::time::Duration;
+
+use heartbeat::process::{self, Exit, ShellCommand};
+
+use proc::{Reaper, assert_group_gone, read_pid};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// `path` quoted for the shell (temporary paths hold no `'`).
+fn q(path: &Path) -> String {
+    let path = path.display().to_string();
+    assert!(!path.contains('\''), "unexpected quote in {path}");
+    format!("'{path}'")
+}
+
+fn shell(command: &str, timeout: Duration, kill_grace: Duration) -> ShellCommand<'_> {
+    ShellCommand {
+        command,
+        env: Vec::new(),
+        timeout,
+        kill_grace,
+        output_cap: 8 * 1024,
+    }
+}
+
+#[test]
+fn exit_statuses_signals_and_spawn_failures() {
+    let table = [
+        ("exit 0", Exit::Code(0)),
+        ("true", Exit::Code(0)),
+        ("exit 3", Exit::Code(3)),
+        ("exit 255", Exit::Code(255)),
+        ("kill -TERM $$", Exit::Signal(15)),
+        ("kill -KILL $$", Exit::Signal(9)),
+    ];
+    for (command, expected) in table {
+        let finished = process::run(&shell(command, 30 * SECOND, SECOND));
+        assert_eq!(finished.exit, expected, "command: {command}");
+        assert!(finished.duration < 10 * SECOND, "command: {command}");
+    }
+
+    let finished = process::run(&shell("exit 0\0", 30 * SECOND, SECOND));
+    assert!(
+        matches!(finished.exit, Exit::SpawnFailed(_)),
+        "{:?}",
+        finished.exit
+    );
+}
+
+#[test]
+fn stdin_is_dev_null_and_stdout_and_stderr_share_one_pipe() {
+    // `cat` would wait forever on an inherited terminal or pipe.
+    let finished = process::run(&shell(
+        "cat; echo out; echo err >&2; echo out2",
+        30 * SECOND,
+        SECOND,
+    ));
+    assert_eq!(finished.exit, Exit::Code(0));
+    assert_eq!(finished.output, "out\nerr\nout2\n");
+    assert!(finished.duration < 10 * SECOND);
+}
+
+#[test]
+fn output_keeps_only_the_tail() {
+    // About 250 KiB: more than a pipe holds, so the child blocks until read.
+    let mut cmd = shell("yes line | head -n 50000; echo last", 30 * SECOND, SECOND);
+    cmd.output_cap = 100;
+    let finished = process::run(&cmd);
+    assert_eq!(finished.exit, Exit::Code(0));
+    assert_eq!(finished.output.len(), 100, "{:?}", finished.output);
+    assert!(finished.output.ends_with("line\nline\nlast\n"));
+
+    cmd.output_cap = 0;
+    let finished = process::run(&cmd);
+    assert_eq!(finished.exit, Exit::Code(0));
+    assert_eq!(finished.output, "");
+}
+
+#[test]
+fn process_group_that_ignores_sigterm_gets_sigkill_after_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let pgid_file = dir.path().join("pgid");
+    let command = format!(
+        "trap '' TERM; echo $$ > {}; sleep 60 & sleep 60",
+        q(&pgid_file)
+    );
+    let finished = process::run(&shell(&command, SECOND, SECOND));
+    let mut reaper = Reaper::default();
+    let pgid = read_pid(&pgid_file);
+    reaper.group(pgid);
+
+    assert_eq!(finished.exit, Exit::TimedOut(SECOND));
+    assert!(finished.duration >= 2 * SECOND, "{:?}", finished.duration);
+    assert!(finished.duration < 10 * SECOND, "{:?}", finished.duration);
+    assert_group_gone(pgid);
+}
