@@ -10,12 +10,23 @@
 #[path = "support/proc.rs"]
 mod proc;
 
+use std::fs;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::mpsc;
+use std::sync::{PoisonError, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
 
+use heartbeat::checks::Check;
+use heartbeat::checks::script::{self, ScriptCheck};
 use heartbeat::process::{self, Exit, ShellCommand};
 
-use proc::{Reaper, assert_group_gone, read_pid};
+use proc::{Reaper, assert_group_gone, read_pid, wait_until};
+
+/// Script checks share one process-wide registry, and `abort_all` kills
+/// every check in it: the test of `abort_all` takes this lock for writing,
+/// every other test that runs a script check takes it for reading.
+static SCRIPT_CHECKS: RwLock<()> = RwLock::new(());
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -106,4 +117,104 @@ fn process_group_that_ignores_sigterm_gets_sigkill_after_the_grace() {
     assert!(finished.duration >= 2 * SECOND, "{:?}", finished.duration);
     assert!(finished.duration < 10 * SECOND, "{:?}", finished.duration);
     assert_group_gone(pgid);
+}
+
+#[test]
+fn script_check_reasons() {
+    let _shared = SCRIPT_CHECKS.read().unwrap_or_else(PoisonError::into_inner);
+    let long = format!("exit status 1: {}…", "0".repeat(200));
+    let table = [
+        ("exit 0", true, "exit status 0"),
+        ("echo ok", true, "exit status 0"),
+        (
+            "echo first; echo '  disk full  '; echo; exit 3",
+            false,
+            "exit status 3: disk full",
+        ),
+        ("echo oops >&2; exit 2", false, "exit status 2: oops"),
+        ("exit 4", false, "exit status 4"),
+        ("kill -KILL $$", false, "killed by signal 9"),
+        ("printf '%0300d\\n' 0; exit 1", false, long.as_str()),
+    ];
+    for (command, healthy, reason) in table {
+        let result = ScriptCheck::new(command.to_owned(), 30 * SECOND).run();
+        assert_eq!(
+            (result.healthy, result.reason.as_str()),
+            (healthy, reason),
+            "command: {command}"
+        );
+    }
+
+    let result = ScriptCheck::new("exit 0\0".to_owned(), 30 * SECOND).run();
+    assert!(!result.healthy);
+    assert!(
+        result.reason.starts_with("cannot start: "),
+        "{}",
+        result.reason
+    );
+}
+
+#[test]
+fn script_check_timeout_has_a_short_kill_grace() {
+    let _shared = SCRIPT_CHECKS.read().unwrap_or_else(PoisonError::into_inner);
+    let dir = tempfile::tempdir().unwrap();
+    let pgid_file = dir.path().join("pgid");
+    let mut reaper = Reaper::default();
+
+    let check = ScriptCheck::new(format!("echo $$ > {}; sleep 60", q(&pgid_file)), SECOND);
+    let result = check.run();
+    let pgid = read_pid(&pgid_file);
+    reaper.group(pgid);
+    assert!(!result.healthy);
+    assert_eq!(result.reason, "timed out after 1s");
+    assert!(result.latency < 5 * SECOND, "{:?}", result.latency);
+    assert_group_gone(pgid);
+
+    // Ignoring SIGTERM buys one second, not the five an action gets.
+    fs::remove_file(&pgid_file).unwrap();
+    let check = ScriptCheck::new(
+        format!("trap '' TERM; echo $$ > {}; sleep 60", q(&pgid_file)),
+        SECOND,
+    );
+    let result = check.run();
+    let pgid = read_pid(&pgid_file);
+    reaper.group(pgid);
+    assert_eq!(result.reason, "timed out after 1s");
+    assert!(result.latency >= 2 * SECOND, "{:?}", result.latency);
+    assert!(result.latency < 6 * SECOND, "{:?}", result.latency);
+    assert_group_gone(pgid);
+}
+
+#[test]
+fn abort_all_kills_running_script_checks_at_once() {
+    let _alone = SCRIPT_CHECKS
+        .write()
+        .unwrap_or_else(PoisonError::into_inner);
+    let dir = tempfile::tempdir().unwrap();
+    let pgid_file = dir.path().join("pgid");
+    let check = ScriptCheck::new(
+        format!("echo $$ > {}; sleep 60 & sleep 60", q(&pgid_file)),
+        60 * SECOND,
+    );
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(check.run());
+    });
+    let mut reaper = Reaper::default();
+    let pgid = read_pid(&pgid_file);
+    reaper.group(pgid);
+    assert!(wait_until(10 * SECOND, || script::running() == 1));
+
+    let aborted = Instant::now();
+    assert_eq!(script::abort_all(), 1);
+    let result = rx.recv_timeout(10 * SECOND).unwrap();
+    assert!(aborted.elapsed() < 5 * SECOND, "{:?}", aborted.elapsed());
+    assert!(!result.healthy);
+    assert_eq!(result.reason, "aborted");
+    assert_eq!(script::running(), 0);
+    assert_group_gone(pgid);
+
+    // Later checks run normally.
+    let result = ScriptCheck::new("exit 0".to_owned(), 30 * SECOND).run();
+    assert!(result.healthy, "{}", result.reason);
 }
