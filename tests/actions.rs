@@ -17,11 +17,13 @@ use std::sync::{PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use heartbeat::actions::{self, ActionRequest, Kind};
 use heartbeat::checks::Check;
 use heartbeat::checks::script::{self, ScriptCheck};
 use heartbeat::process::{self, Exit, ShellCommand};
+use heartbeat::state::Health;
 
-use proc::{Reaper, assert_group_gone, read_pid, wait_until};
+use proc::{Reaper, alive, assert_group_gone, read_pid, wait_until};
 
 /// Script checks share one process-wide registry, and `abort_all` kills
 /// every check in it: the test of `abort_all` takes this lock for writing,
@@ -37,6 +39,18 @@ fn q(path: &Path) -> String {
     format!("'{path}'")
 }
 
+fn request(group: &str, kind: Kind, previous: Health, command: String) -> ActionRequest {
+    ActionRequest {
+        group: group.to_owned(),
+        kind,
+        command,
+        previous,
+        failed_checks: Vec::new(),
+        timeout: Duration::from_secs(30),
+        dry_run: false,
+    }
+}
+
 fn shell(command: &str, timeout: Duration, kill_grace: Duration) -> ShellCommand<'_> {
     ShellCommand {
         command,
@@ -45,6 +59,51 @@ fn shell(command: &str, timeout: Duration, kill_grace: Duration) -> ShellCommand
         kill_grace,
         output_cap: 8 * 1024,
     }
+}
+
+#[test]
+fn promotions_and_demotions_run_once_each_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let hook = format!(
+        r#"echo "$HEARTBEAT_STATE $HEARTBEAT_ACTION" >> {}"#,
+        q(&log)
+    );
+    let steps = [
+        (Kind::Promotion, Health::Unknown),
+        (Kind::Demotion, Health::Healthy),
+        (Kind::Promotion, Health::Unhealthy),
+    ];
+    for (kind, previous) in steps {
+        let report = actions::run(&request("web", kind, previous, hook.clone()));
+        assert_eq!(report.exit, Exit::Code(0));
+        assert_eq!((report.group.as_str(), report.kind), ("web", kind));
+    }
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "healthy web\nunhealthy web\nhealthy web\n"
+    );
+}
+
+#[test]
+fn hook_sees_the_heartbeat_variables_and_nothing_is_pasted_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("seen");
+    let pwned = dir.path().join("pwned");
+    // A group name that would run a command if it were pasted into the text.
+    let group = format!("web $(touch {}); touch {}", q(&pwned), q(&pwned));
+    let hook = format!(
+        r#"test -n "$PATH" && printf '%s|%s|%s|%s\n' "$HEARTBEAT_ACTION" "$HEARTBEAT_STATE" "$HEARTBEAT_PREVIOUS_STATE" "$HEARTBEAT_FAILED_CHECKS" > {}"#,
+        q(&seen)
+    );
+    let mut demotion = request(&group, Kind::Demotion, Health::Healthy, hook);
+    demotion.failed_checks = vec!["nginx".into(), "disk space".into()];
+    assert_eq!(actions::run(&demotion).exit, Exit::Code(0));
+    assert_eq!(
+        fs::read_to_string(&seen).unwrap(),
+        format!("{group}|unhealthy|healthy|nginx,disk space\n")
+    );
+    assert!(!pwned.exists(), "the group name was run as a command");
 }
 
 #[test]
@@ -68,6 +127,25 @@ fn exit_statuses_signals_and_spawn_failures() {
         matches!(finished.exit, Exit::SpawnFailed(_)),
         "{:?}",
         finished.exit
+    );
+
+    let report = actions::run(&request(
+        "web",
+        Kind::Promotion,
+        Health::Unknown,
+        "exit 7".into(),
+    ));
+    assert_eq!(report.exit, Exit::Code(7));
+    let report = actions::run(&request(
+        "web",
+        Kind::Promotion,
+        Health::Unknown,
+        "x\0".into(),
+    ));
+    assert!(
+        matches!(report.exit, Exit::SpawnFailed(_)),
+        "{:?}",
+        report.exit
     );
 }
 
@@ -101,6 +179,32 @@ fn output_keeps_only_the_tail() {
 }
 
 #[test]
+fn hanging_hook_is_killed_at_its_deadline_with_its_whole_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pgid_file, grandchild_file) = (dir.path().join("pgid"), dir.path().join("grandchild"));
+    let hook = format!(
+        "echo $$ > {}; (sleep 60; echo never) & echo $! > {}; sleep 60",
+        q(&pgid_file),
+        q(&grandchild_file)
+    );
+    let mut demotion = request("web", Kind::Demotion, Health::Healthy, hook);
+    demotion.timeout = 2 * SECOND;
+
+    let report = actions::run(&demotion);
+    let mut reaper = Reaper::default();
+    let pgid = read_pid(&pgid_file);
+    reaper.group(pgid);
+    let grandchild = read_pid(&grandchild_file);
+
+    assert_eq!(report.exit, Exit::TimedOut(2 * SECOND));
+    assert!(report.duration >= 2 * SECOND, "{:?}", report.duration);
+    // SIGTERM is enough here: no need to wait for the 5 s kill grace.
+    assert!(report.duration < 6 * SECOND, "{:?}", report.duration);
+    assert_group_gone(pgid);
+    assert!(!alive(grandchild), "grandchild {grandchild} survived");
+}
+
+#[test]
 fn process_group_that_ignores_sigterm_gets_sigkill_after_the_grace() {
     let dir = tempfile::tempdir().unwrap();
     let pgid_file = dir.path().join("pgid");
@@ -117,6 +221,72 @@ fn process_group_that_ignores_sigterm_gets_sigkill_after_the_grace() {
     assert!(finished.duration >= 2 * SECOND, "{:?}", finished.duration);
     assert!(finished.duration < 10 * SECOND, "{:?}", finished.duration);
     assert_group_gone(pgid);
+}
+
+#[test]
+fn background_child_holding_the_pipe_does_not_delay_a_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let bg_file = dir.path().join("bg");
+    let hook = format!("sleep 60 & echo $! > {}; echo done", q(&bg_file));
+
+    let started = Instant::now();
+    let report = actions::run(&request("web", Kind::Promotion, Health::Unknown, hook));
+    let elapsed = started.elapsed();
+    let mut reaper = Reaper::default();
+    let bg = read_pid(&bg_file);
+    reaper.pid(bg);
+
+    assert_eq!(report.exit, Exit::Code(0));
+    assert!(
+        elapsed < 5 * SECOND,
+        "waited {elapsed:?} for the background child"
+    );
+    // It is left running: a hook may start a daemon.
+    assert!(alive(bg));
+
+    let command = format!("sleep 60 & echo $! > {}; echo done", q(&bg_file));
+    let finished = process::run(&shell(&command, 30 * SECOND, SECOND));
+    reaper.pid(read_pid(&bg_file));
+    assert_eq!(finished.exit, Exit::Code(0));
+    assert_eq!(finished.output, "done\n");
+    assert!(finished.duration < 5 * SECOND, "{:?}", finished.duration);
+}
+
+#[test]
+fn dry_run_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let mut promotion = request(
+        "web",
+        Kind::Promotion,
+        Health::Unknown,
+        format!("touch {}", q(&marker)),
+    );
+    promotion.dry_run = true;
+    let report = actions::run(&promotion);
+    assert_eq!(report.exit, Exit::Code(0));
+    assert_eq!(report.duration, Duration::ZERO);
+    assert!(!marker.exists());
+}
+
+#[test]
+fn spawn_runs_the_action_on_a_named_thread_and_reports_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let hook = format!(r#"echo "$HEARTBEAT_STATE" >> {}"#, q(&log));
+    let (tx, rx) = mpsc::channel();
+    actions::spawn(
+        request("web", Kind::Demotion, Health::Healthy, hook),
+        move |report| {
+            let name = thread::current().name().map(str::to_owned);
+            let _ = tx.send((name, report));
+        },
+    )
+    .unwrap();
+    let (name, report) = rx.recv_timeout(20 * SECOND).unwrap();
+    assert_eq!(name.as_deref(), Some("action-web"));
+    assert_eq!((report.kind, report.exit), (Kind::Demotion, Exit::Code(0)));
+    assert_eq!(fs::read_to_string(&log).unwrap(), "unhealthy\n");
 }
 
 #[test]
