@@ -4,11 +4,28 @@
 //! through [`crate::process`] with the `HEARTBEAT_*` variables, a deadline
 //! and its output logged. Which action to run, and when, is decided by the
 //! engine; this module only runs one and reports how it went.
+//!
+//! The command text is never built from check results: what a hook needs to
+//! know reaches it through its environment (`HEARTBEAT_ACTION`,
+//! `HEARTBEAT_STATE`, `HEARTBEAT_PREVIOUS_STATE`, `HEARTBEAT_FAILED_CHECKS`),
+//! as with keepalived's notify scripts. [`spawn`] runs an action on its own
+//! thread so that a slow hook never holds up the engine.
 
+use std::fmt;
+use std::thread;
 use std::time::Duration;
 
-use crate::process::Exit;
+use log::{debug, error, info};
+
+use crate::process::{self, Exit, ShellCommand};
 use crate::state::Health;
+
+/// Time between SIGTERM and SIGKILL when an action outruns its deadline.
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Bytes of output (stdout and stderr interleaved) kept from a run: the
+/// last ones.
+pub const OUTPUT_CAP: usize = 8 * 1024;
 
 /// Promotion (the group turned healthy) or demotion (it turned unhealthy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,6 +34,31 @@ pub enum Kind {
     Promotion,
     /// The group turned unhealthy.
     Demotion,
+}
+
+impl Kind {
+    /// `promotion` or `demotion`, as in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Promotion => "promotion",
+            Kind::Demotion => "demotion",
+        }
+    }
+
+    /// The state announced by this kind of action (`HEARTBEAT_STATE`):
+    /// healthy for a promotion, unhealthy for a demotion.
+    pub fn state(self) -> Health {
+        match self {
+            Kind::Promotion => Health::Healthy,
+            Kind::Demotion => Health::Unhealthy,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One action to run.
@@ -52,9 +94,135 @@ pub struct ActionReport {
 }
 
 /// Runs one action to completion or deadline, logging its outcome.
+///
+/// The command runs as `/bin/sh -c COMMAND` (see [`process::run`]) with
+/// these variables added to the environment:
+/// - `HEARTBEAT_ACTION`: the group's name;
+/// - `HEARTBEAT_STATE`: `healthy` (promotion) or `unhealthy` (demotion);
+/// - `HEARTBEAT_PREVIOUS_STATE`: `unknown`, `healthy` or `unhealthy`;
+/// - `HEARTBEAT_FAILED_CHECKS`: the failed checks' names, comma-separated
+///   (empty when none).
+///
+/// At `request.timeout` its process group gets SIGTERM, and SIGKILL
+/// [`KILL_GRACE`] later. The last [`OUTPUT_CAP`] bytes of output are kept.
+///
+/// Logs the start at INFO, a success at INFO (its output at DEBUG), a
+/// failure at ERROR with the exit status, signal or timeout and the output
+/// tail. A dry run logs what would run at INFO, runs nothing and reports
+/// `Exit::Code(0)`. Blocks the calling thread; never panics.
 pub fn run(request: &ActionRequest) -> ActionReport {
-    let _ = request;
-    todo!("actions::run")
+    let what = format!("{} of group {:?}", request.kind, request.group);
+    if request.dry_run {
+        info!("dry run: would run {what}: {}", request.command);
+        return ActionReport {
+            group: request.group.clone(),
+            kind: request.kind,
+            exit: Exit::Code(0),
+            duration: Duration::ZERO,
+        };
+    }
+    info!("running {what}: {}", request.command);
+    let finished = process::run(&ShellCommand {
+        command: &request.command,
+        env: environment(request),
+        timeout: request.timeout,
+        kill_grace: KILL_GRACE,
+        output_cap: OUTPUT_CAP,
+    });
+    let output = finished.output.trim_end();
+    let took = format!("{:.2}s", finished.duration.as_secs_f64());
+    if finished.exit.success() {
+        info!("{what} succeeded in {took}");
+        if !output.is_empty() {
+            debug!("output of {what}:\n{}", indent(output));
+        }
+    } else if output.is_empty() {
+        error!("{what} failed after {took}: {} (no output)", finished.exit);
+    } else {
+        error!(
+            "{what} failed after {took}: {}; output:\n{}",
+            finished.exit,
+            indent(output)
+        );
+    }
+    ActionReport {
+        group: request.group.clone(),
+        kind: request.kind,
+        exit: finished.exit,
+        duration: finished.duration,
+    }
+}
+
+/// Runs `request` like [`run`] on a new thread named `action-<group>`, then
+/// calls `done` with the report on that thread. Returns at once.
+///
+/// # Errors
+/// When the thread cannot be created (thread or memory limits); nothing has
+/// run then, and `done` is not called.
+pub fn spawn(
+    request: ActionRequest,
+    done: impl FnOnce(ActionReport) + Send + 'static,
+) -> std::io::Result<()> {
+    // A NUL byte cannot be part of a thread name.
+    let name = format!("action-{}", request.group).replace('\0', "?");
+    thread::Builder::new()
+        .name(name)
+        .spawn(move || done(run(&request)))
+        .map(drop)
+}
+
+/// The `HEARTBEAT_*` variables of a request.
+fn environment(request: &ActionRequest) -> Vec<(&'static str, String)> {
+    vec![
+        ("HEARTBEAT_ACTION", request.group.clone()),
+        ("HEARTBEAT_STATE", request.kind.state().as_str().to_owned()),
+        (
+            "HEARTBEAT_PREVIOUS_STATE",
+            request.previous.as_str().to_owned(),
+        ),
+        ("HEARTBEAT_FAILED_CHECKS", request.failed_checks.join(",")),
+    ]
+}
+
+/// `text` with every line indented by four spaces, to set output apart in
+/// a log.
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|line| format!("    {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_names_group_states_and_failed_checks() {
+        let request = ActionRequest {
+            group: "web".into(),
+            kind: Kind::Demotion,
+            command: "true".into(),
+            previous: Health::Unknown,
+            failed_checks: vec!["nginx".into(), "disk".into()],
+            timeout: Duration::from_secs(1),
+            dry_run: false,
+        };
+        assert_eq!(
+            environment(&request),
+            [
+                ("HEARTBEAT_ACTION", "web".to_owned()),
+                ("HEARTBEAT_STATE", "unhealthy".to_owned()),
+                ("HEARTBEAT_PREVIOUS_STATE", "unknown".to_owned()),
+                ("HEARTBEAT_FAILED_CHECKS", "nginx,disk".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn output_is_indented_line_by_line() {
+        assert_eq!(indent("a\nb"), "    a\n    b");
+    }
 }
 
 /// Runs `request` on its own thread and calls `done` with the report.

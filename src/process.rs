@@ -1,9 +1,48 @@
 //! Child processes: `/bin/sh -c COMMAND` in its own process group, with a
 //! deadline, captured output and no zombies.
 //!
-//! Shared by script checks and by promotion/demotion actions.
+//! Shared by script checks and by promotion/demotion actions. One thread
+//! supervises one child without helper threads or busy polling: it sleeps in
+//! poll(2) on the read end of the output pipe and on a pidfd (pidfd_open(2))
+//! that turns readable when the shell exits. On the deadline the whole
+//! process group gets SIGTERM, then SIGKILL after a grace period, as
+//! timeout(1) and init systems do. The shell is always reaped.
+//!
+//! A command that leaves a background process behind (`daemon &`) is not
+//! waited for: once the shell has exited, whatever output is already in the
+//! pipe is read and the run ends, even though the background process still
+//! holds the pipe open. It is left running, unless the run had timed out,
+//! but its output pipe is closed: later writes to it fail with EPIPE (or
+//! SIGPIPE, pipe(7)). A hook that starts a long-running process should
+//! redirect its output, as in `server >/dev/null 2>&1 &`.
+//!
+//! [`ProcessGroups`] tracks running process groups so that they can all be
+//! killed at once, which is how script checks are aborted at shutdown.
 
-use std::time::Duration;
+use std::fmt;
+use std::io::{self, PipeReader, Read as _};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+
+/// The shell every command runs under, as `/bin/sh -c COMMAND`.
+pub const SHELL: &str = "/bin/sh";
+
+/// How long output already in the pipe is read once the shell has exited,
+/// at most. Bounds the run when a background process keeps writing.
+const DRAIN_LIMIT: Duration = Duration::from_millis(100);
+
+/// Longest sleep between two looks at the child when no pidfd is available
+/// (kernels before 5.3, or a seccomp policy that forbids pidfd_open(2)).
+const FALLBACK_TICK: Duration = Duration::from_millis(50);
+
+/// Bytes read from the pipe per wake-up.
+const CHUNK: usize = 16 * 1024;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -23,6 +62,10 @@ pub struct ShellCommand<'a> {
 }
 
 /// How a child process ended.
+///
+/// Its [`Display`](fmt::Display) form is the phrase used in logs and check
+/// reasons: `exit status 3`, `killed by signal 9`, `timed out after 2s`,
+/// `cannot start: …`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
     /// It exited with this status.
@@ -42,6 +85,19 @@ impl Exit {
     }
 }
 
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exit::Code(code) => write!(f, "exit status {code}"),
+            Exit::Signal(signal) => write!(f, "killed by signal {signal}"),
+            Exit::TimedOut(after) => {
+                write!(f, "timed out after {}", humantime::format_duration(*after))
+            }
+            Exit::SpawnFailed(reason) => write!(f, "cannot start: {reason}"),
+        }
+    }
+}
+
 /// A finished run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
@@ -54,7 +110,337 @@ pub struct Finished {
 }
 
 /// Runs `cmd` to completion or deadline. Blocks the calling thread.
+///
+/// The command runs as `/bin/sh -c COMMAND` with stdin `/dev/null`, stdout
+/// and stderr on one pipe, in a new process group whose id is the shell's
+/// pid. The call returns:
+/// - when the shell exits, after reading the output already in the pipe
+///   (processes it left in the background are not waited for);
+/// - on the deadline, after SIGTERM to the process group, then SIGKILL to
+///   the group once the shell has exited and the pipe is closed, or at the
+///   latest `kill_grace` after the SIGTERM, and after reaping the shell.
+///   The exit is then [`Exit::TimedOut`] with `cmd.timeout`.
+///
+/// Never panics; a failure to start (no `/bin/sh`, a NUL byte in the command
+/// or in a variable, no file descriptors left) is [`Exit::SpawnFailed`].
 pub fn run(cmd: &ShellCommand<'_>) -> Finished {
-    let _ = cmd;
-    todo!("process::run")
+    supervise(cmd, None).0
+}
+
+/// A set of running process groups that can be killed all at once.
+///
+/// A run started with [`ProcessGroups::run`] is registered from spawn until
+/// its shell exits; [`ProcessGroups::kill_all`] sends SIGKILL to every
+/// registered group. Usable in a `static`.
+#[derive(Debug, Default)]
+pub struct ProcessGroups {
+    /// Registered runs: the shell's pid (= the group's id) and whether
+    /// `kill_all` has killed it.
+    running: Mutex<Vec<(u32, bool)>>,
+}
+
+impl ProcessGroups {
+    /// An empty set.
+    pub const fn new() -> ProcessGroups {
+        ProcessGroups {
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Like [`run`], registered in this set from spawn until the shell
+    /// exits. Spawns hold the set's lock, so they are serialised. Returns
+    /// the finished run and whether [`ProcessGroups::kill_all`] ended it
+    /// (its exit is then usually `Exit::Signal(9)`).
+    pub fn run(&self, cmd: &ShellCommand<'_>) -> (Finished, bool) {
+        supervise(cmd, Some(self))
+    }
+
+    /// Sends SIGKILL to the process group of every run registered now, and
+    /// returns how many there were. Each such run then returns at once,
+    /// flagged as killed. A run is either registered before this call or
+    /// spawned after it; those spawned after it are not affected.
+    pub fn kill_all(&self) -> usize {
+        let mut running = self.lock();
+        for (pid, killed) in running.iter_mut() {
+            *killed = true;
+            signal_group(*pid, Signal::KILL);
+        }
+        running.len()
+    }
+
+    /// Number of runs registered now.
+    pub fn running(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<(u32, bool)>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Removes `pid`; returns whether `kill_all` killed it.
+    fn deregister(&self, pid: u32) -> bool {
+        let mut running = self.lock();
+        match running.iter().position(|(p, _)| *p == pid) {
+            Some(i) => running.swap_remove(i).1,
+            None => false,
+        }
+    }
+}
+
+/// The last `cap` bytes of a stream.
+struct Tail {
+    buf: Vec<u8>,
+    cap: usize,
+}
+
+impl Tail {
+    fn new(cap: usize) -> Tail {
+        Tail {
+            buf: Vec::new(),
+            cap,
+        }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        if self.cap == 0 {
+            return;
+        }
+        self.buf.extend_from_slice(data);
+        // Trim now and then rather than on every read: amortised O(1).
+        if self.buf.len() > self.cap.saturating_mul(2).max(CHUNK) {
+            let excess = self.buf.len() - self.cap;
+            self.buf.drain(..excess);
+        }
+    }
+
+    fn into_string(self) -> String {
+        let start = self.buf.len().saturating_sub(self.cap);
+        let mut tail = &self.buf[start..];
+        if start > 0 {
+            // Do not begin with the remains of a cut UTF-8 sequence.
+            let partial = tail
+                .iter()
+                .take(3)
+                .take_while(|b| (0x80..0xC0).contains(*b))
+                .count();
+            tail = &tail[partial..];
+        }
+        String::from_utf8_lossy(tail).into_owned()
+    }
+}
+
+/// Starts the shell; returns it and the read end of its output pipe, which
+/// is non-blocking. Every write end we held is closed on return.
+fn spawn(cmd: &ShellCommand<'_>) -> Result<(Child, PipeReader), String> {
+    let (reader, writer) = io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+    rustix::io::ioctl_fionbio(&reader, true)
+        .map_err(|e| format!("cannot make the pipe non-blocking: {e}"))?;
+    let writer2 = writer
+        .try_clone()
+        .map_err(|e| format!("cannot duplicate the pipe: {e}"))?;
+    let mut command = Command::new(SHELL);
+    command
+        .arg("-c")
+        .arg(cmd.command)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer2)
+        .process_group(0)
+        .envs(cmd.env.iter().map(|(k, v)| (k, v)));
+    let child = command.spawn().map_err(|e| format!("{SHELL}: {e}"))?;
+    // `command` owns our copies of the write end: close them, or the pipe
+    // never reaches end of file.
+    drop(command);
+    Ok((child, reader))
+}
+
+/// Sends `signal` to process group `pgid`, ignoring errors: the group may be
+/// gone already (ESRCH).
+fn signal_group(pgid: u32, signal: Signal) {
+    if let Some(pgid) = i32::try_from(pgid).ok().and_then(Pid::from_raw) {
+        let _ = rustix::process::kill_process_group(pgid, signal);
+    }
+}
+
+/// Whether `child` has exited, without reaping it (waitid(2) `WNOWAIT`).
+/// An error (no such child) counts as exited, so that the caller goes on to
+/// reap it and learns the error there.
+fn has_exited(child: &Child) -> bool {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    !matches!(
+        rustix::process::waitid(WaitId::Pid(Pid::from_child(child)), options),
+        Ok(None)
+    )
+}
+
+fn to_exit(status: io::Result<ExitStatus>) -> Exit {
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => Exit::Code(code),
+            (None, Some(signal)) => Exit::Signal(signal),
+            (None, None) => Exit::Code(status.into_raw()),
+        },
+        Err(e) => Exit::SpawnFailed(format!("lost track of {SHELL}: {e}")),
+    }
+}
+
+/// What one read from the pipe found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Some bytes, kept in the tail.
+    Data,
+    /// Nothing for now (EAGAIN, EINTR).
+    Empty,
+    /// End of file: every write end is closed (or the pipe is broken).
+    Closed,
+}
+
+/// Reads once from the non-blocking pipe into `tail`.
+fn read_some(reader: &mut PipeReader, tail: &mut Tail) -> Read {
+    let mut chunk = [0u8; CHUNK];
+    match reader.read(&mut chunk) {
+        Ok(0) => Read::Closed,
+        Ok(n) => {
+            tail.push(&chunk[..n]);
+            Read::Data
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) =>
+        {
+            Read::Empty
+        }
+        Err(_) => Read::Closed,
+    }
+}
+
+/// Waits up to `timeout` for the pipe (while `pipe_open`) and the pidfd (if
+/// any); without a pidfd, wakes up at least every [`FALLBACK_TICK`].
+/// Returns whether the pipe is readable.
+fn wait(pipe: &PipeReader, pipe_open: bool, pidfd: Option<&OwnedFd>, timeout: Duration) -> bool {
+    let timeout = match pidfd {
+        Some(_) => timeout,
+        None => timeout.min(FALLBACK_TICK),
+    };
+    let timespec = Timespec::try_from(timeout).unwrap_or(Timespec {
+        tv_sec: i64::from(i32::MAX),
+        tv_nsec: 0,
+    });
+    let mut fds = Vec::with_capacity(2);
+    if pipe_open {
+        fds.push(PollFd::from_borrowed_fd(pipe.as_fd(), PollFlags::IN));
+    }
+    if let Some(pidfd) = pidfd {
+        fds.push(PollFd::from_borrowed_fd(pidfd.as_fd(), PollFlags::IN));
+    }
+    if poll(&mut fds, Some(&timespec)).is_err() {
+        // EINTR, or ENOMEM: look at the child and try again.
+        return false;
+    }
+    pipe_open && !fds[0].revents().is_empty()
+}
+
+fn supervise(cmd: &ShellCommand<'_>, groups: Option<&ProcessGroups>) -> (Finished, bool) {
+    let start = Instant::now();
+    // Spawn and register under the set's lock: `kill_all` then either comes
+    // before the spawn or finds the run registered.
+    let spawned = match groups {
+        Some(groups) => {
+            let mut running = groups.lock();
+            let spawned = spawn(cmd);
+            if let Ok((child, _)) = &spawned {
+                running.push((child.id(), false));
+            }
+            spawned
+        }
+        None => spawn(cmd),
+    };
+    let (mut child, mut reader) = match spawned {
+        Ok(spawned) => spawned,
+        Err(reason) => {
+            let finished = Finished {
+                exit: Exit::SpawnFailed(reason),
+                output: String::new(),
+                duration: start.elapsed(),
+            };
+            return (finished, false);
+        }
+    };
+    let pid = child.id();
+    // Taken out of the registry before the shell is reaped, so that
+    // `kill_all` never signals a process group id that may be reused.
+    let mut killed_by_set = false;
+    let mut reap = |child: &mut Child| {
+        if let Some(groups) = groups {
+            killed_by_set = groups.deregister(pid);
+        }
+        to_exit(child.wait())
+    };
+    // pidfd_open on a zombie works, so there is no race with a quick exit.
+    let pidfd = rustix::process::pidfd_open(Pid::from_child(&child), PidfdFlags::empty()).ok();
+    let deadline = start.checked_add(cmd.timeout);
+    let mut tail = Tail::new(cmd.output_cap);
+    let mut pipe_open = true;
+    let mut exit: Option<Exit> = None;
+    // Set once the deadline has passed and SIGTERM has been sent.
+    let mut kill_at: Option<Instant> = None;
+
+    loop {
+        if exit.is_none() && has_exited(&child) {
+            exit = Some(reap(&mut child));
+        }
+        match (&exit, kill_at) {
+            (Some(_), None) => break,
+            (Some(_), Some(_)) if !pipe_open => break,
+            _ => {}
+        }
+        let now = Instant::now();
+        let wake_at = match (kill_at, deadline) {
+            (Some(kill_at), _) if now >= kill_at => break,
+            (Some(kill_at), _) => kill_at,
+            (None, Some(deadline)) if now >= deadline => {
+                signal_group(pid, Signal::TERM);
+                kill_at = Some(now.checked_add(cmd.kill_grace).unwrap_or(now));
+                continue;
+            }
+            (None, Some(deadline)) => deadline,
+            (None, None) => now.checked_add(Duration::from_secs(3600)).unwrap_or(now),
+        };
+        // Once the shell is reaped its pidfd stays readable: leave it out.
+        let watch = if exit.is_none() { pidfd.as_ref() } else { None };
+        if wait(&reader, pipe_open, watch, wake_at - now) {
+            pipe_open = read_some(&mut reader, &mut tail) != Read::Closed;
+        }
+    }
+
+    if kill_at.is_some() {
+        // Timed out. Whatever is left of the group got SIGTERM and had its
+        // grace (or the shell and every holder of the pipe are gone): kill
+        // it, and reap the shell if it has not exited yet.
+        signal_group(pid, Signal::KILL);
+        if exit.is_none() {
+            reap(&mut child);
+        }
+        exit = Some(Exit::TimedOut(cmd.timeout));
+    }
+
+    // Read what is already in the pipe; do not wait for processes left in
+    // the background, which may hold it open.
+    let drained = Instant::now();
+    while pipe_open && drained.elapsed() < DRAIN_LIMIT {
+        match read_some(&mut reader, &mut tail) {
+            Read::Data => {}
+            Read::Empty => break,
+            Read::Closed => pipe_open = false,
+        }
+    }
+
+    let finished = Finished {
+        exit: exit.unwrap_or(Exit::Code(-1)),
+        output: tail.into_string(),
+        duration: start.elapsed(),
+    };
+    (finished, killed_by_set)
 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use crate::model::CheckSpec;
 
+pub mod script;
+
 /// The result of running a check once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckResult {
