@@ -225,16 +225,3 @@ mod tests {
     }
 }
 
-/// Runs `request` on its own thread and calls `done` with the report.
-///
-/// # Errors
-/// When the thread cannot be started.
-pub fn spawn(
-    request: ActionRequest,
-    done: impl FnOnce(ActionReport) + Send + 'static,
-) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name(format!("action-{}", request.group))
-        .spawn(move || done(run(&request)))
-        .map(|_| ())
-}
