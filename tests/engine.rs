@@ -109,7 +109,7 @@ fn rise_and_fall_decide_transitions_once_each_in_order() {
 fn a_slow_action_blocks_neither_rounds_nor_other_groups() {
     let s = Scratch::new();
     let (log, count) = (s.path("actions.log"), s.path("count"));
-    let plan = s.write("plan", "++++-\n");
+    let plan = s.write("plan", &format!("++++{}\n", "-".repeat(200)));
     let conf = s.write(
         "hb.conf",
         &format!(

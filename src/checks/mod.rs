@@ -41,8 +41,15 @@ pub trait Check: Send + Sync {
 /// A message naming the check when something cannot be prepared, such as an
 /// unreadable or invalid `ca_file`.
 pub fn build(specs: &[CheckSpec]) -> Result<Vec<Box<dyn Check>>, String> {
-    let _ = specs;
-    todo!("checks::build")
+    specs
+        .iter()
+        .map(|spec| match &spec.probe {
+            crate::model::Probe::Script { command } => {
+                Ok(Box::new(script::ScriptCheck::new(command.clone(), spec.timeout)) as Box<dyn Check>)
+            }
+            _ => Err(format!("[{}]: network checks are not built yet", spec.name)),
+        })
+        .collect()
 }
 
 /// Kills every running script check at once (their process groups), so a
