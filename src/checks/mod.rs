@@ -9,6 +9,8 @@
 //! Every kind keeps to its whole-check deadline (the `timeout` key) plus a
 //! small grace, whatever the network or the command does.
 
+pub mod resolve;
+
 use std::time::Duration;
 
 use crate::model::CheckSpec;
