@@ -10,6 +10,7 @@
 //! small grace, whatever the network or the command does.
 
 pub mod resolve;
+pub mod tcp;
 
 use std::time::Duration;
 
@@ -34,6 +35,57 @@ pub trait Check: Send + Sync {
     fn run(&self) -> CheckResult;
 }
 
+impl CheckResult {
+    /// A passing result with `reason`.
+    pub fn pass(reason: impl Into<String>, latency: Duration) -> CheckResult {
+        CheckResult {
+            healthy: true,
+            reason: reason.into(),
+            latency,
+        }
+    }
+
+    /// A failing result with `reason`.
+    pub fn fail(reason: impl Into<String>, latency: Duration) -> CheckResult {
+        CheckResult {
+            healthy: false,
+            reason: reason.into(),
+            latency,
+        }
+    }
+}
+
+/// The reason of a check that outran its deadline: `timed out after 1s`,
+/// `timed out after 500ms`, `timed out after 1.5s`.
+pub fn timed_out(timeout: Duration) -> String {
+    format!("timed out after {}", short_duration(timeout))
+}
+
+/// A duration as an operator writes it: `2s`, `250ms`, `1.5s`, `0s`.
+pub fn short_duration(d: Duration) -> String {
+    let millis = d.as_millis();
+    if millis == 0 && !d.is_zero() {
+        return format!("{}us", d.as_micros());
+    }
+    if millis < 1000 && millis > 0 {
+        return format!("{millis}ms");
+    }
+    if millis.is_multiple_of(1000) {
+        return format!("{}s", millis / 1000);
+    }
+    let text = format!("{}.{:03}", millis / 1000, millis % 1000);
+    format!("{}s", text.trim_end_matches('0'))
+}
+
+/// The instant `timeout` after `start`, or a year after it if the sum does
+/// not fit in an [`Instant`](std::time::Instant).
+pub(crate) fn deadline(start: std::time::Instant, timeout: Duration) -> std::time::Instant {
+    start
+        .checked_add(timeout)
+        .or_else(|| start.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(start)
+}
+
 /// Builds the runnable checks of a configuration, in the same order as
 /// `specs`, sharing what can be shared between them.
 ///
@@ -43,4 +95,26 @@ pub trait Check: Send + Sync {
 pub fn build(specs: &[CheckSpec]) -> Result<Vec<Box<dyn Check>>, String> {
     let _ = specs;
     todo!("checks::build")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_the_configuration() {
+        let cases = [
+            (Duration::from_secs(1), "1s"),
+            (Duration::from_secs(30), "30s"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_millis(2250), "2.25s"),
+            (Duration::from_micros(300), "300us"),
+            (Duration::ZERO, "0s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(short_duration(d), want, "{d:?}");
+        }
+        assert_eq!(timed_out(Duration::from_secs(1)), "timed out after 1s");
+    }
 }
