@@ -9,12 +9,15 @@
 //! Every kind keeps to its whole-check deadline (the `timeout` key) plus a
 //! small grace, whatever the network or the command does.
 
+pub mod http;
 pub mod resolve;
+pub mod script;
 pub mod tcp;
+mod tls;
 
 use std::time::Duration;
 
-use crate::model::CheckSpec;
+use crate::model::{CheckSpec, Probe};
 
 /// The result of running a check once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,14 +90,45 @@ pub(crate) fn deadline(start: std::time::Instant, timeout: Duration) -> std::tim
 }
 
 /// Builds the runnable checks of a configuration, in the same order as
-/// `specs`, sharing what can be shared between them.
+/// `specs`, sharing what can be shared between them: HTTP(S) checks with
+/// the same TLS settings (`tls_verify`, `ca_file`) share one agent and its
+/// TLS connector, built here once.
 ///
 /// # Errors
-/// A message naming the check when something cannot be prepared, such as an
-/// unreadable or invalid `ca_file`.
+/// One line per check that cannot be prepared, each naming the check: an
+/// unreadable or invalid `ca_file`, a URL that cannot be parsed, a TLS
+/// connector the TLS library refuses to build. All are reported, not just
+/// the first.
 pub fn build(specs: &[CheckSpec]) -> Result<Vec<Box<dyn Check>>, String> {
-    let _ = specs;
-    todo!("checks::build")
+    let mut agents = http::Agents::default();
+    let mut checks: Vec<Box<dyn Check>> = Vec::with_capacity(specs.len());
+    let mut errors = Vec::new();
+    for spec in specs {
+        let built: Result<Box<dyn Check>, String> = match &spec.probe {
+            Probe::Tcp { host, port } => Ok(Box::new(tcp::TcpCheck::new(
+                host.clone(),
+                *port,
+                spec.timeout,
+            ))),
+            Probe::Http(probe) => agents
+                .get(probe)
+                .and_then(|agent| http::HttpCheck::new(probe, spec.timeout, agent))
+                .map(|c| Box::new(c) as Box<dyn Check>),
+            Probe::Script { command } => Ok(Box::new(script::ScriptCheck::new(
+                command.clone(),
+                spec.timeout,
+            ))),
+        };
+        match built {
+            Ok(check) => checks.push(check),
+            Err(why) => errors.push(format!("check [{}]: {why}", spec.name)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(checks)
+    } else {
+        Err(errors.join("\n"))
+    }
 }
 
 #[cfg(test)]
