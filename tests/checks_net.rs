@@ -400,6 +400,64 @@ fn a_bad_ca_file_is_a_build_error_naming_check_and_file() {
     );
 }
 
+/// Set in the environment of the child run of `ca_file_child`: the
+/// directory holding `system.pem` and `system.key`.
+const ROOTS_CHILD: &str = "HEARTBEAT_TEST_SYSTEM_ROOTS";
+
+/// Runs `ca_file_child` with `SSL_CERT_FILE` (the system roots as OpenSSL
+/// and native-tls see them) naming a certificate generated here, to show
+/// that `ca_file` adds to the system roots instead of replacing them.
+#[test]
+fn ca_file_adds_to_the_system_roots() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let system = net::self_signed(&["localhost", "127.0.0.1"]);
+    let cert = dir.path().join("system.pem");
+    std::fs::write(&cert, &system.cert_pem).expect("write certificate");
+    std::fs::write(dir.path().join("system.key"), &system.key_pem).expect("write key");
+
+    let output = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "ca_file_child", "--ignored", "--nocapture"])
+        .env(ROOTS_CHILD, dir.path())
+        .env("SSL_CERT_FILE", &cert)
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "child run failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+}
+
+/// The half of `ca_file_adds_to_the_system_roots` that runs with the test
+/// system roots. Does nothing unless started by it.
+#[test]
+#[ignore = "run by ca_file_adds_to_the_system_roots"]
+fn ca_file_child() {
+    let Some(dir) = std::env::var_os(ROOTS_CHILD).map(PathBuf::from) else {
+        return;
+    };
+    let cert = std::fs::read(dir.join("system.pem")).expect("read certificate");
+    let key = std::fs::read(dir.join("system.key")).expect("read key");
+    let identity = native_tls::Identity::from_pkcs8(&cert, &key).expect("identity");
+    let system_signed = net::https_server("127.0.0.1:0", identity, |_| net::ok("system ok\n"));
+    let (own_signed, own_ca) = tls_server(&["localhost", "127.0.0.1"]);
+
+    // The system roots alone: the first server is trusted, the second not.
+    let result = run_http(https("127.0.0.1", system_signed.port()), FIVE);
+    assert_pass(&result, "HTTP 200");
+    let result = run_http(https("127.0.0.1", own_signed.port()), FIVE);
+    assert!(!result.healthy, "{result:?}");
+
+    // With a ca_file, both are: the file added a CA and removed none.
+    for port in [system_signed.port(), own_signed.port()] {
+        let mut p = https("127.0.0.1", port);
+        p.ca_file = Some(own_ca.path().to_owned());
+        assert_pass(&run_http(p, FIVE), "HTTP 200");
+    }
+}
+
 // ---- DNS that never answers ----
 
 /// Set in the environment of the child run of `hanging_dns_child`.

@@ -276,17 +276,32 @@ fn reason_phrase(status: u16) -> &'static str {
 pub struct SelfSigned {
     pub identity: native_tls::Identity,
     pub cert_pem: String,
+    pub key_pem: String,
 }
 
-/// Generates a fresh self-signed certificate and key for `names`.
+/// Generates a fresh self-signed certificate and key for `names`. Each has
+/// its own subject name: OpenSSL finds issuers by name, and two trusted
+/// certificates with one name would hide each other.
 pub fn self_signed(names: &[&str]) -> SelfSigned {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let certified = rcgen::generate_simple_self_signed(names).expect("generate certificate");
-    let cert_pem = certified.cert.pem();
-    let key_pem = certified.signing_key.serialize_pem();
+    let mut params = rcgen::CertificateParams::new(names).expect("certificate parameters");
+    let unique = RandomState::new().hash_one(std::process::id());
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!("heartbeat test {unique:016x}"),
+    );
+    let key = rcgen::KeyPair::generate().expect("generate key");
+    let cert = params.self_signed(&key).expect("sign certificate");
+    let cert_pem = cert.pem();
+    let key_pem = key.serialize_pem();
     let identity = native_tls::Identity::from_pkcs8(cert_pem.as_bytes(), key_pem.as_bytes())
         .expect("identity from PEM");
-    SelfSigned { identity, cert_pem }
+    SelfSigned {
+        identity,
+        cert_pem,
+        key_pem,
+    }
 }
 
 /// A DNS server on UDP port 53 of a random 127.x.y.z address. It answers
