@@ -9,6 +9,7 @@
 #[path = "support/net.rs"]
 mod net;
 
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::Command;
 use std::thread;
@@ -229,6 +230,17 @@ fn http_expecting_a_redirect_sees_it() {
 fn http_reports_a_refused_connection() {
     let result = run_http(http("127.0.0.1", net::closed_port(), "/"), FIVE);
     assert_fail(&result, "connection refused");
+}
+
+#[test]
+fn http_reports_a_peer_that_hangs_up() {
+    // Reads the whole request first, so closing sends FIN, not RST.
+    let server = Server::start("127.0.0.1:0", |stream| {
+        let mut lines = std::io::BufReader::new(stream).lines();
+        while lines.next().is_some_and(|l| l.is_ok_and(|l| !l.is_empty())) {}
+    });
+    let result = run_http(http("127.0.0.1", server.port(), "/"), FIVE);
+    assert_fail(&result, "connection closed by peer");
 }
 
 #[test]

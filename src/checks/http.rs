@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -187,7 +188,10 @@ impl HttpCheck {
 impl Check for HttpCheck {
     fn run(&self) -> CheckResult {
         let start = Instant::now();
-        let outcome = self.probe();
+        // ureq is not ours: should it panic on some peer's input, the check
+        // fails instead of taking its worker thread down.
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.probe()))
+            .unwrap_or_else(|_| Err("internal error in the HTTP client".to_owned()));
         let latency = start.elapsed();
         match outcome {
             Ok(reason) => CheckResult::pass(reason, latency),
