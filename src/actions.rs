@@ -224,4 +224,3 @@ mod tests {
         assert_eq!(indent("a\nb"), "    a\n    b");
     }
 }
-

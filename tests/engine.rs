@@ -207,7 +207,7 @@ fn a_failed_action_is_retried_each_round_until_it_succeeds() {
         ),
     );
     let hb = s.spawn(&["-c", conf.to_str().unwrap()]);
-    wait_for("the demotion to succeed", LONG, || lines(&log).len() >= 1);
+    wait_for("the demotion to succeed", LONG, || !lines(&log).is_empty());
     let after = fs::read_to_string(&count)
         .unwrap()
         .trim()

@@ -9,11 +9,15 @@
 //! Every kind keeps to its whole-check deadline (the `timeout` key) plus a
 //! small grace, whatever the network or the command does.
 
+pub mod http;
+pub mod resolve;
+pub mod script;
+pub mod tcp;
+mod tls;
+
 use std::time::Duration;
 
-use crate::model::CheckSpec;
-
-pub mod script;
+use crate::model::{CheckSpec, Probe};
 
 /// The result of running a check once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,22 +38,97 @@ pub trait Check: Send + Sync {
     fn run(&self) -> CheckResult;
 }
 
+impl CheckResult {
+    /// A passing result with `reason`.
+    pub fn pass(reason: impl Into<String>, latency: Duration) -> CheckResult {
+        CheckResult {
+            healthy: true,
+            reason: reason.into(),
+            latency,
+        }
+    }
+
+    /// A failing result with `reason`.
+    pub fn fail(reason: impl Into<String>, latency: Duration) -> CheckResult {
+        CheckResult {
+            healthy: false,
+            reason: reason.into(),
+            latency,
+        }
+    }
+}
+
+/// The reason of a check that outran its deadline: `timed out after 1s`,
+/// `timed out after 500ms`, `timed out after 1.5s`.
+pub fn timed_out(timeout: Duration) -> String {
+    format!("timed out after {}", short_duration(timeout))
+}
+
+/// A duration as an operator writes it: `2s`, `250ms`, `1.5s`, `0s`.
+pub fn short_duration(d: Duration) -> String {
+    let millis = d.as_millis();
+    if millis == 0 && !d.is_zero() {
+        return format!("{}us", d.as_micros());
+    }
+    if millis < 1000 && millis > 0 {
+        return format!("{millis}ms");
+    }
+    if millis.is_multiple_of(1000) {
+        return format!("{}s", millis / 1000);
+    }
+    let text = format!("{}.{:03}", millis / 1000, millis % 1000);
+    format!("{}s", text.trim_end_matches('0'))
+}
+
+/// The instant `timeout` after `start`, or a year after it if the sum does
+/// not fit in an [`Instant`](std::time::Instant).
+pub(crate) fn deadline(start: std::time::Instant, timeout: Duration) -> std::time::Instant {
+    start
+        .checked_add(timeout)
+        .or_else(|| start.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(start)
+}
+
 /// Builds the runnable checks of a configuration, in the same order as
-/// `specs`, sharing what can be shared between them.
+/// `specs`, sharing what can be shared between them: HTTP(S) checks with
+/// the same TLS settings (`tls_verify`, `ca_file`) share one agent and its
+/// TLS connector, built here once.
 ///
 /// # Errors
-/// A message naming the check when something cannot be prepared, such as an
-/// unreadable or invalid `ca_file`.
+/// One line per check that cannot be prepared, each naming the check: an
+/// unreadable or invalid `ca_file`, a URL that cannot be parsed, a TLS
+/// connector the TLS library refuses to build. All are reported, not just
+/// the first.
 pub fn build(specs: &[CheckSpec]) -> Result<Vec<Box<dyn Check>>, String> {
-    specs
-        .iter()
-        .map(|spec| match &spec.probe {
-            crate::model::Probe::Script { command } => {
-                Ok(Box::new(script::ScriptCheck::new(command.clone(), spec.timeout)) as Box<dyn Check>)
-            }
-            _ => Err(format!("[{}]: network checks are not built yet", spec.name)),
-        })
-        .collect()
+    let mut agents = http::Agents::default();
+    let mut checks: Vec<Box<dyn Check>> = Vec::with_capacity(specs.len());
+    let mut errors = Vec::new();
+    for spec in specs {
+        let built: Result<Box<dyn Check>, String> = match &spec.probe {
+            Probe::Tcp { host, port } => Ok(Box::new(tcp::TcpCheck::new(
+                host.clone(),
+                *port,
+                spec.timeout,
+            ))),
+            Probe::Http(probe) => agents
+                .get(probe)
+                .and_then(|agent| http::HttpCheck::new(probe, spec.timeout, agent))
+                .map(|c| Box::new(c) as Box<dyn Check>),
+            Probe::Script { command } => Ok(Box::new(script::ScriptCheck::new(
+                command.clone(),
+                spec.timeout,
+            ))),
+        };
+        match built {
+            Ok(check) => checks.push(check),
+            Err(why) => errors.push(format!("check [{}]: {why}", spec.name)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(checks)
+    } else {
+        Err(errors.join("\n"))
+    }
 }
 
 /// Kills every running script check at once (their process groups), so a
@@ -57,4 +136,26 @@ pub fn build(specs: &[CheckSpec]) -> Result<Vec<Box<dyn Check>>, String> {
 /// Network checks need nothing: their sockets close with the process.
 pub fn abort_running() {
     script::abort_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_the_configuration() {
+        let cases = [
+            (Duration::from_secs(1), "1s"),
+            (Duration::from_secs(30), "30s"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_millis(2250), "2.25s"),
+            (Duration::from_micros(300), "300us"),
+            (Duration::ZERO, "0s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(short_duration(d), want, "{d:?}");
+        }
+        assert_eq!(timed_out(Duration::from_secs(1)), "timed out after 1s");
+    }
 }
