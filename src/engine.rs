@@ -391,38 +391,7 @@ impl Engine {
             result.latency,
         );
         self.metrics.check_health(&spec.name, state.health);
-        let what = describe(spec);
-        if result.healthy {
-            debug!("check {what} passed: {}", result.reason);
-        } else if state.failures <= spec.fall {
-            warn!(
-                "check {what} failed: {} ({} of {} failures)",
-                result.reason, state.failures, spec.fall
-            );
-        } else {
-            debug!("check {what} still failing: {}", result.reason);
-        }
-        if let Some((from, to)) = transition {
-            let run = if to == Health::Healthy {
-                state.successes
-            } else {
-                state.failures
-            };
-            let msg = format!(
-                "check {what} is {to} (was {from}, after {run} consecutive {}): {}",
-                if to == Health::Healthy {
-                    "successes"
-                } else {
-                    "failures"
-                },
-                result.reason
-            );
-            if to == Health::Unhealthy {
-                warn!("{msg}");
-            } else {
-                info!("{msg}");
-            }
-        }
+        log_result(spec, state, transition, &result);
         self.last[i] = Some(LastResult {
             healthy: result.healthy,
             reason: result.reason,
@@ -697,6 +666,46 @@ impl Engine {
         if let Ok(mut status) = self.status.write() {
             *status = snapshot;
         }
+    }
+}
+
+/// Logs one check result so that the log says why before a transition
+/// happens, without repeating itself during a long outage:
+/// - a transition: one line, WARNING to unhealthy, INFO to healthy;
+/// - a failure counting towards `fall`: WARNING, with the count;
+/// - a success counting towards `rise`: INFO, with the count;
+/// - a result that confirms the current state: DEBUG.
+fn log_result(
+    spec: &CheckSpec,
+    state: &CheckState,
+    transition: Option<state::Transition>,
+    result: &CheckResult,
+) {
+    let what = describe(spec);
+    let reason = &result.reason;
+    match transition {
+        Some((Health::Unknown, to)) if to == Health::Unhealthy => {
+            warn!("check {what} is unhealthy: {reason}")
+        }
+        Some((Health::Unknown, to)) => info!("check {what} is {to}: {reason}"),
+        Some((_, Health::Unhealthy)) => warn!(
+            "check {what} is unhealthy after {} consecutive failures: {reason}",
+            state.failures
+        ),
+        Some((_, to)) => info!(
+            "check {what} is {to} again after {} consecutive successes: {reason}",
+            state.successes
+        ),
+        None if !result.healthy && state.health == Health::Healthy => warn!(
+            "check {what} failed ({} of {} before unhealthy): {reason}",
+            state.failures, spec.fall
+        ),
+        None if result.healthy && state.health == Health::Unhealthy => info!(
+            "check {what} passed ({} of {} before healthy): {reason}",
+            state.successes, spec.rise
+        ),
+        None if result.healthy => debug!("check {what} passed: {reason}"),
+        None => debug!("check {what} still failing: {reason}"),
     }
 }
 
