@@ -684,9 +684,7 @@ fn log_result(
     let what = describe(spec);
     let reason = &result.reason;
     match transition {
-        Some((Health::Unknown, to)) if to == Health::Unhealthy => {
-            warn!("check {what} is unhealthy: {reason}")
-        }
+        Some((Health::Unknown, Health::Unhealthy)) => warn!("check {what} is unhealthy: {reason}"),
         Some((Health::Unknown, to)) => info!("check {what} is {to}: {reason}"),
         Some((_, Health::Unhealthy)) => warn!(
             "check {what} is unhealthy after {} consecutive failures: {reason}",
