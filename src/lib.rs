@@ -22,5 +22,7 @@ pub mod engine;
 pub mod metrics;
 pub mod model;
 pub mod process;
+pub mod report;
+pub mod server;
 pub mod state;
 pub mod status;
