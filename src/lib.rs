@@ -24,5 +24,6 @@ pub mod model;
 pub mod process;
 pub mod report;
 pub mod server;
+pub mod sidecar;
 pub mod state;
 pub mod status;
