@@ -27,3 +27,4 @@ pub mod server;
 pub mod sidecar;
 pub mod state;
 pub mod status;
+pub mod status_cmd;
