@@ -719,3 +719,43 @@ fn a_request_with_a_body_is_answered() {
     );
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_the_idle_timeout() {
+    let f = Fixture::start(
+        all_healthy(),
+        ServerOptions {
+            limits: Limits {
+                max_connections: 1,
+                idle_timeout: Duration::from_millis(500),
+                ..Limits::default()
+            },
+            ..options()
+        },
+    );
+    // About 20 MB of metrics: more than the socket buffers hold.
+    for i in 0..15_000 {
+        f.metrics
+            .check_result(&format!("check-{i}"), "tcp", true, Duration::from_millis(1));
+    }
+    let mut stalled = TcpStream::connect(f.addr()).unwrap();
+    stalled
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // It holds the only connection slot until the server gives up on it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while agent()
+        .get(&f.url("/alive"))
+        .call()
+        .map(|r| r.status().as_u16())
+        .ok()
+        != Some(200)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled reader still holds the slot"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stalled);
+}
