@@ -50,7 +50,7 @@ fn defaults_one_group_of_no_ops_and_a_thread_per_check() {
     let listen = "127.0.0.1:8080".parse().unwrap();
     let args = inline(
         &["tcp://db:5432", "https://example.org/health"],
-        &["test -f /tmp/up"],
+        &["pgrep -x nginx"],
     );
     let config = config_from_args(&args, Some(listen), true).unwrap();
     assert_eq!(config.path, None);
@@ -75,7 +75,7 @@ fn defaults_one_group_of_no_ops_and_a_thread_per_check() {
     assert_eq!(
         config.checks[2].probe,
         Probe::Script {
-            command: "test -f /tmp/up".into()
+            command: "pgrep -x nginx".into()
         }
     );
 }
