@@ -1,0 +1,812 @@
+//! The status server (SPEC §7): health, liveness, readiness, status and
+//! metrics over HTTP/1.1.
+//!
+//! It runs on its own thread with a small current-thread tokio runtime and
+//! hyper, never on the engine's threads, and answers from the latest
+//! [`Snapshot`] the engine published. Only with `on_demand` does a request
+//! ask the engine for a fresh round first, through the `probe` callback
+//! (the engine shares one probe run between concurrent requests).
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /` | 200 `OK` when healthy (see below), else `fail_status` with a short text body |
+//! | `GET /alive`, `/.well-known/alive` | 200 `{"alive":true}`, or 503 `{"alive":false}` once the engine stalls |
+//! | `GET /ready`, `/.well-known/ready` | 200 `{"ready":true}`, or 503 `{"ready":false,"reasons":[…]}` |
+//! | `GET /status` | 200 with the [`StatusReport`] JSON |
+//! | `GET /metrics` | 200 with the OpenMetrics text of [`Metrics::encode`] |
+//!
+//! HEAD answers like GET without a body; other methods get 405 with
+//! `Allow: GET, HEAD`; other paths 404.
+//!
+//! **Healthy** (for `/` and `/ready`) means: at least one round has
+//! completed, the engine is alive, and every action group is healthy. A
+//! stalled engine is not healthy, because its results are stale.
+//!
+//! **Alive** means the engine keeps its schedule: the time since the latest
+//! round *ended* (or, before the first, since the engine started) is at
+//! most `2 × max(interval, duration of the latest round) + stall_margin`.
+//! A round in progress for longer than that, or a scheduler that stopped,
+//! both exceed it. The clock is the wall clock of the [`Snapshot`]; a jump
+//! backwards reads as alive, a jump forwards can read as stalled until the
+//! next round ends.
+//!
+//! Robustness: each connection has a header read timeout (which in hyper 1
+//! also bounds how long a keep-alive connection may sit idle between
+//! requests) and an idle timeout (no byte read or written while no request
+//! is being answered: closed), request heads are capped by `max_buf_size`,
+//! and at most `max_connections` are served at once. A connection beyond
+//! that is accepted, sent a canned `503` and closed at once, so the
+//! listener never stalls behind slow clients. Accept errors (such as
+//! `EMFILE`) are logged, at most every 10 s, and retried after 100 ms.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, oneshot};
+use tokio::time::Instant;
+
+use crate::metrics::{self, Metrics};
+use crate::report::{Alive, Ready, StatusReport};
+use crate::status::{SharedStatus, Snapshot};
+
+/// Asks the engine for a fresh round and returns once its results are
+/// published. Called on a blocking thread; the engine makes concurrent
+/// calls share one run and rate-limits them.
+pub type ProbeFn = Arc<dyn Fn() + Send + Sync>;
+
+/// How the server answers.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// HTTP status of `GET /` when not healthy (`fail_status`, 100..=599;
+    /// 503 by default).
+    pub fail_status: u16,
+    /// The configured interval between round starts; used by the stall rule
+    /// until the engine publishes its own in the [`Snapshot`].
+    pub interval: Duration,
+    /// Probe before answering `/`, `/ready` and `/status`.
+    pub on_demand: bool,
+    /// Slack added to twice the interval before the engine counts as
+    /// stalled (module docs). It should cover the longest check timeout.
+    /// 30 s by default.
+    pub stall_margin: Duration,
+    /// Connection limits.
+    pub limits: Limits,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            fail_status: 503,
+            interval: Duration::from_secs(60),
+            on_demand: false,
+            stall_margin: Duration::from_secs(30),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Bounds that keep slow or idle clients from hurting anyone else.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections served at once; more are answered 503 and closed.
+    /// 256 by default.
+    pub max_connections: usize,
+    /// Time a client has to send a complete request head, counted from the
+    /// first byte of a request or from the end of the previous response on a
+    /// keep-alive connection. 10 s by default.
+    pub header_read_timeout: Duration,
+    /// A connection with no byte read or written for this long, while no
+    /// request is being answered, is closed. 30 s by default.
+    pub idle_timeout: Duration,
+    /// Largest request head accepted, in bytes (at least 8192; 16 KiB by
+    /// default). A larger one is refused with 431.
+    pub max_buf_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 256,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_buf_size: 16 * 1024,
+        }
+    }
+}
+
+/// A running status server. Dropping it stops it too.
+pub struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("addr", &self.addr).finish()
+    }
+}
+
+impl Server {
+    /// The address it listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, closes open connections, waits at most half a
+    /// second for an on-demand probe in progress, and joins the server
+    /// thread.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                log::error!("the status server thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Binds `addr` and serves on a new thread named `status-server`.
+///
+/// # Errors
+/// When `fail_status` is not a valid status code (100..=599), when the
+/// address cannot be bound (the message names it: `cannot listen on
+/// 127.0.0.1:80: Permission denied (os error 13)`), or when the thread or
+/// its runtime cannot be started.
+pub fn spawn(
+    addr: SocketAddr,
+    options: ServerOptions,
+    status: SharedStatus,
+    metrics: Arc<Metrics>,
+    probe: Option<ProbeFn>,
+) -> Result<Server, String> {
+    let fail_status = StatusCode::from_u16(options.fail_status)
+        .map_err(|_| format!("fail_status {} is not an HTTP status", options.fail_status))?;
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .thread_name("status-probe")
+        .build()
+        .map_err(|e| format!("cannot start the status server: {e}"))?;
+    let limits = Limits {
+        max_buf_size: options.limits.max_buf_size.max(8192),
+        max_connections: options.limits.max_connections.max(1),
+        ..options.limits.clone()
+    };
+    let app = Arc::new(App {
+        status,
+        metrics,
+        probe: if options.on_demand { probe } else { None },
+        fail_status,
+        interval: options.interval,
+        stall_margin: options.stall_margin,
+        server_started: SystemTime::now(),
+    });
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("status-server".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => accept_loop(listener, app, limits, stop_rx).await,
+                    Err(e) => log::error!("status server on {local}: {e}"),
+                }
+            });
+            runtime.shutdown_timeout(Duration::from_millis(500));
+        })
+        .map_err(|e| format!("cannot start the status server thread: {e}"))?;
+    log::info!("status server listening on http://{local}/");
+    Ok(Server {
+        addr: local,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+/// What every request handler needs.
+struct App {
+    status: SharedStatus,
+    metrics: Arc<Metrics>,
+    probe: Option<ProbeFn>,
+    fail_status: StatusCode,
+    interval: Duration,
+    stall_margin: Duration,
+    server_started: SystemTime,
+}
+
+/// Logs at most once per period, counting what it left out.
+struct Throttle {
+    period: Duration,
+    last: Option<Instant>,
+    skipped: u64,
+}
+
+impl Throttle {
+    fn new(period: Duration) -> Throttle {
+        Throttle {
+            period,
+            last: None,
+            skipped: 0,
+        }
+    }
+
+    /// `Some(number skipped since the last log line)` when it is time to log.
+    fn ready(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        match self.last {
+            Some(last) if now.duration_since(last) < self.period => {
+                self.skipped += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.skipped))
+            }
+        }
+    }
+}
+
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: text/plain; charset=utf-8\r\ncontent-length: 22\r\nconnection: close\r\n\r\n\
+too many connections\r\n";
+
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<App>,
+    limits: Limits,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_buf_size)
+        .keep_alive(true);
+    let builder = Arc::new(builder);
+    let mut accept_errors = Throttle::new(Duration::from_secs(10));
+    let mut refusals = Throttle::new(Duration::from_secs(10));
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    if let Some(skipped) = refusals.ready() {
+                        log::warn!(
+                            "status server: {} connections open, refusing {peer} \
+                             ({skipped} more refused since the last message)",
+                            limits.max_connections
+                        );
+                    }
+                    // Best effort: a fresh socket's send buffer takes it.
+                    let _ = stream.try_write(REFUSED);
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let builder = builder.clone();
+                let app = app.clone();
+                let idle = limits.idle_timeout;
+                tokio::spawn(async move {
+                    serve_connection(stream, peer, &builder, app, idle).await;
+                    drop(permit);
+                });
+            }
+            Err(e) if is_per_connection(&e) => {
+                log::debug!("status server: a connection failed before accept: {e}");
+            }
+            Err(e) => {
+                if let Some(skipped) = accept_errors.ready() {
+                    log::warn!(
+                        "status server: cannot accept connections: {e}; retrying \
+                         ({skipped} more errors since the last message)"
+                    );
+                }
+                tokio::select! {
+                    _ = &mut stop => break,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        }
+    }
+    log::debug!("status server stopped");
+}
+
+/// Accept errors that concern one connection only, not the listener.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// When a connection last moved a byte, and whether a request is being
+/// answered on it.
+struct Activity {
+    base: Instant,
+    last_ms: AtomicU64,
+    busy: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            base: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            busy: AtomicUsize::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    fn busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// Marks a request as being answered while it lives.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn new(activity: Arc<Activity>) -> Busy {
+        activity.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(activity)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A stream that records in [`Activity`] every time bytes move.
+struct Tracked {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    builder: &http1::Builder,
+    app: Arc<App>,
+    idle_timeout: Duration,
+) {
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let requests = activity.clone();
+    let service = service_fn(move |request| {
+        let busy = Busy::new(requests.clone());
+        let app = app.clone();
+        async move {
+            let response = respond(&app, request).await;
+            drop(busy);
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    loop {
+        let deadline = activity.last() + idle_timeout;
+        tokio::select! {
+            ended = connection.as_mut() => {
+                if let Err(e) = ended {
+                    log::debug!("status server: connection from {peer}: {e}");
+                }
+                return;
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                if activity.busy() {
+                    activity.touch();
+                } else if activity.last() + idle_timeout <= Instant::now() {
+                    log::debug!("status server: closing idle connection from {peer}");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Health,
+    Alive,
+    Ready,
+    Status,
+    Metrics,
+}
+
+impl Route {
+    fn of(path: &str) -> Option<Route> {
+        Some(match path {
+            "/" => Route::Health,
+            "/alive" | "/.well-known/alive" => Route::Alive,
+            "/ready" | "/.well-known/ready" => Route::Ready,
+            "/status" => Route::Status,
+            "/metrics" => Route::Metrics,
+            _ => return None,
+        })
+    }
+
+    /// Whether an on-demand server probes before answering this route.
+    fn probes(self) -> bool {
+        matches!(self, Route::Health | Route::Ready | Route::Status)
+    }
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
+
+async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let head = request.method() == Method::HEAD;
+    let Some(route) = Route::of(request.uri().path()) else {
+        return reply(StatusCode::NOT_FOUND, TEXT, "not found\n".into(), head);
+    };
+    if request.method() != Method::GET && !head {
+        let mut response = reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            TEXT,
+            "method not allowed\n".into(),
+            false,
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    if route.probes() {
+        if let Some(probe) = &app.probe {
+            let probe = probe.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || probe()).await {
+                log::error!("status server: on-demand probe failed: {e}");
+            }
+        }
+    }
+    if route == Route::Metrics {
+        return reply(
+            StatusCode::OK,
+            metrics::CONTENT_TYPE,
+            app.metrics.encode(),
+            head,
+        );
+    }
+    from_snapshot(app, route, head)
+}
+
+/// The answer of every route but `/metrics`, from the latest snapshot.
+fn from_snapshot(app: &App, route: Route, head: bool) -> Response<Full<Bytes>> {
+    let snapshot = app
+        .status
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let verdict = Verdict::of(&snapshot, app, SystemTime::now());
+    match route {
+        Route::Health if verdict.reasons.is_empty() => {
+            reply(StatusCode::OK, TEXT, "OK\n".into(), head)
+        }
+        Route::Health => {
+            let mut body = format!("{}\n", verdict.word);
+            for reason in &verdict.reasons {
+                body.push_str(&reason.replace(['\r', '\n'], " "));
+                body.push('\n');
+            }
+            reply(app.fail_status, TEXT, body, head)
+        }
+        Route::Alive => {
+            let status = if verdict.alive {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let body = Alive {
+                alive: verdict.alive,
+            };
+            reply(status, JSON, to_json(&body), head)
+        }
+        Route::Ready => {
+            let ready = verdict.reasons.is_empty();
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let body = Ready {
+                ready,
+                reasons: verdict.reasons,
+            };
+            reply(status, JSON, to_json(&body), head)
+        }
+        // `/metrics` is answered before the snapshot is read.
+        Route::Status | Route::Metrics => {
+            let report = StatusReport::new(&snapshot, verdict.reasons.is_empty(), verdict.alive);
+            reply(StatusCode::OK, JSON, to_json(&report), head)
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    let mut text = serde_json::to_string(value).unwrap_or_else(|e| {
+        log::error!("status server: cannot serialise a response: {e}");
+        String::from("{}")
+    });
+    text.push('\n');
+    text
+}
+
+fn reply(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+    head: bool,
+) -> Response<Full<Bytes>> {
+    let length = body.len();
+    let body = if head {
+        Bytes::new()
+    } else {
+        Bytes::from(body)
+    };
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The server's judgement of a snapshot.
+struct Verdict {
+    /// Whether the engine keeps its schedule.
+    alive: bool,
+    /// Why it is not healthy; empty when it is.
+    reasons: Vec<String>,
+    /// One word for `GET /`'s body: `UNKNOWN`, `STALLED` or `UNHEALTHY`.
+    word: &'static str,
+}
+
+impl Verdict {
+    fn of(snapshot: &Snapshot, app: &App, now: SystemTime) -> Verdict {
+        let interval = if snapshot.interval.is_zero() {
+            app.interval
+        } else {
+            snapshot.interval
+        };
+        let stalled = stalled_for(
+            snapshot,
+            interval,
+            app.stall_margin,
+            app.server_started,
+            now,
+        );
+        let alive = stalled.is_none();
+        let mut reasons = Vec::new();
+        let mut word = "UNHEALTHY";
+        if let Some((since, limit)) = stalled {
+            word = "STALLED";
+            reasons.push(format!(
+                "engine stalled: no round completed for {} (limit {})",
+                seconds(since),
+                seconds(limit)
+            ));
+        }
+        if snapshot.last_round.is_none() {
+            if alive {
+                word = "UNKNOWN";
+            }
+            reasons.push("no round completed yet".to_owned());
+        } else if !snapshot.all_healthy() {
+            let checks = snapshot.reasons();
+            if checks.is_empty() {
+                if snapshot.groups.is_empty() {
+                    reasons.push("no action groups".to_owned());
+                }
+                reasons.extend(
+                    snapshot
+                        .groups
+                        .iter()
+                        .filter(|g| g.health != crate::state::Health::Healthy)
+                        .map(|g| format!("group {}: {}", g.name, g.health)),
+                );
+            } else {
+                reasons.extend(checks);
+            }
+        }
+        Verdict {
+            alive,
+            reasons,
+            word,
+        }
+    }
+}
+
+/// A duration as whole seconds (`95s`), or milliseconds below one second.
+fn seconds(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
+/// The stall rule (module docs): `Some((time since the reference point,
+/// limit))` when the engine has missed its schedule, `None` while it keeps
+/// it.
+pub fn stalled_for(
+    snapshot: &Snapshot,
+    interval: Duration,
+    margin: Duration,
+    server_started: SystemTime,
+    now: SystemTime,
+) -> Option<(Duration, Duration)> {
+    let (reference, round) = match &snapshot.last_round {
+        Some(round) => (round.started + round.duration, round.duration),
+        None => (snapshot.started.unwrap_or(server_started), Duration::ZERO),
+    };
+    let limit = interval.max(round).saturating_mul(2).saturating_add(margin);
+    let since = now.duration_since(reference).unwrap_or_default();
+    (since > limit).then_some((since, limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::RoundInfo;
+
+    const T0: Duration = Duration::from_secs(1_800_000_000);
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + T0 + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn stall_rule_counts_from_the_end_of_the_latest_round() {
+        let mut snapshot = Snapshot {
+            started: Some(at(0)),
+            interval: Duration::from_secs(10),
+            ..Snapshot::default()
+        };
+        let ten = Duration::from_secs(10);
+        let margin = Duration::from_secs(5);
+        // Before the first round: counted from the start.
+        assert_eq!(stalled_for(&snapshot, ten, margin, at(0), at(25)), None);
+        assert_eq!(
+            stalled_for(&snapshot, ten, margin, at(0), at(26)),
+            Some((Duration::from_secs(26), Duration::from_secs(25)))
+        );
+        // A round that started at 100 and took 2 s ended at 102.
+        snapshot.last_round = Some(RoundInfo {
+            started: at(100),
+            duration: Duration::from_secs(2),
+            lateness: Duration::ZERO,
+        });
+        assert_eq!(stalled_for(&snapshot, ten, margin, at(0), at(127)), None);
+        assert!(stalled_for(&snapshot, ten, margin, at(0), at(128)).is_some());
+        // A long round stretches the limit: rounds of 30 s every 30 s.
+        snapshot.last_round = Some(RoundInfo {
+            started: at(100),
+            duration: Duration::from_secs(30),
+            lateness: Duration::ZERO,
+        });
+        assert_eq!(stalled_for(&snapshot, ten, margin, at(0), at(195)), None);
+        // A clock that went backwards reads as alive.
+        assert_eq!(stalled_for(&snapshot, ten, margin, at(0), at(50)), None);
+    }
+
+    #[test]
+    fn throttle_logs_once_per_period_and_counts_the_rest() {
+        let mut t = Throttle::new(Duration::from_secs(3600));
+        assert_eq!(t.ready(), Some(0));
+        assert_eq!(t.ready(), None);
+        assert_eq!(t.ready(), None);
+        t.last = Some(Instant::now() - Duration::from_secs(3601));
+        assert_eq!(t.ready(), Some(2));
+    }
+}
