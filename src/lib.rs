@@ -19,8 +19,12 @@ pub mod actions;
 pub mod checks;
 pub mod cli;
 pub mod engine;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod process;
 pub mod state;
 pub mod status;
+
+#[cfg(test)]
+mod test_support;
