@@ -22,6 +22,7 @@ pub mod engine;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod pidfile;
 pub mod process;
 pub mod state;
 pub mod status;

@@ -194,7 +194,11 @@ impl HttpProbe {
     /// The full request URL, e.g. `http://[::1]:8080/health`.
     pub fn url(&self) -> String {
         let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://{}{}", host_port(&self.host, self.port), self.path)
+        format!(
+            "{scheme}://{}{}",
+            host_port(&self.host, self.port),
+            self.path
+        )
     }
 }
 

@@ -184,7 +184,9 @@ mod tests {
     fn fall_needs_that_many_consecutive_failures() {
         assert_eq!(
             run(1, 3, "+--+---+"),
-            [Healthy, Healthy, Healthy, Healthy, Healthy, Healthy, Unhealthy, Healthy]
+            [
+                Healthy, Healthy, Healthy, Healthy, Healthy, Healthy, Unhealthy, Healthy
+            ]
         );
     }
 

@@ -45,3 +45,8 @@ pub fn child_lines(stdout: &[u8]) -> Vec<String> {
         .filter_map(|l| l.split_once("child: ").map(|(_, rest)| rest.to_owned()))
         .collect()
 }
+/// Whether the tests run as root. Tests that need root skip themselves
+/// (with a note on stderr) otherwise.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
