@@ -18,6 +18,7 @@
 pub mod actions;
 pub mod checks;
 pub mod cli;
+pub mod daemon;
 pub mod engine;
 pub mod logging;
 pub mod metrics;
