@@ -251,14 +251,10 @@ pub fn thread_count() -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    //! The launcher and the daemon are tested with real processes in
+    //! `tests/plumbing.rs`.
+
     use super::*;
-    use crate::test_support::example;
-    use std::collections::HashMap;
-    use std::os::unix::process::CommandExt;
-    use std::path::Path;
-    use std::process::{Command, Stdio};
-    use std::sync::Once;
-    use std::time::{Duration, Instant};
 
     #[test]
     fn reports_parse_into_exit_codes_and_messages() {
@@ -285,142 +281,5 @@ mod tests {
         // The test harness runs this test in a thread of its own.
         let err = detach().unwrap_err();
         assert!(err.contains("threads are running"), "{err}");
-    }
-
-    /// Orphaned daemons are reparented to this test process, which reaps
-    /// them (the container's PID 1 may not).
-    fn become_subreaper() {
-        static ONCE: Once = Once::new();
-        ONCE.call_once(|| nix::sys::prctl::set_child_subreaper(true).unwrap());
-    }
-
-    fn read_report(path: &Path) -> HashMap<String, String> {
-        std::fs::read_to_string(path)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    }
-
-    fn wait_for(path: &Path) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !path.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "{} never appeared",
-                path.display()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Reaps the detached daemon, reparented to us, and returns its status.
-    fn reap(pid: &str) -> nix::sys::wait::WaitStatus {
-        let pid = Pid::from_raw(pid.parse().unwrap());
-        nix::sys::wait::waitpid(pid, None).unwrap()
-    }
-
-    #[test]
-    fn launcher_exits_zero_only_after_the_daemon_is_ready() {
-        become_subreaper();
-        let dir = tempfile::tempdir().unwrap();
-        let report = dir.path().join("report");
-        let started = Instant::now();
-        let mut launcher = Command::new(example("detach"));
-        launcher.arg(&report).arg("ready").current_dir(dir.path());
-        // Started as by nohup: SIGHUP ignored.
-        // SAFETY: only sigaction(2), which is async-signal-safe, between
-        // fork and exec.
-        unsafe {
-            launcher.pre_exec(|| {
-                signal::signal(Signal::SIGHUP, SigHandler::SigIgn)?;
-                Ok(())
-            });
-        }
-        let launcher = launcher
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let launcher_pid = launcher.id().to_string();
-        // Returns once the launcher exited and every holder of its stdout
-        // and stderr (the daemon until it is ready) closed them.
-        let out = launcher.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{out:?}");
-        assert!(out.stderr.is_empty(), "{out:?}");
-        // The daemon writes its report, after a pause, before it is ready.
-        assert!(started.elapsed() >= Duration::from_millis(300));
-        let daemon = read_report(&report);
-
-        let our_sid = nix::unistd::getsid(None).unwrap().to_string();
-        assert_ne!(daemon["pid"], launcher_pid);
-        assert_ne!(daemon["sid"], our_sid, "a new session");
-        assert_ne!(daemon["sid"], daemon["pid"], "not a session leader");
-        assert_eq!(daemon["pgid"], daemon["sid"]);
-        assert_eq!(daemon["tty_nr"], "0", "no controlling terminal");
-        assert_eq!(daemon["cwd"], "/");
-        assert_eq!(daemon["umask"], "022");
-        assert_eq!(daemon["stdin"], "/dev/null");
-        assert_eq!(
-            daemon["sighup"], "default",
-            "SIGHUP ignored by the launcher is restored"
-        );
-
-        // After ready(): stdout and stderr are /dev/null.
-        let after = report.with_extension("after");
-        wait_for(&after);
-        let later = read_report(&after);
-        assert_eq!(later["stdout"], "/dev/null");
-        assert_eq!(later["stderr"], "/dev/null");
-
-        // Removing the report lets the daemon exit.
-        std::fs::remove_file(&report).unwrap();
-        let status = reap(&daemon["pid"]);
-        assert!(
-            matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)),
-            "{status:?}"
-        );
-    }
-
-    #[test]
-    fn a_start_up_failure_reaches_the_launchers_stderr() {
-        become_subreaper();
-        let dir = tempfile::tempdir().unwrap();
-        let report = dir.path().join("report");
-        let out = Command::new(example("detach"))
-            .arg(&report)
-            .arg("fail")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(78), "{out:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
-            "heartbeat: error: the configuration says no\n"
-        );
-        let daemon = read_report(&report);
-        reap(&daemon["pid"]);
-    }
-
-    #[test]
-    fn a_daemon_dying_without_a_report_fails_the_launcher() {
-        become_subreaper();
-        let dir = tempfile::tempdir().unwrap();
-        let report = dir.path().join("report");
-        let out = Command::new(example("detach"))
-            .arg(&report)
-            .arg("exit")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(70), "{out:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
-            "heartbeat: the daemon died during start-up\n"
-        );
-        let daemon = read_report(&report);
-        reap(&daemon["pid"]);
     }
 }

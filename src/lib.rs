@@ -24,6 +24,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod pidfile;
+pub mod privileges;
 pub mod process;
 pub mod state;
 pub mod status;

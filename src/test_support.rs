@@ -4,11 +4,10 @@
 //! signal dispositions, user and group ids. Tests of it must not run in the
 //! shared test process, where other tests run in parallel. They re-execute
 //! the test binary to run one `#[ignore]`d "child" test, marked by an
-//! environment variable so that it does nothing when run by hand, or they
-//! run a small program from `examples/` when a single-threaded process is
-//! needed (libtest runs each test in a thread of its own).
+//! environment variable so that it does nothing when run by hand. (What
+//! needs a single-threaded process is tested in `tests/plumbing.rs`:
+//! libtest runs each test in a thread of its own.)
 
-use std::path::PathBuf;
 use std::process::Command;
 
 /// Environment variable naming the child test that should do its work.
@@ -46,26 +45,6 @@ pub fn child_lines(stdout: &[u8]) -> Vec<String> {
         .filter_map(|l| l.split_once("child: ").map(|(_, rest)| rest.to_owned()))
         .collect()
 }
-/// Path of the example program `name`, built by `cargo test` next to the
-/// test binary (`target/<profile>/examples/<name>`).
-pub fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("path of the test binary");
-    // target/<profile>/deps/heartbeat-HASH -> target/<profile>/examples/NAME
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary lives in target/<profile>/deps")
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "example program {} is missing: run `cargo test` (which builds examples) \
-         or `cargo build --examples` first",
-        path.display()
-    );
-    path
-}
-
 /// Whether the tests run as root. Tests that need root skip themselves
 /// (with a note on stderr) otherwise.
 pub fn is_root() -> bool {
