@@ -26,6 +26,7 @@ pub mod model;
 pub mod pidfile;
 pub mod privileges;
 pub mod process;
+pub mod signals;
 pub mod state;
 pub mod status;
 
