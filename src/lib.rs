@@ -23,6 +23,7 @@ pub mod engine;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod pidfile;
 pub mod privileges;
 pub mod process;
