@@ -48,10 +48,10 @@ pub struct Identity {
 /// name the identity the process already has (real and effective).
 ///
 /// # Errors
-/// When a name is unknown ("unknown user \"nobdy\" (user in [general])"),
+/// When a name is unknown (`unknown user "nobdy" (user in [general])`),
 /// the user or group database cannot be read, or another identity is asked
-/// for and the process does not run as root ("user = nobody in [general]
-/// needs heartbeat to start as root; it runs as uid 1000"). These are
+/// for and the process does not run as root (`user = nobody in [general]
+/// needs heartbeat to start as root; it runs as uid 1000`). These are
 /// configuration errors.
 pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Identity>, String> {
     if user.is_none() && group.is_none() {
