@@ -14,6 +14,11 @@
 //!    child-process plumbing shared with script checks;
 //! 6. [`logging`], [`status`] and [`metrics`] tell the operator what
 //!    happened.
+//!
+//! Around the pipeline, the Unix plumbing of a daemon: [`pidfile`] (one
+//! instance per pidfile), [`daemon`] (detaching, with the start-up outcome
+//! reported to the launching command), [`privileges`] (dropping root),
+//! [`signals`] (stop, reload, reopen) and [`notify`] (systemd readiness).
 
 pub mod actions;
 pub mod checks;
