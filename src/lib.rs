@@ -14,21 +14,31 @@
 //!    child-process plumbing shared with script checks;
 //! 6. [`logging`], [`status`] and [`metrics`] tell the operator what
 //!    happened.
+//!
+//! Around the pipeline, the Unix plumbing of a daemon: [`pidfile`] (one
+//! instance per pidfile), [`daemon`] (detaching, with the start-up outcome
+//! reported to the launching command), [`privileges`] (dropping root),
+//! [`signals`] (stop, reload, reopen) and [`notify`] (systemd readiness).
 
 pub mod actions;
 pub mod app;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod exit;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod notify;
+pub mod pidfile;
+pub mod privileges;
 pub mod process;
 pub mod report;
 pub mod server;
 pub mod sidecar;
+pub mod signals;
 pub mod state;
 pub mod status;
 pub mod status_cmd;

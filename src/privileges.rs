@@ -1,0 +1,280 @@
+//! Dropping root for `user` and `group` in `[general]`.
+//!
+//! heartbeat starts as root when it must (to write a pidfile in `/run`, a
+//! log in `/var/log`, to bind a low port), then runs its checks and hooks as
+//! an ordinary user. The order is the one that cannot be undone halfway:
+//! supplementary groups first (`initgroups(3)`, or exactly the one group
+//! when only `group` is set), then the group (`setgid(2)`), then the user
+//! (`setuid(2)`), each setting the real, effective and saved ids, as root
+//! does. Then it checks the result — all three uids and gids, the
+//! supplementary groups, and that `setuid(0)` now fails — and refuses to go
+//! on if anything is off.
+//!
+//! When `user` is set, `HOME`, `USER` and `LOGNAME` are set to that user's,
+//! as `su` (without `-`) does: hooks inherit the environment, and tools
+//! they run (ssh, kubectl, git) look for their configuration under `HOME`,
+//! which must not stay root's. Nothing else in the environment changes.
+//! Because changing the environment is only sound in a single-threaded
+//! process (and because the identity should be settled before any thread
+//! runs a check), dropping privileges must happen before any thread
+//! starts; [`drop_to`] refuses otherwise.
+
+use std::ffi::CString;
+use std::path::PathBuf;
+
+use nix::unistd::{Gid, Group, Uid, User};
+
+/// An identity to switch to, resolved from the names in `[general]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The user id to run as (unchanged when only `group` was given).
+    pub uid: u32,
+    /// The group id to run as: `group`, else the user's primary group.
+    pub gid: u32,
+    /// The user's name and home directory, when `user` was given.
+    pub user: Option<(String, PathBuf)>,
+    /// The supplementary groups after the switch, sorted: the user's groups
+    /// (from the group database) and `gid`, or only `gid` when only `group`
+    /// was given.
+    pub groups: Vec<u32>,
+    /// `user = NAME` and/or `group = NAME`, for messages.
+    setting: String,
+}
+
+/// Looks up `user` and `group` and checks that switching to them is
+/// possible.
+///
+/// Returns `None` when there is nothing to do: both are `None`, or they
+/// name the identity the process already has (real and effective).
+///
+/// # Errors
+/// When a name is unknown (`unknown user "nobdy" (user in [general])`),
+/// the user or group database cannot be read, or another identity is asked
+/// for and the process does not run as root (`user = nobody in [general]
+/// needs heartbeat to start as root; it runs as uid 1000`). These are
+/// configuration errors.
+pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Identity>, String> {
+    if user.is_none() && group.is_none() {
+        return Ok(None);
+    }
+    let user_entry = match user {
+        Some(name) => Some(
+            User::from_name(name)
+                .map_err(|e| format!("cannot look up user {name:?}: {e}"))?
+                .ok_or_else(|| format!("unknown user {name:?} (user in [general])"))?,
+        ),
+        None => None,
+    };
+    let group_entry = match group {
+        Some(name) => Some(
+            Group::from_name(name)
+                .map_err(|e| format!("cannot look up group {name:?}: {e}"))?
+                .ok_or_else(|| format!("unknown group {name:?} (group in [general])"))?,
+        ),
+        None => None,
+    };
+    let uid = user_entry
+        .as_ref()
+        .map_or_else(nix::unistd::getuid, |u| u.uid);
+    let gid = group_entry
+        .as_ref()
+        .map(|g| g.gid)
+        .or(user_entry.as_ref().map(|u| u.gid))
+        .unwrap_or_else(nix::unistd::getgid);
+
+    let current = uid == nix::unistd::getuid()
+        && uid == nix::unistd::geteuid()
+        && gid == nix::unistd::getgid()
+        && gid == nix::unistd::getegid();
+    if current {
+        return Ok(None);
+    }
+    let setting = match (user, group) {
+        (Some(u), Some(g)) => format!("user = {u} and group = {g}"),
+        (Some(u), None) => format!("user = {u}"),
+        (None, Some(g)) => format!("group = {g}"),
+        (None, None) => unreachable!("returned above"),
+    };
+    let euid = nix::unistd::geteuid();
+    if !euid.is_root() {
+        return Err(format!(
+            "{setting} in [general] needs heartbeat to start as root; it runs as uid {euid}"
+        ));
+    }
+    let groups = match &user_entry {
+        Some(u) => {
+            let name = c_name(&u.name)?;
+            let mut groups: Vec<u32> = nix::unistd::getgrouplist(&name, gid)
+                .map_err(|e| format!("cannot list the groups of user {:?}: {e}", u.name))?
+                .into_iter()
+                .map(Gid::as_raw)
+                .collect();
+            groups.sort_unstable();
+            groups.dedup();
+            groups
+        }
+        None => vec![gid.as_raw()],
+    };
+    Ok(Some(Identity {
+        uid: uid.as_raw(),
+        gid: gid.as_raw(),
+        user: user_entry.map(|u| (u.name, u.dir)),
+        groups,
+        setting,
+    }))
+}
+
+/// Switches the whole process to `user` and `group` for good (see the
+/// module documentation for the order and the checks), or does nothing
+/// when there is nothing to change.
+///
+/// Call it once, after the pidfile is locked (and handed to the user with
+/// [`crate::pidfile::Pidfile::chown`]), the log file opened and any
+/// privileged port bound, and before any thread starts.
+///
+/// # Errors
+/// Those of [`resolve`] (configuration errors), and an OS failure or an
+/// incomplete drop found by the checks, after which the process must not go
+/// on (exit 71, `EX_OSERR`).
+pub fn drop_to(user: Option<&str>, group: Option<&str>) -> Result<(), String> {
+    match resolve(user, group)? {
+        Some(identity) => identity.apply(),
+        None => Ok(()),
+    }
+}
+
+impl Identity {
+    /// Switches to this identity: supplementary groups, group, user; checks
+    /// the result; sets `HOME`, `USER` and `LOGNAME` when a user was named.
+    ///
+    /// # Errors
+    /// When a thread other than the caller exists, a system call fails, or
+    /// the checks find the switch incomplete.
+    pub fn apply(&self) -> Result<(), String> {
+        if let Some(threads) = crate::daemon::thread_count().filter(|&n| n > 1) {
+            return Err(format!(
+                "cannot drop privileges: {threads} threads are running; \
+                 it must happen before any thread starts"
+            ));
+        }
+        let gid = Gid::from_raw(self.gid);
+        let uid = Uid::from_raw(self.uid);
+        match &self.user {
+            Some((name, _)) => nix::unistd::initgroups(&c_name(name)?, gid)
+                .map_err(|e| format!("cannot set the supplementary groups of {name:?}: {e}"))?,
+            None => nix::unistd::setgroups(&[gid])
+                .map_err(|e| format!("cannot set the supplementary groups: {e}"))?,
+        }
+        nix::unistd::setgid(gid).map_err(|e| format!("cannot change group to gid {gid}: {e}"))?;
+        if self.user.is_some() {
+            nix::unistd::setuid(uid)
+                .map_err(|e| format!("cannot change user to uid {uid}: {e}"))?;
+        }
+        self.verify()?;
+        if let Some((name, home)) = &self.user {
+            // SAFETY: no other thread exists (checked above), so nothing
+            // can read the environment concurrently.
+            unsafe {
+                std::env::set_var("HOME", home);
+                std::env::set_var("USER", name);
+                std::env::set_var("LOGNAME", name);
+            }
+        }
+        log::info!(
+            "running as uid {}, gid {}, groups {:?} ({})",
+            self.uid,
+            self.gid,
+            self.groups,
+            self.setting
+        );
+        Ok(())
+    }
+
+    /// Checks that the switch is complete and cannot be undone.
+    fn verify(&self) -> Result<(), String> {
+        let incomplete = |what: String| format!("privilege drop incomplete: {what}");
+        let uids = nix::unistd::getresuid().map_err(|e| incomplete(format!("getresuid: {e}")))?;
+        let gids = nix::unistd::getresgid().map_err(|e| incomplete(format!("getresgid: {e}")))?;
+        let uid = Uid::from_raw(self.uid);
+        let gid = Gid::from_raw(self.gid);
+        if [uids.real, uids.effective, uids.saved] != [uid; 3] {
+            return Err(incomplete(format!(
+                "real/effective/saved uids are {}/{}/{}, expected {uid}",
+                uids.real, uids.effective, uids.saved
+            )));
+        }
+        if [gids.real, gids.effective, gids.saved] != [gid; 3] {
+            return Err(incomplete(format!(
+                "real/effective/saved gids are {}/{}/{}, expected {gid}",
+                gids.real, gids.effective, gids.saved
+            )));
+        }
+        let mut groups: Vec<u32> = nix::unistd::getgroups()
+            .map_err(|e| incomplete(format!("getgroups: {e}")))?
+            .into_iter()
+            .map(Gid::as_raw)
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        if groups != self.groups {
+            return Err(incomplete(format!(
+                "supplementary groups are {groups:?}, expected {:?}",
+                self.groups
+            )));
+        }
+        if !uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+            return Err(incomplete(
+                "root could be regained with setuid(0)".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn c_name(name: &str) -> Result<CString, String> {
+    CString::new(name).map_err(|_| format!("user name {name:?} contains a NUL byte"))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Dropping privileges is tested with real processes in
+    //! `tests/plumbing.rs`.
+
+    use super::*;
+    use crate::test_support::is_root;
+
+    #[test]
+    fn nothing_to_do_without_names_or_for_the_current_identity() {
+        assert_eq!(resolve(None, None), Ok(None));
+        let me = User::from_uid(nix::unistd::getuid()).unwrap().unwrap();
+        if me.gid == nix::unistd::getgid() {
+            assert_eq!(resolve(Some(&me.name), None), Ok(None));
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_clear_errors() {
+        assert_eq!(
+            resolve(Some("no-such-user-hb"), None),
+            Err("unknown user \"no-such-user-hb\" (user in [general])".to_owned())
+        );
+        assert_eq!(
+            resolve(None, Some("no-such-group-hb")),
+            Err("unknown group \"no-such-group-hb\" (group in [general])".to_owned())
+        );
+    }
+
+    #[test]
+    fn resolving_nobody_as_root_gives_its_ids_and_groups() {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let nobody = User::from_name("nobody").unwrap().unwrap();
+        let id = resolve(Some("nobody"), None).unwrap().unwrap();
+        assert_eq!((id.uid, id.gid), (nobody.uid.as_raw(), nobody.gid.as_raw()));
+        assert_eq!(id.user, Some(("nobody".to_owned(), nobody.dir.clone())));
+        assert!(id.groups.contains(&nobody.gid.as_raw()));
+        assert!(!id.groups.contains(&0));
+    }
+}
