@@ -1,89 +1,328 @@
 //! What the program does once the command line is parsed: pick the mode,
-//! load the configuration, run, and say how it ended.
+//! load the configuration, start up in the right order, run, and say how it
+//! ended.
 //!
-//! Modes: `--check-config`, `--once`, the foreground loop (default), the
-//! detached daemon (`-d`), the `status` subcommand.
+//! Modes: `status` (ask a running instance), `--check-config`, `--once`,
+//! and the long-running daemon, in the foreground or detached (`-d`).
+//!
+//! Start-up order matters and is kept in one place, [`start`]: logging and
+//! the pidfile are opened while still privileged and before any thread
+//! exists; then the process detaches (when asked); then privileges are
+//! dropped; only then do threads start (checks, signals, status server).
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-use log::{info, warn};
+use log::{error, info, warn};
 
-use crate::cli::Cli;
-use crate::config::{self, Loaded};
+use crate::cli::{Cli, Command};
+use crate::config;
+use crate::daemon::{self, Detached};
 use crate::engine::{Engine, Options, Stopped};
 use crate::exit::{Exit, Fatal};
-use crate::model::{Config, Probe};
+use crate::model::{Config, LogTarget, Probe};
+use crate::pidfile::Pidfile;
+use crate::server::{self, ServerOptions};
+use crate::signals::{self, SignalHandlers};
 use crate::state::Health;
-use crate::{logging, model};
+use crate::{logging, notify, privileges, sidecar, status_cmd};
+
+/// How long a status-server request waits for an on-demand round beyond
+/// the longest check timeout.
+const PROBE_SLACK: Duration = Duration::from_secs(2);
 
 /// Runs heartbeat as `cli` asks; returns the exit status of a normal end.
 ///
 /// # Errors
-/// A [`Fatal`] with the message for stderr and the exit status.
+/// A [`Fatal`] with the message for stderr (empty when it was already
+/// reported) and the exit status.
 pub fn run(cli: Cli) -> Result<Exit, Fatal> {
-    let loaded = load(&cli)?;
-    let mut config = loaded.config;
-    if let Some(listen) = cli.listen {
-        config.general.listen = Some(listen);
+    if let Some(Command::Status { address }) = &cli.command {
+        return status(&cli, *address);
     }
-    if cli.exit_on_failure {
-        config.general.exit_on_failure = true;
-    }
-    if cli.daemonize {
-        config.general.daemonize = true;
-    }
+    let (config, warnings) = configure(&cli)?;
     if cli.check_config {
-        for w in &loaded.warnings {
+        for w in &warnings {
             eprintln!("warning: {w}");
         }
         print!("{}", summary(&config));
         return Ok(Exit::Ok);
     }
-
-    logging::init(&config.general.log, config.general.log_level)
-        .map_err(|e| Fatal::new(Exit::CantCreat, e))?;
-    for w in &loaded.warnings {
-        warn!("{w}");
-    }
     let options = Options {
         dry_run: cli.dry_run,
     };
-    let engine = Engine::new(config, options).map_err(|e| Fatal::new(Exit::Config, e))?;
     if cli.once {
-        let health = engine.run_once();
-        info!("one round done: {health}");
-        return Ok(if health == Health::Healthy {
-            Exit::Ok
-        } else {
-            Exit::Unhealthy
-        });
+        once(config, &warnings, options)
+    } else {
+        serve(config, &warnings, options)
     }
-    info!(
-        "heartbeat {} started: {} checks, {} groups, interval {}",
-        env!("CARGO_PKG_VERSION"),
-        engine.config().checks.len(),
-        engine.config().groups.len(),
-        humantime::format_duration(engine.config().general.interval)
-    );
-    match engine.run(&|_| {}) {
-        Stopped::Requested => Ok(Exit::Ok),
-        Stopped::CheckFailed(reason) => {
-            eprintln!("heartbeat: unhealthy: {reason}");
-            Ok(Exit::Unhealthy)
+}
+
+/// The configuration from `-c FILE` or from `--check`/`--script`, with the
+/// command line's overrides applied, and the warnings found on the way.
+fn configure(cli: &Cli) -> Result<(Config, Vec<String>), Fatal> {
+    let inline = !cli.inline.checks.is_empty() || !cli.inline.scripts.is_empty();
+    let (mut config, warnings) = match (&cli.config, inline) {
+        (Some(_), true) => {
+            return Err(Fatal::new(
+                Exit::Usage,
+                "give either -c FILE or --check/--script, not both",
+            ));
+        }
+        (Some(path), false) => {
+            let loaded = config::load(path).map_err(|e| Fatal::new(Exit::Config, e.to_string()))?;
+            (loaded.config, loaded.warnings)
+        }
+        (None, true) => {
+            let config = sidecar::config_from_args(&cli.inline, cli.listen, cli.exit_on_failure)
+                .map_err(|e| Fatal::new(Exit::Usage, e))?;
+            (config, Vec::new())
+        }
+        (None, false) => {
+            return Err(Fatal::new(
+                Exit::Usage,
+                "no checks: give -c FILE, or --check URL / --script CMD (see --help)",
+            ));
+        }
+    };
+    if let Some(listen) = cli.listen {
+        config.general.listen = Some(listen);
+    }
+    config.general.exit_on_failure |= cli.exit_on_failure;
+    config.general.daemonize |= cli.daemonize;
+    Ok((config, warnings))
+}
+
+/// What [`start`] leaves running for the caller to close.
+struct Started {
+    pidfile: Option<Pidfile>,
+    detached: Option<Detached>,
+}
+
+impl Started {
+    /// Reports a start-up failure to the launching command when detached
+    /// (it prints the message and exits with the code), and returns the
+    /// error for this process to exit with.
+    fn fail(&mut self, fatal: Fatal) -> Fatal {
+        match self.detached.take() {
+            Some(detached) => {
+                error!("{}", fatal.message);
+                detached.fail(fatal.exit as i32, &format!("heartbeat: {}", fatal.message));
+                Fatal::new(fatal.exit, "")
+            }
+            None => fatal,
+        }
+    }
+
+    /// Removes the pidfile on a clean exit.
+    fn finish(self) {
+        if let Some(pidfile) = self.pidfile {
+            if let Err(e) = pidfile.release() {
+                warn!("{e}");
+            }
         }
     }
 }
 
-/// The configuration from `-c FILE`.
-fn load(cli: &Cli) -> Result<Loaded, Fatal> {
-    let Some(path) = &cli.config else {
-        return Err(Fatal::new(
-            Exit::Usage,
-            "no configuration: give -c FILE (see --help)",
-        ));
+/// Opens the log and the pidfile, detaches when `detach`, and drops
+/// privileges: everything that must happen before any thread exists.
+fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, Fatal> {
+    let general = &config.general;
+    logging::init(&general.log, general.log_level).map_err(|e| Fatal::new(Exit::CantCreat, e))?;
+    for w in warnings {
+        warn!("{w}");
+    }
+    if detach && general.log == LogTarget::Stderr {
+        warn!(
+            "detached with logfile = stderr: the log goes to /dev/null; set logfile to a path or to syslog"
+        );
+    }
+    let identity =
+        privileges::resolve(general.user.as_deref(), general.group.as_deref()).map_err(|e| {
+            let exit = if nix::unistd::Uid::effective().is_root() {
+                Exit::Config
+            } else {
+                Exit::NoPerm
+            };
+            Fatal::new(exit, e)
+        })?;
+    let pidfile = match &general.pidfile {
+        Some(path) => Some(
+            Pidfile::acquire(path)
+                .map_err(|e| Fatal::new(Exit::from_code(e.exit_code()), e.to_string()))?,
+        ),
+        None => None,
     };
-    config::load(path).map_err(|e| Fatal::new(Exit::Config, e.to_string()))
+    let detached = if detach {
+        Some(daemon::detach().map_err(|e| Fatal::new(Exit::OsErr, e))?)
+    } else {
+        None
+    };
+    let mut started = Started { pidfile, detached };
+    if let Some(pidfile) = started.pidfile.as_mut() {
+        if let Err(e) = pidfile.write_pid() {
+            let fatal = Fatal::new(Exit::from_code(e.exit_code()), e.to_string());
+            return Err(started.fail(fatal));
+        }
+    }
+    if let Some(identity) = &identity {
+        if let Some(pidfile) = &started.pidfile {
+            if let Err(e) = pidfile.chown(identity.uid, identity.gid) {
+                warn!("{e}; it may stay behind on exit");
+            }
+        }
+        if let Err(e) = identity.apply() {
+            return Err(started.fail(Fatal::new(Exit::OsErr, e)));
+        }
+        info!(
+            "running as uid {} gid {} (groups {:?})",
+            identity.uid, identity.gid, identity.groups
+        );
+    }
+    Ok(started)
+}
+
+/// `--once`: one round, its actions, and the overall health as exit status.
+fn once(config: Config, warnings: &[String], options: Options) -> Result<Exit, Fatal> {
+    let mut started = start(&config, warnings, false)?;
+    let engine = match Engine::new(config, options) {
+        Ok(engine) => engine,
+        Err(e) => return Err(started.fail(Fatal::new(Exit::Config, e))),
+    };
+    let health = engine.run_once();
+    info!("one round done: {health}");
+    started.finish();
+    Ok(if health == Health::Healthy {
+        Exit::Ok
+    } else {
+        Exit::Unhealthy
+    })
+}
+
+/// The daemon, in the foreground or detached: rounds until a signal stops
+/// it (or `exit_on_failure` trips).
+fn serve(config: Config, warnings: &[String], options: Options) -> Result<Exit, Fatal> {
+    let mut started = start(&config, warnings, config.general.daemonize)?;
+    let general = config.general.clone();
+    let longest_check = config
+        .checks
+        .iter()
+        .map(|c| c.timeout)
+        .max()
+        .unwrap_or_default();
+    let engine = match Engine::new(config, options) {
+        Ok(engine) => engine,
+        Err(e) => return Err(started.fail(Fatal::new(Exit::Config, e))),
+    };
+    let handle = engine.handle();
+    let (stop, reload) = (handle.clone(), handle.clone());
+    let signals = signals::spawn(SignalHandlers {
+        on_stop: Box::new(move || stop.stop()),
+        on_reload: Box::new(move || reload.reload()),
+        on_reopen: Box::new(|| match logging::reopen() {
+            Ok(()) => info!("log file reopened"),
+            Err(e) => error!("{e}"),
+        }),
+    });
+    let signals = match signals {
+        Ok(signals) => signals,
+        Err(e) => return Err(started.fail(Fatal::new(Exit::OsErr, e))),
+    };
+    let server = match general.listen {
+        None => None,
+        Some(addr) => {
+            let options = ServerOptions {
+                fail_status: general.fail_status,
+                interval: general.interval,
+                on_demand: general.on_demand,
+                stall_margin: longest_check + Duration::from_secs(5),
+                ..ServerOptions::default()
+            };
+            let probe_timeout = longest_check + PROBE_SLACK;
+            let prober = handle.clone();
+            let probe: server::ProbeFn = Arc::new(move || {
+                prober.probe(probe_timeout);
+            });
+            match server::spawn(
+                addr,
+                options,
+                engine.status(),
+                engine.metrics(),
+                Some(probe),
+            ) {
+                Ok(server) => {
+                    info!("status server listening on http://{}", server.local_addr());
+                    Some(server)
+                }
+                Err(e) => return Err(started.fail(Fatal::new(Exit::OsErr, e))),
+            }
+        }
+    };
+    if let Some(detached) = started.detached.take() {
+        if let Err(e) = detached.ready() {
+            warn!("{e}");
+        }
+    }
+    info!(
+        "heartbeat {} started: {} checks, {} groups, interval {}, pid {}",
+        env!("CARGO_PKG_VERSION"),
+        engine.config().checks.len(),
+        engine.config().groups.len(),
+        humantime::format_duration(general.interval),
+        std::process::id()
+    );
+    let stopped = engine.run(&notify::lifecycle);
+    signals.shutdown();
+    if let Some(server) = server {
+        server.shutdown();
+    }
+    started.finish();
+    match stopped {
+        Stopped::Requested => {
+            info!("stopped");
+            Ok(Exit::Ok)
+        }
+        Stopped::CheckFailed(reason) => Err(Fatal::new(
+            Exit::Unhealthy,
+            format!("unhealthy, exiting (exit_on_failure): {reason}"),
+        )),
+    }
+}
+
+/// `heartbeat status`: asks a running instance at `address`, or at the
+/// `listen` address of the configuration file.
+fn status(cli: &Cli, address: Option<SocketAddr>) -> Result<Exit, Fatal> {
+    let address = match (address, &cli.config) {
+        (Some(address), _) => address,
+        (None, Some(path)) => {
+            let loaded = config::load(path).map_err(|e| Fatal::new(Exit::Config, e.to_string()))?;
+            loaded.config.general.listen.ok_or_else(|| {
+                Fatal::new(
+                    Exit::Usage,
+                    format!(
+                        "{} has no listen address in [general]; give ADDR:PORT",
+                        path.display()
+                    ),
+                )
+            })?
+        }
+        (None, None) => {
+            return Err(Fatal::new(
+                Exit::Usage,
+                "status needs ADDR:PORT, or -c FILE with listen in [general]",
+            ));
+        }
+    };
+    let code = status_cmd::run(
+        address,
+        status_cmd::DEFAULT_TIMEOUT,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    );
+    Ok(Exit::from_code(code.into()))
 }
 
 /// The `--check-config` report: groups and their checks.
@@ -129,6 +368,6 @@ pub fn summary(config: &Config) -> String {
 fn endpoint(probe: &Probe) -> String {
     match probe {
         Probe::Http(h) => format!("{} expect {}", h.url(), h.expect_status),
-        other => model::Probe::endpoint(other),
+        other => other.endpoint(),
     }
 }

@@ -560,7 +560,7 @@ impl Engine {
             self.pool = Arc::new(build_pool(config.general.threads)?);
         }
         warn_restart_needed(&self.config, &config, &self.path_for_messages());
-        log::set_max_level(config.general.log_level);
+        crate::logging::set_level(config.general.log_level);
 
         let old: HashMap<&str, (usize, &CheckSpec)> = self
             .config

@@ -21,12 +21,38 @@ pub enum Exit {
     OsErr = 71,
     /// 73 (EX_CANTCREAT): a file cannot be created (pidfile, log file).
     CantCreat = 73,
+    /// 76 (EX_PROTOCOL): the `status` address answered, but not as a
+    /// heartbeat status server.
+    Protocol = 76,
     /// 75 (EX_TEMPFAIL): another instance holds the pidfile.
     TempFail = 75,
     /// 77 (EX_NOPERM): not permitted (privilege drop without root).
     NoPerm = 77,
     /// 78 (EX_CONFIG): the configuration is invalid.
     Config = 78,
+}
+
+impl Exit {
+    /// The variant for a numeric status; an unknown one maps to
+    /// [`Exit::Software`].
+    pub fn from_code(code: i32) -> Exit {
+        [
+            Exit::Ok,
+            Exit::Unhealthy,
+            Exit::Usage,
+            Exit::Unavailable,
+            Exit::Software,
+            Exit::OsErr,
+            Exit::CantCreat,
+            Exit::TempFail,
+            Exit::Protocol,
+            Exit::NoPerm,
+            Exit::Config,
+        ]
+        .into_iter()
+        .find(|e| *e as i32 == code)
+        .unwrap_or(Exit::Software)
+    }
 }
 
 impl From<Exit> for ExitCode {

@@ -42,3 +42,6 @@ pub mod signals;
 pub mod state;
 pub mod status;
 pub mod status_cmd;
+
+#[cfg(test)]
+mod test_support;

@@ -11,7 +11,9 @@ fn main() -> ExitCode {
     match app::run(cli) {
         Ok(exit) => exit.into(),
         Err(fatal) => {
-            eprintln!("heartbeat: {fatal}");
+            if !fatal.message.is_empty() {
+                eprintln!("heartbeat: {fatal}");
+            }
             fatal.exit.into()
         }
     }
