@@ -288,7 +288,7 @@ fn once_applies_actions_and_exits_by_health() {
     assert_eq!(lines(&log), ["promotion g unknown", "demotion g unknown c"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("check \"c\" (script exit 3) failed: exit status 3"),
+        stderr.contains("check \"c\" (script exit 3) is unhealthy: exit status 3"),
         "{stderr}"
     );
 }
@@ -324,7 +324,7 @@ fn a_refused_connection_is_logged_with_its_reason() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!(
-            "check \"db\" (tcp 127.0.0.1:{port}) failed: connection refused"
+            "check \"db\" (tcp 127.0.0.1:{port}) is unhealthy: connection refused"
         )),
         "{stderr}"
     );
