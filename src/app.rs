@@ -5,7 +5,7 @@
 //! Modes: `status` (ask a running instance), `--check-config`, `--once`,
 //! and the long-running daemon, in the foreground or detached (`-d`).
 //!
-//! Start-up order matters and is kept in one place, [`start`]: logging and
+//! Start-up order matters and is kept in one place, `start`: logging and
 //! the pidfile are opened while still privileged and before any thread
 //! exists; then the process detaches (when asked); then privileges are
 //! dropped; only then do threads start (checks, signals, status server).

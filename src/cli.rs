@@ -1,5 +1,5 @@
 //! The command line, as typed. `--help` is generated from these doc
-//! comments; [`Cli::mode`] turns the flags into one mode of operation.
+//! comments; `app::run` turns the flags into one mode of operation.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,8 +56,8 @@ pub struct Cli {
 /// Checks given on the command line (no configuration file).
 #[derive(Debug, Args, Default)]
 pub struct InlineChecks {
-    /// A check URL: tcp://HOST:PORT, http://HOST[:PORT]/PATH or
-    /// https://HOST[:PORT]/PATH. Repeatable.
+    /// A check URL: tcp://HOST:PORT, http://HOST/PATH or https://HOST/PATH
+    /// (HTTP ports optional, IPv6 addresses in brackets). Repeatable.
     #[arg(long = "check", value_name = "URL")]
     pub checks: Vec<String>,
 
