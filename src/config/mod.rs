@@ -421,7 +421,6 @@ impl Reader<'_> {
             ..General::default()
         };
         let before = self.errors.len();
-        let name = "general";
         let get = |me: &mut Self, key: &str| me.own(doc, section, key);
 
         for key in ["user", "group"] {
@@ -490,27 +489,15 @@ impl Reader<'_> {
                 .typed("fail_status", &found, value::status_code)
                 .unwrap_or(503);
         }
-        for entry in &section.entries {
-            if GENERAL_KEYS.contains(&entry.key.as_str())
-                || self.used.contains(&(name.into(), entry.key.clone()))
-            {
-                continue;
-            }
-            let hint = if CHECK_KEYS.contains(&entry.key.as_str()) {
-                " (it is a check key: put it in a check section or in [DEFAULT])"
-            } else {
-                ""
-            };
-            self.error(
-                name,
-                Some(&entry.key),
-                entry.line,
-                format!(
-                    "unknown key{hint}; [general] takes {}",
-                    GENERAL_KEYS.join(", ")
-                ),
-            );
-        }
+        self.reject_unknown(
+            section,
+            GENERAL_KEYS,
+            (
+                CHECK_KEYS,
+                " (it is a check key: put it in a check section or in [DEFAULT])",
+            ),
+            &format!("[general] takes {}", GENERAL_KEYS.join(", ")),
+        );
         (self.errors.len() == before).then_some(general)
     }
 
@@ -817,47 +804,57 @@ impl Reader<'_> {
     /// Keys of a check section that are not check keys and that no
     /// `%(name)s` refers to: typos.
     fn unknown_keys(&mut self, section: &Section) {
+        self.reject_unknown(
+            section,
+            CHECK_KEYS,
+            (GENERAL_KEYS, " (it belongs in [general])"),
+            &format!("a check takes {}", CHECK_KEYS.join(", ")),
+        );
+    }
+
+    /// Keys of `[DEFAULT]` that are neither check keys nor referred to by
+    /// any `%(name)s`.
+    fn unused_defaults(&mut self, doc: &Document) {
+        self.reject_unknown(
+            &doc.defaults,
+            CHECK_KEYS,
+            (GENERAL_KEYS, " (it belongs in [general])"),
+            &format!(
+                "[DEFAULT] gives defaults for check keys ({}) or values for %(name)s",
+                CHECK_KEYS.join(", ")
+            ),
+        );
+    }
+
+    /// Reports every key of `section` that is not in `allowed` and that no
+    /// `%(name)s` refers to, adding `misplaced.1` as a hint when the key is
+    /// one of `misplaced.0`, and `expected` to say what the section takes.
+    fn reject_unknown(
+        &mut self,
+        section: &Section,
+        allowed: &[&str],
+        misplaced: (&[&str], &str),
+        expected: &str,
+    ) {
         for entry in &section.entries {
-            if CHECK_KEYS.contains(&entry.key.as_str())
+            let key = entry.key.as_str();
+            if allowed.contains(&key)
                 || self
                     .used
                     .contains(&(section.name.clone(), entry.key.clone()))
             {
                 continue;
             }
-            let hint = if GENERAL_KEYS.contains(&entry.key.as_str()) {
-                " (it belongs in [general])"
+            let hint = if misplaced.0.contains(&key) {
+                misplaced.1
             } else {
                 ""
             };
             self.error(
                 &section.name,
-                Some(&entry.key),
+                Some(key),
                 entry.line,
-                format!("unknown key{hint}; a check takes {}", CHECK_KEYS.join(", ")),
-            );
-        }
-    }
-
-    /// Keys of `[DEFAULT]` that are neither check keys nor referred to by
-    /// any `%(name)s`.
-    fn unused_defaults(&mut self, doc: &Document) {
-        for entry in &doc.defaults.entries {
-            if CHECK_KEYS.contains(&entry.key.as_str())
-                || self.used.contains(&(DEFAULT.to_owned(), entry.key.clone()))
-            {
-                continue;
-            }
-            let hint = if GENERAL_KEYS.contains(&entry.key.as_str()) {
-                " (it belongs in [general])"
-            } else {
-                ""
-            };
-            self.error(
-                DEFAULT,
-                Some(&entry.key),
-                entry.line,
-                format!("unknown key{hint}; [DEFAULT] gives defaults for check keys ({}) or values for %(name)s", CHECK_KEYS.join(", ")),
+                format!("unknown key{hint}; {expected}"),
             );
         }
     }
