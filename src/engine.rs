@@ -344,7 +344,9 @@ impl Engine {
                 results,
             });
         });
-        self.publish();
+        if let Ok(mut status) = self.status.write() {
+            status.round_started = self.round_started.map(|(_, wall, _)| wall);
+        }
     }
 
     /// Folds a round's results into check and group health, starts the
@@ -483,7 +485,7 @@ impl Engine {
             );
             group.slot.finished(false);
         }
-        self.publish();
+        self.publish_group(g);
     }
 
     fn action_ended(&mut self, name: &str, started: SystemTime, report: ActionReport) {
@@ -501,7 +503,7 @@ impl Engine {
             exit: report.exit,
         });
         self.start_action_if_due(g, Occasion::ActionEnded);
-        self.publish();
+        self.publish_group(g);
     }
 
     fn probe(&mut self, reply: Sender<()>) {
@@ -626,7 +628,39 @@ impl Engine {
             .map_or_else(|| "command line".into(), |p| p.display().to_string())
     }
 
-    /// Publishes a fresh snapshot for readers.
+    /// Publishes a fresh copy of one group's status: after its action starts
+    /// or ends, without copying every check.
+    fn publish_group(&self, g: usize) {
+        if let Ok(mut status) = self.status.write() {
+            if let Some(slot) = status.groups.get_mut(g) {
+                *slot = self.group_status(g);
+            }
+        }
+    }
+
+    fn group_status(&self, g: usize) -> GroupStatus {
+        let group = &self.groups[g];
+        GroupStatus {
+            name: group.spec.name.clone(),
+            health: group.health,
+            since: group.since,
+            checks: group
+                .members
+                .iter()
+                .map(|&i| self.config.checks[i].name.clone())
+                .collect(),
+            running: group.slot.running.map(|h| {
+                if h == Health::Healthy {
+                    Kind::Promotion
+                } else {
+                    Kind::Demotion
+                }
+            }),
+            last_action: group.last_action.clone(),
+        }
+    }
+
+    /// Publishes a fresh snapshot for readers: after every round and reload.
     fn publish(&self) {
         let snapshot = Snapshot {
             started: Some(self.started),
@@ -634,27 +668,8 @@ impl Engine {
             rounds: self.rounds,
             last_round: self.last_round.clone(),
             round_started: self.round_started.map(|(_, wall, _)| wall),
-            groups: self
-                .groups
-                .iter()
-                .map(|g| GroupStatus {
-                    name: g.spec.name.clone(),
-                    health: g.health,
-                    since: g.since,
-                    checks: g
-                        .members
-                        .iter()
-                        .map(|&i| self.config.checks[i].name.clone())
-                        .collect(),
-                    running: g.slot.running.map(|h| {
-                        if h == Health::Healthy {
-                            Kind::Promotion
-                        } else {
-                            Kind::Demotion
-                        }
-                    }),
-                    last_action: g.last_action.clone(),
-                })
+            groups: (0..self.groups.len())
+                .map(|g| self.group_status(g))
                 .collect(),
             checks: self
                 .config
