@@ -68,10 +68,7 @@ enum Event {
     Stop,
     Reload,
     Probe(Sender<()>),
-    RoundDone {
-        generation: u64,
-        results: Vec<CheckResult>,
-    },
+    RoundDone(Vec<CheckResult>),
     ActionEnded {
         group: String,
         started: SystemTime,
@@ -135,9 +132,6 @@ pub struct Engine {
     rx: Receiver<Event>,
     status: SharedStatus,
     metrics: Arc<Metrics>,
-    /// Bumped on reload, so results of a round of the old checks are
-    /// recognised.
-    generation: u64,
     round_started: Option<(Instant, SystemTime, Duration)>,
     last_round: Option<RoundInfo>,
     last_round_end: Option<Instant>,
@@ -171,7 +165,6 @@ impl Engine {
             rx,
             status: Arc::new(RwLock::new(Snapshot::default())),
             metrics: Arc::new(Metrics::new()),
-            generation: 0,
             round_started: None,
             last_round: None,
             last_round_end: None,
@@ -253,14 +246,15 @@ impl Engine {
                     }
                 }
                 Event::Probe(reply) => self.probe(reply),
-                Event::RoundDone {
-                    generation,
-                    results,
-                } => {
+                Event::RoundDone(results) => {
                     let first = self.rounds == 0;
-                    if generation == self.generation {
-                        self.finish_round(results);
+                    if self.stopping {
+                        // Its script checks were just killed: their results
+                        // say nothing about the targets.
+                        self.round_started = None;
+                        continue;
                     }
+                    self.finish_round(results);
                     if first && !self.stopping {
                         notify(Lifecycle::Ready);
                     }
@@ -294,7 +288,7 @@ impl Engine {
         self.start_round(Duration::ZERO);
         loop {
             match self.rx.recv() {
-                Ok(Event::RoundDone { results, .. }) => self.finish_round(results),
+                Ok(Event::RoundDone(results)) => self.finish_round(results),
                 Ok(Event::ActionEnded {
                     group,
                     started,
@@ -332,17 +326,13 @@ impl Engine {
     fn start_round(&mut self, lateness: Duration) {
         let checks = self.checks.clone();
         let tx = self.tx.clone();
-        let generation = self.generation;
         self.round_started = Some((Instant::now(), SystemTime::now(), lateness));
         if lateness > Duration::from_millis(100) {
             debug!("round starts {} late", humantime::format_duration(lateness));
         }
         self.pool.spawn(move || {
             let results = checks.par_iter().map(|check| check.run()).collect();
-            let _ = tx.send(Event::RoundDone {
-                generation,
-                results,
-            });
+            let _ = tx.send(Event::RoundDone(results));
         });
         if let Ok(mut status) = self.status.write() {
             status.round_started = self.round_started.map(|(_, wall, _)| wall);
@@ -609,7 +599,6 @@ impl Engine {
         self.last = last;
         self.checks = Arc::new(checks);
         self.config = config;
-        self.generation += 1;
         let now = SystemTime::now();
         for g in 0..self.groups.len() {
             // A group whose membership changed may change health now.
