@@ -240,9 +240,7 @@ impl Engine {
                     if self.round_started.is_some() {
                         self.reload_pending = true;
                     } else {
-                        notify(Lifecycle::Reloading);
-                        self.reload();
-                        notify(Lifecycle::Reloaded);
+                        self.reload(notify);
                     }
                 }
                 Event::Probe(reply) => self.probe(reply),
@@ -255,10 +253,10 @@ impl Engine {
                         continue;
                     }
                     self.finish_round(results);
-                    if first && !self.stopping {
+                    if first {
                         notify(Lifecycle::Ready);
                     }
-                    if self.config.general.exit_on_failure && !self.stopping {
+                    if self.config.general.exit_on_failure {
                         if let Some(reason) = self.first_failure() {
                             error!("exit_on_failure: {reason}");
                             outcome = Stopped::CheckFailed(reason);
@@ -268,9 +266,7 @@ impl Engine {
                     }
                     if self.reload_pending && !self.stopping {
                         self.reload_pending = false;
-                        notify(Lifecycle::Reloading);
-                        self.reload();
-                        notify(Lifecycle::Reloaded);
+                        self.reload(notify);
                     }
                 }
                 Event::ActionEnded {
@@ -522,9 +518,16 @@ impl Engine {
         Some(format!("{}: {reason}", self.config.checks[i].name))
     }
 
-    /// Rereads the configuration file. Checks and groups whose definition
-    /// is unchanged keep their state, so no action re-runs for them.
-    fn reload(&mut self) {
+    /// Rereads the configuration file, telling `notify` before and after.
+    /// Checks and groups whose definition is unchanged keep their state, so
+    /// no action re-runs for them.
+    fn reload(&mut self, notify: &dyn Fn(Lifecycle)) {
+        notify(Lifecycle::Reloading);
+        self.reread();
+        notify(Lifecycle::Reloaded);
+    }
+
+    fn reread(&mut self) {
         let Some(path) = self.config.path.clone() else {
             warn!("reload requested, but the checks come from the command line; nothing to reload");
             return;
