@@ -174,7 +174,9 @@ impl Drop for Server {
     }
 }
 
-/// Binds `addr` and serves on a new thread named `status-server`.
+/// Binds `addr` and serves on a new thread named `status-server`. The
+/// caller announces the address ([`Server::local_addr`]); this logs nothing
+/// on success, so the start-up log names it once.
 ///
 /// # Errors
 /// When `fail_status` is not a valid status code (100..=599), when the
@@ -231,7 +233,6 @@ pub fn spawn(
             runtime.shutdown_timeout(Duration::from_millis(500));
         })
         .map_err(|e| format!("cannot start the status server thread: {e}"))?;
-    log::info!("status server listening on http://{local}/");
     Ok(Server {
         addr: local,
         stop: Some(stop_tx),

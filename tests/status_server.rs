@@ -220,6 +220,14 @@ fn before_the_first_round_nothing_is_ready_and_once_healthy_everything_is() {
     let latency = slow["last_result"]["latency_seconds"].as_f64().unwrap();
     assert!((1.9..10.0).contains(&latency), "latency {latency}");
 
+    // The address is announced once.
+    let log = hb.log_text();
+    assert_eq!(
+        log.matches("status server listening on").count(),
+        1,
+        "{log}"
+    );
+
     assert!(hb.stop().success());
 }
 
