@@ -706,13 +706,12 @@ impl Verdict {
         } else if !snapshot.all_healthy() {
             let checks = snapshot.reasons();
             if checks.is_empty() {
-                if snapshot.groups.is_empty() {
+                if snapshot.used_groups().next().is_none() {
                     reasons.push("no action groups".to_owned());
                 }
                 reasons.extend(
                     snapshot
-                        .groups
-                        .iter()
+                        .used_groups()
                         .filter(|g| g.health != crate::state::Health::Healthy)
                         .map(|g| format!("group {}: {}", g.name, g.health)),
                 );

@@ -35,10 +35,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Whether every group is healthy (false before the first round, and
-    /// false when there are no groups with checks).
+    /// Whether every group with checks is healthy (false before the first
+    /// round, and false when there are no groups with checks). A group that
+    /// no check feeds never changes state and never runs an action, so it
+    /// does not count.
     pub fn all_healthy(&self) -> bool {
-        !self.groups.is_empty() && self.groups.iter().all(|g| g.health == Health::Healthy)
+        let mut used = self.used_groups().peekable();
+        used.peek().is_some() && used.all(|g| g.health == Health::Healthy)
+    }
+
+    /// The groups that at least one check feeds.
+    pub fn used_groups(&self) -> impl Iterator<Item = &GroupStatus> {
+        self.groups.iter().filter(|g| !g.checks.is_empty())
     }
 
     /// `check: reason` for every check that is not healthy, in order; for a

@@ -370,6 +370,27 @@ fn fail_status_sets_the_status_of_root_and_only_of_root() {
     assert_eq!(get(addr, "/alive").status, 200);
 }
 
+#[test]
+fn an_action_group_no_check_uses_does_not_hold_readiness_back() {
+    // A group left in [promotions] and [demotions] after its last check was
+    // removed draws a warning and never runs; it has no health to wait for.
+    let s = Scratch::new();
+    let body = format!(
+        "interval = 200ms\n{}",
+        with_hooks(
+            &[("web", "true", "true"), ("spare", "true", "true")],
+            "[app]\ntype = script\ncommand = true\naction = web\n"
+        )
+    );
+    let (hb, addr) = start(&s, &body);
+    wait_rounds(addr, 2);
+    assert!(hb.log_text().contains("no check uses this action group"));
+    assert_eq!(get_json(addr, "/ready"), (200, json!({"ready": true})));
+    assert_eq!(get(addr, "/").status, 200);
+    assert_eq!(status_doc(addr)["healthy"], true);
+    assert_eq!(s.run(&["status", &addr.to_string()]).status.code(), Some(0));
+}
+
 // 2. Liveness: the engine missing its schedule.
 
 /// The stall rule of the server for a binary started with checks whose
