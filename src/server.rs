@@ -3,9 +3,12 @@
 //!
 //! It runs on its own thread with a small current-thread tokio runtime and
 //! hyper, never on the engine's threads, and answers from the latest
-//! [`Snapshot`] the engine published. Only with `on_demand` does a request
-//! ask the engine for a fresh round first, through the `probe` callback
-//! (the engine shares one probe run between concurrent requests).
+//! [`Snapshot`] the engine published. Only with `on_demand` do `GET /` and
+//! `GET /ready` (the answers a load balancer acts on) ask the engine for a
+//! fresh round first, through the `probe` callback (the engine shares one
+//! probe run between concurrent requests). `/status` always reports what
+//! the engine knows, a round in progress included, so an operator (and
+//! `heartbeat status`, which waits 5 s) gets an answer at once.
 //!
 //! | request | answer |
 //! |---|---|
@@ -79,7 +82,7 @@ pub struct ServerOptions {
     /// The configured interval between round starts; used by the stall rule
     /// until the engine publishes its own in the [`Snapshot`].
     pub interval: Duration,
-    /// Probe before answering `/`, `/ready` and `/status`.
+    /// Probe before answering `/` and `/ready`.
     pub on_demand: bool,
     /// Slack added to twice the interval before the engine counts as
     /// stalled (module docs). It should cover the longest check timeout.
@@ -538,7 +541,7 @@ impl Route {
 
     /// Whether an on-demand server probes before answering this route.
     fn probes(self) -> bool {
-        matches!(self, Route::Health | Route::Ready | Route::Status)
+        matches!(self, Route::Health | Route::Ready)
     }
 }
 

@@ -852,7 +852,7 @@ fn on_demand_concurrent_requests_share_one_run_and_a_fresh_one_is_reused() {
         "a fresh round was not reused"
     );
 
-    // /alive and /metrics never probe.
+    // /alive, /metrics and /status never probe.
     wait_for("the round to go stale", LONG, || {
         let (_, m) = scrape(addr);
         unix_now() - gauge(&m, "heartbeat_last_round_timestamp_seconds", &[]) > 1.2
@@ -861,9 +861,38 @@ fn on_demand_concurrent_requests_share_one_run_and_a_fresh_one_is_reused() {
     for _ in 0..5 {
         assert_eq!(get(addr, "/alive").status, 200);
         assert_eq!(get(addr, "/metrics").status, 200);
+        assert_eq!(status_doc(addr)["healthy"], true);
     }
     assert_eq!(runs(&counter), settled);
     assert!(hb.stop().success());
+}
+
+#[test]
+fn status_answers_at_once_on_demand_while_a_slow_round_runs() {
+    // `heartbeat status` waits 5 s. With `on_demand`, a `/status` that
+    // waited for the round in progress (6 s here) would read as "cannot
+    // reach heartbeat".
+    let s = Scratch::new();
+    let body = format!(
+        "interval = 1h\non_demand = yes\n{}",
+        with_hooks(
+            &[("g", "true", "true")],
+            "[slow]\ntype = script\ncommand = sleep 6\ntimeout = 10\naction = g\n"
+        )
+    );
+    let (hb, addr) = start(&s, &body);
+    let sent = Instant::now();
+    let out = s.run(&["status", &addr.to_string()]);
+    let took = sent.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("unhealthy: no round completed yet\n"),
+        "{text}"
+    );
+    assert!(text.contains("a round has been running since "), "{text}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    drop(hb);
 }
 
 // 5. Slow and idle clients.
