@@ -1066,6 +1066,34 @@ fn run_to_exit(s: &Scratch, args: &[&str]) -> (Option<i32>, String) {
 }
 
 #[test]
+fn exit_on_failure_exits_1_after_exactly_retries_failed_rounds() {
+    // Failing from the first round: the first result makes the check
+    // unhealthy at once (and /ready 503), but the sidecar exits only after
+    // --retries failed rounds.
+    let s = Scratch::new();
+    let count = s.path("count");
+    let script = format!("echo x >> {}; false", count.display());
+    let (code, log) = run_to_exit(
+        &s,
+        &[
+            "--script",
+            &script,
+            "--interval",
+            "100ms",
+            "--retries",
+            "3",
+            "--exit-on-failure",
+        ],
+    );
+    assert_eq!(code, Some(1), "{log}");
+    assert_eq!(lines(&count).len(), 3, "rounds run; log:\n{log}");
+    assert!(
+        log.contains("heartbeat: unhealthy, exiting (exit_on_failure): script1: exit status 1\n"),
+        "{log}"
+    );
+}
+
+#[test]
 fn exit_on_failure_counts_consecutive_failures_only() {
     let s = Scratch::new();
     let count = s.path("count");
