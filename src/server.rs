@@ -85,8 +85,9 @@ pub struct ServerOptions {
     /// Probe before answering `/` and `/ready`.
     pub on_demand: bool,
     /// Slack added to twice the interval before the engine counts as
-    /// stalled (module docs). It should cover the longest check timeout.
-    /// 30 s by default.
+    /// stalled (module docs). It should cover the longest a round may take:
+    /// every check running into its timeout, `threads` at a time. 30 s by
+    /// default.
     pub stall_margin: Duration,
     /// Connection limits.
     pub limits: Limits,

@@ -393,11 +393,12 @@ fn an_action_group_no_check_uses_does_not_hold_readiness_back() {
 
 // 2. Liveness: the engine missing its schedule.
 
-/// The stall rule of the server for a binary started with checks whose
-/// longest timeout is `longest_check`: `2 × max(interval, latest round) +
-/// longest_check + 5 s`, counted from the end of the latest round.
-fn stall_limit(interval: Duration, round: Duration, longest_check: Duration) -> Duration {
-    interval.max(round) * 2 + longest_check + Duration::from_secs(5)
+/// The stall rule of the server: `2 × max(interval, latest round) +
+/// longest round + 5 s`, counted from the end of the latest round. The
+/// longest round is every check running into its timeout plus the 1 s kill
+/// grace of a script, `threads` checks at a time.
+fn stall_limit(interval: Duration, round: Duration, longest_round: Duration) -> Duration {
+    interval.max(round) * 2 + longest_round + Duration::from_secs(5)
 }
 
 /// When the latest round ended, from `/status`.
@@ -453,11 +454,9 @@ fn alive_turns_503_while_the_engine_is_stuck_and_200_once_it_moves_again() {
     );
     let ended = last_round_end(&doc);
     let round = Duration::from_secs_f64(doc["last_round"]["duration_seconds"].as_f64().unwrap());
-    let limit = stall_limit(
-        Duration::from_millis(200),
-        round,
-        Duration::from_millis(200),
-    );
+    // One check with a 200 ms timeout, on one thread.
+    let longest_round = Duration::from_millis(200) + Duration::from_secs(1);
+    let limit = stall_limit(Duration::from_millis(200), round, longest_round);
     let ok_for = last_ok.duration_since(ended).unwrap_or_default();
     let stalled_after = stalled_at.duration_since(ended).unwrap();
     assert!(
@@ -500,6 +499,50 @@ fn alive_turns_503_while_the_engine_is_stuck_and_200_once_it_moves_again() {
         get(addr, "/").status == 200
     });
     assert!(hb.stop().success());
+}
+
+#[test]
+fn checks_that_time_out_one_after_another_are_not_a_stall() {
+    // One worker, sixteen checks that each run into their 500 ms timeout:
+    // a round takes about 8 s, every round, and that is the schedule the
+    // configuration asks for. A liveness probe must not restart a daemon
+    // for what its dependencies do.
+    let s = Scratch::new();
+    let mut checks = String::new();
+    for i in 0..16 {
+        checks +=
+            &format!("[hang{i}]\ntype = script\ncommand = sleep 30\ntimeout = 500ms\naction = g\n");
+    }
+    let (hb, addr) = start(
+        &s,
+        &format!(
+            "interval = 200ms\nthreads = 1\n{}",
+            with_hooks(&[("g", "true", "true")], &checks)
+        ),
+    );
+    let started = Instant::now();
+    loop {
+        let (code, alive) = get_json(addr, "/alive");
+        assert_eq!(
+            (code, &alive),
+            (200, &json!({"alive": true})),
+            "{:?} after start, while a round of timeouts runs",
+            started.elapsed()
+        );
+        if status_doc(addr)["rounds"].as_u64().unwrap() >= 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "no round ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let doc = status_doc(addr);
+    let took = doc["last_round"]["duration_seconds"].as_f64().unwrap();
+    assert!(took >= 7.5, "the round took {took} s");
+    assert_eq!(get(addr, "/ready").status, 503);
+    drop(hb);
 }
 
 // 3. Metrics, as Prometheus scrapes them.
