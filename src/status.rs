@@ -50,12 +50,23 @@ impl Snapshot {
     }
 
     /// `check: reason` for every check that is not healthy, in order; for a
-    /// check with no result yet, `check: no result yet`.
+    /// check with no result yet, `check: no result yet`; for an unhealthy
+    /// check whose latest result passed (it has not reached `rise` yet),
+    /// `check: recovering, 2 successes in a row, fewer than rise; last:
+    /// HTTP 200`, so the reason never reads like a success.
     pub fn reasons(&self) -> Vec<String> {
         self.checks
             .iter()
             .filter(|c| c.health != Health::Healthy)
             .map(|c| match &c.last {
+                Some(r) if r.healthy => {
+                    let n = c.successes;
+                    let plural = if n == 1 { "" } else { "es" };
+                    format!(
+                        "{}: recovering, {n} success{plural} in a row, fewer than rise; last: {}",
+                        c.name, r.reason
+                    )
+                }
                 Some(r) => format!("{}: {}", c.name, r.reason),
                 None => format!("{}: no result yet", c.name),
             })

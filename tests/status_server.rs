@@ -391,6 +391,45 @@ fn an_action_group_no_check_uses_does_not_hold_readiness_back() {
     assert_eq!(s.run(&["status", &addr.to_string()]).status.code(), Some(0));
 }
 
+#[test]
+fn a_recovering_check_is_not_ready_and_says_so_rather_than_quote_a_success() {
+    // Failed once, passing since, but rise = 1000: unhealthy for a long
+    // while, and /ready must not give "exit status 0" as the reason.
+    let s = Scratch::new();
+    let count = s.path("count");
+    let body = format!(
+        "interval = 200ms\n{}",
+        with_hooks(
+            &[("web", "true", "true")],
+            &format!(
+                "[app]\ntype = script\ncommand = {}\nrise = 1000\naction = web\n",
+                planned(&count, "-")
+            )
+        )
+    );
+    let (hb, addr) = start(&s, &body);
+    wait_for("two passing rounds after the failure", LONG, || {
+        named(&status_doc(addr)["checks"], "app")["successes"].as_u64() >= Some(2)
+    });
+    let (code, ready) = get_json(addr, "/ready");
+    assert_eq!(code, 503);
+    let reasons = ready["reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 1, "{ready}");
+    let reason = reasons[0].as_str().unwrap();
+    assert!(
+        reason.starts_with("app: recovering, ")
+            && reason.ends_with(" successes in a row, fewer than rise; last: exit status 0"),
+        "{reason}"
+    );
+    let root = get(addr, "/");
+    assert_eq!(root.status, 503);
+    assert!(
+        root.body.starts_with("UNHEALTHY\napp: recovering, "),
+        "{root:?}"
+    );
+    assert!(hb.stop().success());
+}
+
 // 2. Liveness: the engine missing its schedule.
 
 /// The stall rule of the server: `2 × max(interval, latest round) +
