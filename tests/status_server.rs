@@ -227,7 +227,6 @@ fn before_the_first_round_nothing_is_ready_and_once_healthy_everything_is() {
         1,
         "{log}"
     );
-
     assert!(hb.stop().success());
 }
 
@@ -1340,4 +1339,39 @@ fn status_command_exits_1_when_unhealthy_and_69_when_nothing_listens() {
     assert!(out.stdout.is_empty(), "{out:?}");
     let out = s.run(&["-c", "hb.conf", "status"]);
     assert_eq!(out.status.code(), Some(69), "{out:?}");
+}
+
+#[test]
+fn a_busy_listen_address_stops_start_up_naming_it() {
+    let s = Scratch::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let listen = addr.to_string();
+    let (code, log) = run_to_exit(&s, &["--script", "true", "--listen", &listen]);
+    assert_eq!(code, Some(71), "{log}");
+    assert!(
+        log.contains(&format!("heartbeat: cannot listen on {addr}: ")),
+        "{log}"
+    );
+}
+
+#[test]
+fn status_command_needs_an_address_or_a_file_with_listen() {
+    let s = Scratch::new();
+    s.write(
+        "hb.conf",
+        "[promotions]\ng = true\n[demotions]\ng = true\n[c]\ntype = script\ncommand = true\naction = g\n",
+    );
+    let out = s.run(&["-c", "hb.conf", "status"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "heartbeat: hb.conf has no listen address in [general]; give ADDR:PORT\n"
+    );
+    let out = s.run(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "heartbeat: status needs ADDR:PORT, or -c FILE with listen in [general]\n"
+    );
 }
