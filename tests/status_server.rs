@@ -110,23 +110,41 @@ fn time(value: &Value) -> SystemTime {
 /// continues `[general]`), starts heartbeat on it, and waits until its
 /// status server listens.
 fn start(s: &Scratch, rest: &str) -> (Daemon, SocketAddr) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let conf = s.write(
-        "hb.conf",
-        &format!("[general]\nlisten = {addr}\n{}", rest.trim_start()),
-    );
-    let hb = s.spawn(&["-c", conf.to_str().unwrap()]);
-    wait_listening(&hb, addr);
-    (hb, addr)
+    launch(s, |addr| {
+        let conf = s.write(
+            "hb.conf",
+            &format!("[general]\nlisten = {addr}\n{}", rest.trim_start()),
+        );
+        vec!["-c".into(), conf.to_str().unwrap().into()]
+    })
 }
 
-/// Waits until `hb` says its status server listens on `addr`.
-fn wait_listening(hb: &Daemon, addr: SocketAddr) {
-    hb.wait_log(&format!("status server listening on http://{addr}"), LONG);
+/// Starts heartbeat with the arguments `args` gives for a free loopback
+/// address, and waits until its status server listens there. The port was
+/// free a moment before; should something else take it meanwhile, it
+/// tries another.
+fn launch(s: &Scratch, args: impl Fn(SocketAddr) -> Vec<String>) -> (Daemon, SocketAddr) {
+    for _ in 0..3 {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let args = args(addr);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut hb = s.spawn(&args);
+        let listening = format!("status server listening on http://{addr}");
+        let busy = format!("cannot listen on {addr}");
+        wait_for(&format!("heartbeat to listen on {addr}"), LONG, || {
+            let log = hb.log_text();
+            log.contains(&listening) || log.contains(&busy)
+        });
+        if hb.log_text().contains(&listening) {
+            return (hb, addr);
+        }
+        hb.wait_exit(LONG);
+    }
+    panic!("no free port for the status server in three tries");
 }
 
-/// The body of a configuration after `[general]`'s own keys: hooks that
-/// succeed for every group in `groups`, then `checks`.
+/// The rest of a configuration after `[general]`: `[promotions]` and
+/// `[demotions]` from `(group, promotion, demotion)`, then `checks`.
 fn with_hooks(groups: &[(&str, &str, &str)], checks: &str) -> String {
     let mut out = String::from("[promotions]\n");
     for (group, promotion, _) in groups {
@@ -1065,13 +1083,6 @@ fn idle_and_half_sent_connections_block_neither_clients_nor_the_engine() {
 
 // 6. Without a configuration file.
 
-/// Starts heartbeat with `args` and waits until it listens on `addr`.
-fn spawn_listening(s: &Scratch, args: &[&str], addr: SocketAddr) -> Daemon {
-    let hb = s.spawn(args);
-    wait_listening(&hb, addr);
-    hb
-}
-
 #[test]
 fn inline_checks_serve_readiness_named_by_their_urls() {
     let s = Scratch::new();
@@ -1082,21 +1093,22 @@ fn inline_checks_serve_readiness_named_by_their_urls() {
     });
     let tcp_url = format!("tcp://127.0.0.1:{}", tcp.port());
     let http_url = format!("http://127.0.0.1:{}/health", web.port());
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let listen = addr.to_string();
-    let args = [
-        "--check",
-        &tcp_url,
-        "--check",
-        &http_url,
-        "--script",
-        "true",
-        "--interval",
-        "200ms",
-        "--listen",
-        &listen,
-    ];
-    let hb = spawn_listening(&s, &args, addr);
+    let (hb, addr) = launch(&s, |addr| {
+        let listen = addr.to_string();
+        let args = [
+            "--check",
+            &tcp_url,
+            "--check",
+            &http_url,
+            "--script",
+            "true",
+            "--interval",
+            "200ms",
+            "--listen",
+            &listen,
+        ];
+        args.map(str::to_owned).to_vec()
+    });
     wait_for("/ready to answer 200", LONG, || {
         get(addr, "/ready").status == 200
     });
