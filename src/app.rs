@@ -213,6 +213,11 @@ fn serve(config: Config, warnings: &[String], options: Options) -> Result<Exit, 
         .map(|c| c.timeout)
         .max()
         .unwrap_or_default();
+    // The longest a round may take: every check runs into its timeout (and
+    // a script into its kill grace), `threads` of them at a time.
+    let waves = config.checks.len().div_ceil(config.general.threads.max(1));
+    let longest_round = (longest_check + crate::checks::script::KILL_GRACE)
+        .saturating_mul(u32::try_from(waves).unwrap_or(u32::MAX));
     let engine = match Engine::new(config, options) {
         Ok(engine) => engine,
         Err(e) => return Err(started.fail(Fatal::new(Exit::Config, e))),
@@ -238,7 +243,7 @@ fn serve(config: Config, warnings: &[String], options: Options) -> Result<Exit, 
                 fail_status: general.fail_status,
                 interval: general.interval,
                 on_demand: general.on_demand,
-                stall_margin: longest_check + Duration::from_secs(5),
+                stall_margin: longest_round + Duration::from_secs(5),
                 ..ServerOptions::default()
             };
             let probe_timeout = longest_check + PROBE_SLACK;

@@ -59,7 +59,8 @@ pub enum Lifecycle {
 pub enum Stopped {
     /// [`Handle::stop`] was called.
     Requested,
-    /// `exit_on_failure` is set and a check turned unhealthy: `check: reason`.
+    /// `exit_on_failure` is set and a check is unhealthy after `fall`
+    /// consecutive failures: `check: reason`.
     CheckFailed(String),
 }
 
@@ -506,12 +507,16 @@ impl Engine {
         }
     }
 
-    /// `check: reason` of the first unhealthy check, if any.
+    /// `check: reason` of the first check that is unhealthy after `fall`
+    /// consecutive failures, if any: what trips `exit_on_failure`. A first
+    /// result decides a check's health at once, but a sidecar started with
+    /// `--retries 3` exits after three failed probes, not one.
     fn first_failure(&self) -> Option<String> {
         let i = self
             .states
             .iter()
-            .position(|s| s.health == Health::Unhealthy)?;
+            .zip(&self.config.checks)
+            .position(|(s, spec)| s.health == Health::Unhealthy && s.failures >= spec.fall)?;
         let reason = self.last[i]
             .as_ref()
             .map_or("no result", |r| r.reason.as_str());

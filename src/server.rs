@@ -3,9 +3,12 @@
 //!
 //! It runs on its own thread with a small current-thread tokio runtime and
 //! hyper, never on the engine's threads, and answers from the latest
-//! [`Snapshot`] the engine published. Only with `on_demand` does a request
-//! ask the engine for a fresh round first, through the `probe` callback
-//! (the engine shares one probe run between concurrent requests).
+//! [`Snapshot`] the engine published. Only with `on_demand` do `GET /` and
+//! `GET /ready` (the answers a load balancer acts on) ask the engine for a
+//! fresh round first, through the `probe` callback (the engine shares one
+//! probe run between concurrent requests). `/status` always reports what
+//! the engine knows, a round in progress included, so an operator (and
+//! `heartbeat status`, which waits 5 s) gets an answer at once.
 //!
 //! | request | answer |
 //! |---|---|
@@ -79,11 +82,12 @@ pub struct ServerOptions {
     /// The configured interval between round starts; used by the stall rule
     /// until the engine publishes its own in the [`Snapshot`].
     pub interval: Duration,
-    /// Probe before answering `/`, `/ready` and `/status`.
+    /// Probe before answering `/` and `/ready`.
     pub on_demand: bool,
     /// Slack added to twice the interval before the engine counts as
-    /// stalled (module docs). It should cover the longest check timeout.
-    /// 30 s by default.
+    /// stalled (module docs). It should cover the longest a round may take:
+    /// every check running into its timeout, `threads` at a time. 30 s by
+    /// default.
     pub stall_margin: Duration,
     /// Connection limits.
     pub limits: Limits,
@@ -174,7 +178,9 @@ impl Drop for Server {
     }
 }
 
-/// Binds `addr` and serves on a new thread named `status-server`.
+/// Binds `addr` and serves on a new thread named `status-server`. The
+/// caller announces the address ([`Server::local_addr`]); this logs nothing
+/// on success, so the start-up log names it once.
 ///
 /// # Errors
 /// When `fail_status` is not a valid status code (100..=599), when the
@@ -231,7 +237,6 @@ pub fn spawn(
             runtime.shutdown_timeout(Duration::from_millis(500));
         })
         .map_err(|e| format!("cannot start the status server thread: {e}"))?;
-    log::info!("status server listening on http://{local}/");
     Ok(Server {
         addr: local,
         stop: Some(stop_tx),
@@ -537,7 +542,7 @@ impl Route {
 
     /// Whether an on-demand server probes before answering this route.
     fn probes(self) -> bool {
-        matches!(self, Route::Health | Route::Ready | Route::Status)
+        matches!(self, Route::Health | Route::Ready)
     }
 }
 
@@ -705,13 +710,12 @@ impl Verdict {
         } else if !snapshot.all_healthy() {
             let checks = snapshot.reasons();
             if checks.is_empty() {
-                if snapshot.groups.is_empty() {
+                if snapshot.used_groups().next().is_none() {
                     reasons.push("no action groups".to_owned());
                 }
                 reasons.extend(
                     snapshot
-                        .groups
-                        .iter()
+                        .used_groups()
                         .filter(|g| g.health != crate::state::Health::Healthy)
                         .map(|g| format!("group {}: {}", g.name, g.health)),
                 );

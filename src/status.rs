@@ -35,19 +35,38 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Whether every group is healthy (false before the first round, and
-    /// false when there are no groups with checks).
+    /// Whether every group with checks is healthy (false before the first
+    /// round, and false when there are no groups with checks). A group that
+    /// no check feeds never changes state and never runs an action, so it
+    /// does not count.
     pub fn all_healthy(&self) -> bool {
-        !self.groups.is_empty() && self.groups.iter().all(|g| g.health == Health::Healthy)
+        let mut used = self.used_groups().peekable();
+        used.peek().is_some() && used.all(|g| g.health == Health::Healthy)
+    }
+
+    /// The groups that at least one check feeds.
+    pub fn used_groups(&self) -> impl Iterator<Item = &GroupStatus> {
+        self.groups.iter().filter(|g| !g.checks.is_empty())
     }
 
     /// `check: reason` for every check that is not healthy, in order; for a
-    /// check with no result yet, `check: no result yet`.
+    /// check with no result yet, `check: no result yet`; for an unhealthy
+    /// check whose latest result passed (it has not reached `rise` yet),
+    /// `check: recovering, 2 successes in a row, fewer than rise; last:
+    /// HTTP 200`, so the reason never reads like a success.
     pub fn reasons(&self) -> Vec<String> {
         self.checks
             .iter()
             .filter(|c| c.health != Health::Healthy)
             .map(|c| match &c.last {
+                Some(r) if r.healthy => {
+                    let n = c.successes;
+                    let plural = if n == 1 { "" } else { "es" };
+                    format!(
+                        "{}: recovering, {n} success{plural} in a row, fewer than rise; last: {}",
+                        c.name, r.reason
+                    )
+                }
                 Some(r) => format!("{}: {}", c.name, r.reason),
                 None => format!("{}: no result yet", c.name),
             })
