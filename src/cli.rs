@@ -76,6 +76,17 @@ pub struct InlineChecks {
     /// Consecutive failures before a check counts as unhealthy [default: 1].
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
+
+    /// With --listen: run a round per request to the status server
+    /// (concurrent requests share one) instead of answering from the latest
+    /// scheduled round.
+    #[arg(long)]
+    pub on_demand: bool,
+
+    /// With --listen: the HTTP status of `GET /` when unhealthy, e.g. 504
+    /// [default: 503].
+    #[arg(long, value_name = "CODE")]
+    pub fail_status: Option<u16>,
 }
 
 /// Subcommands.

@@ -280,7 +280,7 @@ impl Engine {
     }
 
     /// Runs one round, applies its actions and waits for them; returns the
-    /// overall health: healthy iff every group is.
+    /// overall health: healthy iff every group that a check feeds is.
     pub fn run_once(mut self) -> Health {
         self.start_round(Duration::ZERO);
         loop {
@@ -300,7 +300,13 @@ impl Engine {
                 break;
             }
         }
-        state::group_health(self.groups.iter().map(|g| g.health))
+        // A group no check feeds never changes state: it does not count.
+        state::group_health(
+            self.groups
+                .iter()
+                .filter(|g| !g.members.is_empty())
+                .map(|g| g.health),
+        )
     }
 
     fn actions_running(&self) -> bool {

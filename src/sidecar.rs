@@ -71,6 +71,23 @@ pub fn config_from_args(
         Some(text) => positive_duration("--timeout <DURATION>", text)?,
         None => DEFAULT_TIMEOUT,
     };
+    let fail_status = match inline.fail_status {
+        Some(code) if !(100..=599).contains(&code) => {
+            return Err(invalid(
+                "--fail-status <CODE>",
+                &code.to_string(),
+                "expected an HTTP status from 100 to 599",
+            ));
+        }
+        Some(code) => code,
+        None => General::default().fail_status,
+    };
+    if (inline.on_demand || inline.fail_status.is_some()) && listen.is_none() {
+        return Err(
+            "--on-demand and --fail-status shape the status server's answers: add --listen ADDR:PORT"
+                .to_owned(),
+        );
+    }
     let fall = match inline.retries {
         Some(0) => {
             return Err(
@@ -120,6 +137,8 @@ pub fn config_from_args(
             threads: checks.len().clamp(1, MAX_THREADS),
             interval,
             listen,
+            on_demand: inline.on_demand,
+            fail_status,
             exit_on_failure,
             ..General::default()
         },

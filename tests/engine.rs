@@ -377,3 +377,24 @@ fn usage_errors_exit_2() {
             .contains("does-not-exist.conf: cannot read the file")
     );
 }
+
+#[test]
+fn a_group_no_check_feeds_does_not_make_once_unhealthy() {
+    let s = Scratch::new();
+    let log = s.path("actions.log");
+    let conf = s.write(
+        "hb.conf",
+        &format!(
+            "{}\n[c]\ntype = script\ncommand = true\naction = used\n",
+            hooks(&log, &["used", "spare"])
+        ),
+    );
+    let out = s.run(&["--once", "-c", conf.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("no check uses this action group"),
+        "{stderr}"
+    );
+    assert_eq!(lines(&log), ["promotion used unknown"]);
+}

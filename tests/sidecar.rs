@@ -337,3 +337,33 @@ fn from_the_real_command_line() {
     assert_eq!(config.checks[1].name, "script1");
     assert!(config.general.exit_on_failure);
 }
+
+#[test]
+fn a_load_balancer_helper_needs_no_file_on_demand_with_its_failure_status() {
+    let listen = "127.0.0.1:8080".parse().unwrap();
+    let args = InlineChecks {
+        on_demand: true,
+        fail_status: Some(504),
+        ..inline(&["tcp://127.0.0.1:5432"], &["test -S /run/app.sock"])
+    };
+    let config = config_from_args(&args, Some(listen), false).unwrap();
+    assert!(config.general.on_demand);
+    assert_eq!(config.general.fail_status, 504);
+
+    let bad = InlineChecks {
+        fail_status: Some(42),
+        ..inline(&["tcp://127.0.0.1:5432"], &[])
+    };
+    assert_eq!(
+        config_from_args(&bad, Some(listen), false).unwrap_err(),
+        "invalid value '42' for '--fail-status <CODE>': expected an HTTP status from 100 to 599"
+    );
+    let without_listen = InlineChecks {
+        on_demand: true,
+        ..inline(&["tcp://127.0.0.1:5432"], &[])
+    };
+    assert!(
+        error(without_listen).contains("add --listen ADDR:PORT"),
+        "--on-demand without --listen is refused"
+    );
+}
