@@ -57,7 +57,7 @@ pub fn run(cli: Cli) -> Result<Exit, Fatal> {
     if cli.once {
         once(config, &warnings, options)
     } else {
-        serve(config, &warnings, options)
+        serve(config, &warnings, options, Overrides::from_cli(&cli))
     }
 }
 
@@ -88,12 +88,35 @@ fn configure(cli: &Cli) -> Result<(Config, Vec<String>), Fatal> {
             ));
         }
     };
-    if let Some(listen) = cli.listen {
-        config.general.listen = Some(listen);
-    }
-    config.general.exit_on_failure |= cli.exit_on_failure;
-    config.general.daemonize |= cli.daemonize;
+    Overrides::from_cli(cli).apply(&mut config);
     Ok((config, warnings))
+}
+
+/// Settings of `[general]` that the command line overrides (`--listen`,
+/// `--exit-on-failure`, `-d`), kept so that a reload applies them again.
+#[derive(Debug, Clone, Copy)]
+struct Overrides {
+    listen: Option<SocketAddr>,
+    exit_on_failure: bool,
+    daemonize: bool,
+}
+
+impl Overrides {
+    fn from_cli(cli: &Cli) -> Overrides {
+        Overrides {
+            listen: cli.listen,
+            exit_on_failure: cli.exit_on_failure,
+            daemonize: cli.daemonize,
+        }
+    }
+
+    fn apply(self, config: &mut Config) {
+        if let Some(listen) = self.listen {
+            config.general.listen = Some(listen);
+        }
+        config.general.exit_on_failure |= self.exit_on_failure;
+        config.general.daemonize |= self.daemonize;
+    }
 }
 
 /// What [`start`] leaves running for the caller to close.
@@ -204,7 +227,12 @@ fn once(config: Config, warnings: &[String], options: Options) -> Result<Exit, F
 
 /// The daemon, in the foreground or detached: rounds until a signal stops
 /// it (or `exit_on_failure` trips).
-fn serve(config: Config, warnings: &[String], options: Options) -> Result<Exit, Fatal> {
+fn serve(
+    config: Config,
+    warnings: &[String],
+    options: Options,
+    overrides: Overrides,
+) -> Result<Exit, Fatal> {
     let mut started = start(&config, warnings, config.general.daemonize)?;
     let general = config.general.clone();
     let longest_check = config
@@ -213,10 +241,15 @@ fn serve(config: Config, warnings: &[String], options: Options) -> Result<Exit, 
         .map(|c| c.timeout)
         .max()
         .unwrap_or_default();
-    let engine = match Engine::new(config, options) {
+    let mut engine = match Engine::new(config, options) {
         Ok(engine) => engine,
         Err(e) => return Err(started.fail(Fatal::new(Exit::Config, e))),
     };
+    engine.set_loader(Box::new(move |path| {
+        let mut loaded = config::load(path).map_err(|e| e.to_string())?;
+        overrides.apply(&mut loaded.config);
+        Ok(loaded)
+    }));
     let handle = engine.handle();
     let (stop, reload) = (handle.clone(), handle.clone());
     let signals = signals::spawn(SignalHandlers {

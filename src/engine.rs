@@ -13,6 +13,7 @@
 //! action and a slow action never delays a round.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -22,6 +23,7 @@ use rayon::prelude::*;
 
 use crate::actions::{self, ActionReport, ActionRequest, Kind};
 use crate::checks::{self, Check, CheckResult};
+use crate::config::Loaded;
 use crate::metrics::Metrics;
 use crate::model::{CheckSpec, Config, GroupSpec};
 use crate::state::{self, ActionSlot, CheckState, Health, Occasion};
@@ -78,6 +80,11 @@ enum Event {
         report: ActionReport,
     },
 }
+
+/// How a reload reads the configuration file at the given path: by
+/// default [`crate::config::load`]; the caller may add what the command
+/// line set (see [`Engine::set_loader`]).
+pub type Loader = Box<dyn Fn(&Path) -> Result<Loaded, String> + Send>;
 
 /// A cheap, cloneable remote control for a running engine.
 #[derive(Clone)]
@@ -146,6 +153,8 @@ pub struct Engine {
     started: SystemTime,
     stopping: bool,
     reload_pending: bool,
+    /// Reads the file on reload; [`crate::config::load`] when `None`.
+    loader: Option<Loader>,
 }
 
 impl Engine {
@@ -180,6 +189,7 @@ impl Engine {
             started: SystemTime::now(),
             stopping: false,
             reload_pending: false,
+            loader: None,
             config,
         };
         engine.publish();
@@ -206,6 +216,12 @@ impl Engine {
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Sets how a reload reads the configuration file, so that settings
+    /// the command line gave over the file's survive a reload.
+    pub fn set_loader(&mut self, loader: Loader) {
+        self.loader = Some(loader);
     }
 
     /// Runs rounds until stopped, reporting its life to `notify`. On stop,
@@ -538,7 +554,11 @@ impl Engine {
             return;
         };
         info!("reloading {}", path.display());
-        let loaded = match crate::config::load(&path) {
+        let loaded = match &self.loader {
+            Some(load) => load(&path),
+            None => crate::config::load(&path).map_err(|e| e.to_string()),
+        };
+        let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
                 error!("reload refused, the running configuration is kept: {e}");

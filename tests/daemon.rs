@@ -492,6 +492,43 @@ fn sighup_names_a_changed_setting_that_needs_a_restart() {
     assert!(!pidfile.exists());
 }
 
+/// Regression: a reload took `[general]` from the file alone, dropping
+/// what the command line had set: `--exit-on-failure` was silently turned
+/// off, and `--listen` was reported as a change that needs a restart.
+#[test]
+fn command_line_settings_survive_a_reload() {
+    let s = Scratch::new();
+    let (actions, flag) = (s.path("actions.log"), s.path("fail"));
+    let conf = s.write(
+        "hb.conf",
+        &format!(
+            "[general]\ninterval = 100ms\n{}{}",
+            hooks(&actions, &["g"]),
+            script("c", &format!("[ ! -e {} ]", p(&flag)), "g")
+        ),
+    );
+    let listen = format!("127.0.0.1:{}", support::free_port());
+    let mut hb = s.spawn(&["-c", p(&conf), "--exit-on-failure", "--listen", &listen]);
+    wait_lines(&actions, 1);
+    hb.signal(Signal::SIGHUP);
+    hb.wait_log("reloaded", LONG);
+    assert!(
+        !hb.log_text().contains("after a restart"),
+        "{}",
+        hb.log_text()
+    );
+
+    fs::write(&flag, "").unwrap();
+    let status = hb.wait_exit(LONG).expect("exit_on_failure still set");
+    assert_eq!(status.code(), Some(1), "{}", hb.log_text());
+    assert!(
+        hb.log_text()
+            .contains("unhealthy, exiting (exit_on_failure): c: exit status 1"),
+        "{}",
+        hb.log_text()
+    );
+}
+
 // 6. Reopening the log
 
 #[test]
