@@ -233,6 +233,10 @@ fn serve(
     options: Options,
     overrides: Overrides,
 ) -> Result<Exit, Fatal> {
+    // Detaching changes to `/`: a reload resolves relative paths against
+    // the directory heartbeat was launched in, as the first load did.
+    // (Without one, loading the file at start-up failed already.)
+    let launch_dir = std::env::current_dir().ok();
     let mut started = start(&config, warnings, config.general.daemonize)?;
     let general = config.general.clone();
     let longest_check = config
@@ -246,7 +250,11 @@ fn serve(
         Err(e) => return Err(started.fail(Fatal::new(Exit::Config, e))),
     };
     engine.set_loader(Box::new(move |path| {
-        let mut loaded = config::load(path).map_err(|e| e.to_string())?;
+        let loaded = match &launch_dir {
+            Some(dir) => config::load_relative_to(path, dir),
+            None => config::load(path),
+        };
+        let mut loaded = loaded.map_err(|e| e.to_string())?;
         overrides.apply(&mut loaded.config);
         Ok(loaded)
     }));

@@ -492,6 +492,46 @@ fn sighup_names_a_changed_setting_that_needs_a_restart() {
     assert!(!pidfile.exists());
 }
 
+/// Regression: after detaching (current directory `/`), a reload resolved
+/// relative paths in the file against `/`, so an unchanged file was
+/// reported as a changed `pidfile` and `logfile` (and a relative `ca_file`
+/// would have pointed elsewhere).
+#[test]
+fn sighup_in_a_detached_daemon_resolves_relative_paths_against_the_launch_directory() {
+    support::adopt_orphans();
+    let s = Scratch::new();
+    let actions = s.path("actions.log");
+    s.write(
+        "hb.conf",
+        &format!(
+            "[general]\ninterval = 100ms\npidfile = hb.pid\nlogfile = hb.log\n{}{}",
+            hooks(&actions, &["g"]),
+            script("c", "true", "g")
+        ),
+    );
+    let mut launcher = s.spawn(&["-d", "-c", "hb.conf"]);
+    let status = launcher.wait_exit(LONG).expect("the launcher returns");
+    assert_eq!(status.code(), Some(0), "{}", launcher.log_text());
+    let mut daemon = Adopted::new(read_number(&s.path("hb.pid")).expect("a PID"));
+    let log = s.path("hb.log");
+    wait_text(&log, "started");
+    wait_lines(&actions, 1);
+
+    daemon.signal(Signal::SIGHUP);
+    wait_text(&log, "reloaded");
+    let text = text(&log);
+    assert!(
+        text.contains("1 checks unchanged, 0 new or changed, 0 removed or changed"),
+        "{text}"
+    );
+    assert!(!text.contains("after a restart"), "{text}");
+
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit(LONG).and_then(|s| s.code()), Some(0));
+    assert!(!s.path("hb.pid").exists(), "pidfile left behind");
+    assert_eq!(lines(&actions), ["promotion g"]);
+}
+
 /// Regression: a reload took `[general]` from the file alone, dropping
 /// what the command line had set: `--exit-on-failure` was silently turned
 /// off, and `--listen` was reported as a change that needs a restart.
