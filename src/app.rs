@@ -263,9 +263,9 @@ fn serve(
     let signals = signals::spawn(SignalHandlers {
         on_stop: Box::new(move || stop.stop()),
         on_reload: Box::new(move || reload.reload()),
-        on_reopen: Box::new(|| match logging::reopen() {
-            Ok(()) => info!("log file reopened"),
-            Err(e) => error!("{e}"),
+        // reopen() logs its outcome, success or failure, itself.
+        on_reopen: Box::new(|| {
+            let _ = logging::reopen();
         }),
     });
     let signals = match signals {

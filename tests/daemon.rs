@@ -600,8 +600,45 @@ fn sigusr1_reopens_a_log_file_that_was_moved_away() {
     assert_eq!(text(&rotated), old);
     assert!(old.contains("started"), "{old}");
     assert!(!text(&log).contains("started"));
+    // Said once (it was said twice, in two wordings).
+    assert_eq!(text(&log).matches("reopen").count(), 1, "{}", text(&log));
     assert!(hb.stop().success());
     assert!(text(&log).contains("INFO     stopped"));
+}
+
+/// Regression: a failed reopen was logged twice.
+#[test]
+fn sigusr1_that_cannot_reopen_says_so_once_and_keeps_the_old_file() {
+    let s = Scratch::new();
+    let (log, rotated) = (s.path("hb.log"), s.path("hb.log.1"));
+    let conf = s.write(
+        "hb.conf",
+        &format!(
+            "[general]\ninterval = 100ms\nloglevel = debug\nlogfile = {}\n{}{}",
+            p(&log),
+            hooks(&s.path("actions.log"), &["g"]),
+            script("c", "true", "g")
+        ),
+    );
+    let hb = s.spawn(&["-c", p(&conf)]);
+    wait_text(&log, "started");
+    fs::rename(&log, &rotated).unwrap();
+    // Something that cannot be opened for writing where the file was.
+    fs::create_dir(&log).unwrap();
+    hb.signal(Signal::SIGUSR1);
+    let error = format!(
+        "ERROR    cannot reopen log file {}: Is a directory (os error 21); \
+         still writing to the file opened before",
+        log.display()
+    );
+    wait_text(&rotated, &error);
+    let passed = text(&rotated).matches("passed").count();
+    wait_for("more rounds in the old file", LONG, || {
+        text(&rotated).matches("passed").count() >= passed + 3
+    });
+    let old = text(&rotated);
+    assert_eq!(old.matches("reopen").count(), 1, "{old}");
+    assert!(hb.stop().success());
 }
 
 // 7. Syslog
