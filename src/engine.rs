@@ -126,6 +126,9 @@ struct Group {
     health: Health,
     since: Option<SystemTime>,
     slot: ActionSlot,
+    /// The running action is one of the group's definition before a
+    /// reload changed it: when it ends, the group starts afresh.
+    superseded: bool,
     last_action: Option<ActionRecord>,
 }
 
@@ -153,6 +156,10 @@ pub struct Engine {
     started: SystemTime,
     stopping: bool,
     reload_pending: bool,
+    /// Groups removed by a reload while their action ran, with the state
+    /// it announces: a stop waits for these actions too, and a group of
+    /// the same name added back meanwhile waits for its own.
+    orphaned_runs: HashMap<String, Health>,
     /// Reads the file on reload; [`crate::config::load`] when `None`.
     loader: Option<Loader>,
 }
@@ -167,7 +174,7 @@ impl Engine {
         let checks = checks::build(&config.checks)?;
         let pool = build_pool(config.general.threads)?;
         let (tx, rx) = mpsc::channel();
-        let groups = make_groups(&config, &HashMap::new());
+        let groups = make_groups(&config, &HashMap::new(), &mut HashMap::new());
         let n = config.checks.len();
         let engine = Engine {
             options,
@@ -189,6 +196,7 @@ impl Engine {
             started: SystemTime::now(),
             stopping: false,
             reload_pending: false,
+            orphaned_runs: HashMap::new(),
             loader: None,
             config,
         };
@@ -329,16 +337,21 @@ impl Engine {
     }
 
     fn actions_running(&self) -> bool {
-        self.groups.iter().any(|g| g.slot.running.is_some())
+        self.groups.iter().any(|g| g.slot.running.is_some()) || !self.orphaned_runs.is_empty()
     }
 
     fn begin_stop(&mut self) {
         self.stopping = true;
         checks::abort_running();
-        for group in self.groups.iter().filter(|g| g.slot.running.is_some()) {
+        let running = self
+            .groups
+            .iter()
+            .filter(|g| g.slot.running.is_some())
+            .map(|g| &g.spec.name)
+            .chain(self.orphaned_runs.keys());
+        for name in running {
             info!(
-                "waiting for the running action of group {:?} (at most {})",
-                group.spec.name,
+                "waiting for the running action of group {name:?} (at most {})",
                 humantime::format_duration(self.config.general.action_timeout)
             );
         }
@@ -503,13 +516,21 @@ impl Engine {
     }
 
     fn action_ended(&mut self, name: &str, started: SystemTime, report: ActionReport) {
+        let Some(g) = self.groups.iter().position(|g| g.spec.name == name) else {
+            // Removed by a reload while it ran.
+            self.orphaned_runs.remove(name);
+            return;
+        };
         self.metrics
             .action(name, report.kind, &report.exit, report.duration);
-        let Some(g) = self.groups.iter().position(|g| g.spec.name == name) else {
-            return; // removed by a reload while it ran
-        };
         let group = &mut self.groups[g];
-        group.slot.finished(report.exit.success());
+        if std::mem::take(&mut group.superseded) {
+            // An action of the definition before a reload: it tells
+            // nothing about the new one, which now runs its own.
+            group.slot.running = None;
+        } else {
+            group.slot.finished(report.exit.success());
+        }
         group.last_action = Some(ActionRecord {
             kind: report.kind,
             started,
@@ -622,7 +643,14 @@ impl Engine {
         }
         let added = config.checks.len() - kept;
         let removed = self.config.checks.len() - kept;
-        self.groups = make_groups(&config, &previous);
+        for (name, old) in &previous {
+            if let Some(running) = old.slot.running {
+                if !config.groups.iter().any(|g| g.name == *name) {
+                    self.orphaned_runs.insert(name.clone(), running);
+                }
+            }
+        }
+        self.groups = make_groups(&config, &previous, &mut self.orphaned_runs);
         self.states = states;
         self.last = last;
         self.checks = Arc::new(checks);
@@ -763,8 +791,15 @@ fn build_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
 }
 
 /// The groups of `config`, keeping the action state of those in `previous`
-/// whose commands are unchanged.
-fn make_groups(config: &Config, previous: &HashMap<String, Group>) -> Vec<Group> {
+/// whose commands are unchanged. A new or changed group starts afresh, but
+/// still waits for an action of its previous definition (in `previous`,
+/// or removed earlier and in `orphaned_runs`) before it runs one: one
+/// action at a time per group, across reloads.
+fn make_groups(
+    config: &Config,
+    previous: &HashMap<String, Group>,
+    orphaned_runs: &mut HashMap<String, Health>,
+) -> Vec<Group> {
     config
         .groups
         .iter()
@@ -783,16 +818,26 @@ fn make_groups(config: &Config, previous: &HashMap<String, Group>) -> Vec<Group>
                     health: old.health,
                     since: old.since,
                     slot: old.slot,
+                    superseded: old.superseded,
                     last_action: old.last_action.clone(),
                 },
-                _ => Group {
-                    spec: spec.clone(),
-                    members,
-                    health: Health::Unknown,
-                    since: None,
-                    slot: ActionSlot::default(),
-                    last_action: None,
-                },
+                old => {
+                    let running = old
+                        .and_then(|o| o.slot.running)
+                        .or_else(|| orphaned_runs.remove(&spec.name));
+                    Group {
+                        spec: spec.clone(),
+                        members,
+                        health: Health::Unknown,
+                        since: None,
+                        slot: ActionSlot {
+                            running,
+                            ..ActionSlot::default()
+                        },
+                        superseded: running.is_some(),
+                        last_action: None,
+                    }
+                }
             }
         })
         .collect()

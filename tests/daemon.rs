@@ -492,6 +492,113 @@ fn sighup_names_a_changed_setting_that_needs_a_restart() {
     assert!(!pidfile.exists());
 }
 
+/// Regression: a reload that changed the commands of a group whose action
+/// was running gave the group a fresh start at once, so that its new
+/// promotion ran alongside the old one.
+#[test]
+fn sighup_changing_a_group_with_a_running_action_waits_for_that_action() {
+    let s = Scratch::new();
+    let (actions, rounds) = (s.path("actions.log"), s.path("rounds"));
+    let conf = |promotion: &str| {
+        format!(
+            "[general]\ninterval = 100ms\n[promotions]\ng = {promotion}\n[demotions]\ng = true\n{}",
+            script("c", &counting(&rounds), "g")
+        )
+    };
+    let log = p(&actions);
+    let conf_path = s.write(
+        "hb.conf",
+        &conf(&format!(
+            "echo start-1 >> {log}; sleep 2; echo end-1 >> {log}"
+        )),
+    );
+    let hb = s.spawn(&["-c", p(&conf_path)]);
+    wait_lines(&actions, 1);
+    s.write(
+        "hb.conf",
+        &conf(&format!("echo start-2 >> {log}; echo end-2 >> {log}")),
+    );
+    hb.signal(Signal::SIGHUP);
+    hb.wait_log("reloaded", LONG);
+    wait_lines(&actions, 4);
+    let seen = lines(&rounds).len();
+    wait_lines(&rounds, seen + 5);
+    assert_eq!(lines(&actions), ["start-1", "end-1", "start-2", "end-2"]);
+}
+
+/// Configurations for the reload tests below: group `g` (check `c`) with
+/// `promotion`, when given, and group `k` whose check counts rounds.
+fn g_and_k(promotion: Option<&str>, rounds: &Path) -> String {
+    let mut out = String::from("[general]\ninterval = 100ms\n[promotions]\nk = true\n");
+    if let Some(promotion) = promotion {
+        out += &format!("g = {promotion}\n");
+    }
+    out += "[demotions]\nk = true\n";
+    if promotion.is_some() {
+        out += &format!("g = true\n{}", script("c", "true", "g"));
+    }
+    out + &script("ck", &counting(rounds), "k")
+}
+
+/// Sends SIGHUP and waits until the log says the `n`th reload is done.
+fn reload(hb: &support::Daemon, n: usize) {
+    hb.signal(Signal::SIGHUP);
+    wait_for(&format!("reload {n}"), LONG, || {
+        hb.log_text().matches("reloaded").count() >= n
+    });
+}
+
+/// Regression: a group removed by a reload while its action ran was
+/// forgotten, and a stop did not wait for that action.
+#[test]
+fn a_stop_waits_for_the_action_of_a_group_removed_by_a_reload() {
+    let s = Scratch::new();
+    let (actions, hook, rounds) = (s.path("actions.log"), s.path("hook.pid"), s.path("rounds"));
+    let log = p(&actions);
+    let slow = format!(
+        "echo $$ > {}; echo start-1 >> {log}; sleep 2; echo end-1 >> {log}",
+        p(&hook)
+    );
+    let conf = s.write("hb.conf", &g_and_k(Some(&slow), &rounds));
+    let mut hb = s.spawn(&["-c", p(&conf)]);
+    wait_lines(&actions, 1);
+    let hook_pid = read_number(&hook).expect("the hook's pid");
+    s.write("hb.conf", &g_and_k(None, &rounds));
+    reload(&hb, 1);
+    assert_eq!(lines(&actions), ["start-1"]);
+
+    hb.signal(Signal::SIGTERM);
+    let status = hb.wait_exit(LONG).expect("it stops");
+    assert_eq!(status.code(), Some(0), "{}", hb.log_text());
+    assert_eq!(lines(&actions), ["start-1", "end-1"], "{}", hb.log_text());
+    assert!(!exists(hook_pid), "hook {hook_pid} still exists");
+}
+
+/// Regression: a group removed by a reload while its action ran, and added
+/// again by the next, ran a second action alongside the first.
+#[test]
+fn a_group_added_back_while_its_old_action_runs_waits_for_it() {
+    let s = Scratch::new();
+    let (actions, rounds) = (s.path("actions.log"), s.path("rounds"));
+    let log = p(&actions);
+    let slow = format!("echo start-1 >> {log}; sleep 2; echo end-1 >> {log}");
+    let conf = s.write("hb.conf", &g_and_k(Some(&slow), &rounds));
+    let hb = s.spawn(&["-c", p(&conf)]);
+    wait_lines(&actions, 1);
+    s.write("hb.conf", &g_and_k(None, &rounds));
+    reload(&hb, 1);
+    let fast = format!("echo start-2 >> {log}; echo end-2 >> {log}");
+    s.write("hb.conf", &g_and_k(Some(&fast), &rounds));
+    reload(&hb, 2);
+    let seen = lines(&rounds).len();
+    wait_lines(&rounds, seen + 3);
+    assert_eq!(lines(&actions), ["start-1"], "{}", hb.log_text());
+    wait_lines(&actions, 4);
+    let seen = lines(&rounds).len();
+    wait_lines(&rounds, seen + 5);
+    assert_eq!(lines(&actions), ["start-1", "end-1", "start-2", "end-2"]);
+}
+
 /// Regression: after detaching (current directory `/`), a reload resolved
 /// relative paths in the file against `/`, so an unchanged file was
 /// reported as a changed `pidfile` and `logfile` (and a relative `ca_file`
