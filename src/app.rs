@@ -197,13 +197,10 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
                 warn!("{e}; it may stay behind on exit");
             }
         }
+        // apply() logs the identity it switched to.
         if let Err(e) = identity.apply() {
             return Err(started.fail(Fatal::new(Exit::OsErr, e)));
         }
-        info!(
-            "running as uid {} gid {} (groups {:?})",
-            identity.uid, identity.gid, identity.groups
-        );
     }
     Ok(started)
 }

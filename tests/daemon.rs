@@ -908,6 +908,21 @@ fn user_nobody_runs_checks_and_actions_without_root_groups() {
     assert_eq!(status.code(), Some(0), "{}", text(&log));
     assert!(!pidfile.exists(), "pidfile left behind: {}", text(&log));
     assert!(!text(&log).contains("WARNING"), "{}", text(&log));
+    // Said once (it was said twice, in two wordings).
+    let rotated = text(&s.path("hb.log.1"));
+    assert_eq!(rotated.matches("running as uid").count(), 1, "{rotated}");
+    assert!(
+        rotated.contains(&format!(
+            "INFO     running as uid {uid}, gid {gid}, groups {want:?} (user = nobody{})",
+            if nogroup.is_some() {
+                " and group = nogroup"
+            } else {
+                ""
+            },
+            uid = nobody.uid,
+        )),
+        "{rotated}"
+    );
 }
 
 #[test]
