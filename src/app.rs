@@ -123,6 +123,9 @@ impl Overrides {
 struct Started {
     pidfile: Option<Pidfile>,
     detached: Option<Detached>,
+    /// The log goes to standard error, which the launcher shares until the
+    /// daemon is ready.
+    logs_to_stderr: bool,
 }
 
 impl Started {
@@ -132,7 +135,10 @@ impl Started {
     fn fail(&mut self, fatal: Fatal) -> Fatal {
         match self.detached.take() {
             Some(detached) => {
-                error!("{}", fatal.message);
+                // With the log on stderr, the launcher's message is enough.
+                if !self.logs_to_stderr {
+                    error!("{}", fatal.message);
+                }
                 detached.fail(fatal.exit as i32, &format!("heartbeat: {}", fatal.message));
                 Fatal::new(fatal.exit, "")
             }
@@ -184,7 +190,11 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
     } else {
         None
     };
-    let mut started = Started { pidfile, detached };
+    let mut started = Started {
+        pidfile,
+        detached,
+        logs_to_stderr: general.log == LogTarget::Stderr,
+    };
     if let Some(pidfile) = started.pidfile.as_mut() {
         if let Err(e) = pidfile.write_pid() {
             let fatal = Fatal::new(Exit::from_code(e.exit_code()), e.to_string());

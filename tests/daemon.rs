@@ -186,6 +186,41 @@ fn a_start_up_failure_after_detaching_fails_the_launcher_with_the_reason() {
     assert!(!s.path("actions.log").exists(), "an action ran");
 }
 
+/// Regression: with `logfile = stderr`, a start-up failure after detaching
+/// reached the terminal twice: logged by the daemon (whose stderr is still
+/// the terminal's) and printed by the launcher.
+#[test]
+fn a_start_up_failure_after_detaching_is_said_once_when_logging_to_stderr() {
+    support::adopt_orphans();
+    let s = Scratch::new();
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let conf = s.write(
+        "hb.conf",
+        &format!(
+            "[general]\nlisten = {addr}\n{}{}",
+            hooks(&s.path("actions.log"), &["g"]),
+            script("c", "true", "g")
+        ),
+    );
+    let mut launcher = s.spawn(&["-d", "-c", p(&conf)]);
+    let status = launcher.wait_exit(LONG).expect("the launcher returns");
+    let stderr = launcher.log_text();
+    assert_eq!(status.code(), Some(71), "{stderr}");
+    assert_eq!(
+        stderr.matches(&format!("cannot listen on {addr}")).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("\nheartbeat: cannot listen on {addr}: ")),
+        "{stderr}"
+    );
+    wait_for("the failed daemon to go", LONG, || {
+        support::processes_with_arg(p(&conf)).is_empty()
+    });
+}
+
 // 2 and 3. The pidfile
 
 #[test]
