@@ -100,7 +100,8 @@ impl Handle {
     }
 
     /// Asks the engine to reread its configuration file. An invalid file is
-    /// logged and the running configuration kept.
+    /// logged and the running configuration kept. A changed `interval`
+    /// counts from the start of the last round.
     pub fn reload(&self) {
         let _ = self.tx.send(Event::Reload);
     }
@@ -237,6 +238,9 @@ impl Engine {
     /// (each within its `action_timeout`).
     pub fn run(mut self, notify: &dyn Fn(Lifecycle)) -> Stopped {
         let mut next_due = Instant::now();
+        // Start of the last scheduled round: a reload that changes the
+        // interval reschedules the next round from it.
+        let mut last_start = next_due;
         let mut outcome = Stopped::Requested;
         loop {
             if self.stopping && !self.actions_running() {
@@ -246,6 +250,7 @@ impl Engine {
             if !self.stopping && self.round_started.is_none() && now >= next_due {
                 let lateness = now.saturating_duration_since(next_due);
                 self.start_round(lateness);
+                last_start = now;
                 next_due = now + self.config.general.interval;
             }
             let event = if self.round_started.is_some() || self.stopping {
@@ -273,6 +278,7 @@ impl Engine {
                     } else {
                         notify(Lifecycle::Reloading);
                         self.reload();
+                        next_due = last_start + self.config.general.interval;
                         notify(Lifecycle::Reloaded);
                     }
                 }
@@ -300,6 +306,7 @@ impl Engine {
                         self.reload_pending = false;
                         notify(Lifecycle::Reloading);
                         self.reload();
+                        next_due = last_start + self.config.general.interval;
                         notify(Lifecycle::Reloaded);
                     }
                 }

@@ -561,6 +561,27 @@ fn sighup_changing_a_group_with_a_running_action_waits_for_that_action() {
     assert_eq!(lines(&actions), ["start-1", "end-1", "start-2", "end-2"]);
 }
 
+/// Regression: a reload that shortened `interval` took effect only after
+/// the old interval had run out (here a minute).
+#[test]
+fn sighup_applies_a_new_interval_at_once() {
+    let s = Scratch::new();
+    let (actions, rounds) = (s.path("actions.log"), s.path("rounds"));
+    let body = format!(
+        "{}{}",
+        hooks(&actions, &["g"]),
+        script("c", &counting(&rounds), "g")
+    );
+    let conf = s.write("hb.conf", &format!("[general]\ninterval = 60\n{body}"));
+    let hb = s.spawn(&["-c", p(&conf)]);
+    wait_lines(&actions, 1);
+    s.write("hb.conf", &format!("[general]\ninterval = 100ms\n{body}"));
+    hb.signal(Signal::SIGHUP);
+    hb.wait_log("reloaded", LONG);
+    wait_lines(&rounds, 5);
+    assert_eq!(lines(&actions), ["promotion g"]);
+}
+
 /// Configurations for the reload tests below: group `g` (check `c`) with
 /// `promotion`, when given, and group `k` whose check counts rounds.
 fn g_and_k(promotion: Option<&str>, rounds: &Path) -> String {
