@@ -160,6 +160,7 @@ impl Started {
 /// privileges: everything that must happen before any thread exists.
 fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, Fatal> {
     let general = &config.general;
+    daemon::reset_ignored_sigchld();
     logging::init(&general.log, general.log_level).map_err(|e| Fatal::new(Exit::CantCreat, e))?;
     for w in warnings {
         warn!("{w}");

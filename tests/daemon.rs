@@ -1069,6 +1069,55 @@ fn systemd_hears_ready_after_the_first_round_reloading_and_stopping() {
     assert_eq!(status.code(), Some(0), "{}", hb.log_text());
 }
 
+// Inherited signal dispositions
+
+/// A command whose process starts with SIGCHLD ignored, as when the parent
+/// ignores it (the disposition survives `exec`).
+fn with_sigchld_ignored(mut cmd: Command) -> Command {
+    // SAFETY: only signal(2), which is async-signal-safe, between fork and
+    // exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigIgn)
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+    cmd
+}
+
+/// Regression: started with SIGCHLD ignored, in the foreground or with
+/// `--once`, the kernel reaped checks and hooks before heartbeat could read
+/// their exit status: every check and action failed with "No child
+/// processes".
+#[test]
+fn an_inherited_ignored_sigchld_does_not_lose_exit_statuses() {
+    let s = Scratch::new();
+    let actions = s.path("actions.log");
+    let conf = s.write(
+        "hb.conf",
+        &format!(
+            "[general]\ninterval = 100ms\n{}{}",
+            hooks(&actions, &["g"]),
+            script("c", "exit 0", "g")
+        ),
+    );
+    let out = with_sigchld_ignored(s.command(&["--once", "-c", p(&conf)]))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(lines(&actions), ["promotion g"], "{stderr}");
+
+    let hb = s.spawn_command(with_sigchld_ignored(s.command(&["-c", p(&conf)])));
+    wait_lines(&actions, 2);
+    hb.wait_log("promotion of group \"g\" succeeded", LONG);
+    let log = hb.log_text();
+    assert!(!log.contains("No child processes"), "{log}");
+    assert!(hb.stop().success(), "{log}");
+    assert_eq!(lines(&actions), ["promotion g", "promotion g"]);
+}
+
 // 10. exit_on_failure
 
 #[test]
