@@ -240,6 +240,7 @@ fn a_second_instance_is_refused_naming_the_running_pid() {
     wait_for("the first instance's pidfile", LONG, || {
         read_number(&pidfile) == Some(first.pid())
     });
+    wait_lines(&s.path("actions.log"), 1);
     let before = fs::read(&pidfile).unwrap();
     let inode = fs::metadata(&pidfile).unwrap().ino();
 
