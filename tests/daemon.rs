@@ -1119,6 +1119,58 @@ fn an_inherited_ignored_sigchld_does_not_lose_exit_statuses() {
     assert_eq!(lines(&actions), ["promotion g", "promotion g"]);
 }
 
+/// Regression: started with SIGTERM, SIGINT, SIGHUP and SIGUSR1 blocked
+/// (a signal mask survives `exec`), heartbeat could not be stopped,
+/// reloaded or told to reopen its log: the signals stayed pending.
+#[test]
+fn an_inherited_signal_mask_does_not_make_heartbeat_deaf() {
+    let s = Scratch::new();
+    let actions = s.path("actions.log");
+    let conf = s.write(
+        "hb.conf",
+        &format!(
+            "[general]\ninterval = 60\n{}{}",
+            hooks(&actions, &["g"]),
+            script("c", "true", "g")
+        ),
+    );
+    let mut cmd = s.command(&["-c", p(&conf)]);
+    // SAFETY: only sigprocmask(2), which is async-signal-safe, between
+    // fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut blocked = nix::sys::signal::SigSet::empty();
+            for sig in [
+                Signal::SIGTERM,
+                Signal::SIGINT,
+                Signal::SIGHUP,
+                Signal::SIGUSR1,
+            ] {
+                blocked.add(sig);
+            }
+            nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                Some(&blocked),
+                None,
+            )
+            .map_err(std::io::Error::from)
+        });
+    }
+    let mut hb = s.spawn_command(cmd);
+    hb.wait_log("promotion of group \"g\" succeeded", LONG);
+    hb.signal(Signal::SIGHUP);
+    hb.wait_log("reloaded", LONG);
+    let sent = Instant::now();
+    hb.signal(Signal::SIGTERM);
+    let status = hb.wait_exit(LONG).expect("it stops");
+    assert!(
+        sent.elapsed() < STOP_BOUND,
+        "stopped after {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(status.code(), Some(0), "{}", hb.log_text());
+}
+
 // 10. exit_on_failure
 
 #[test]
