@@ -57,7 +57,7 @@ pub fn run(cli: Cli) -> Result<Exit, Fatal> {
     if cli.once {
         once(config, &warnings, options)
     } else {
-        serve(config, &warnings, options)
+        serve(config, &warnings, options, Overrides::from_cli(&cli))
     }
 }
 
@@ -88,18 +88,44 @@ fn configure(cli: &Cli) -> Result<(Config, Vec<String>), Fatal> {
             ));
         }
     };
-    if let Some(listen) = cli.listen {
-        config.general.listen = Some(listen);
-    }
-    config.general.exit_on_failure |= cli.exit_on_failure;
-    config.general.daemonize |= cli.daemonize;
+    Overrides::from_cli(cli).apply(&mut config);
     Ok((config, warnings))
+}
+
+/// Settings of `[general]` that the command line overrides (`--listen`,
+/// `--exit-on-failure`, `-d`), kept so that a reload applies them again.
+#[derive(Debug, Clone, Copy)]
+struct Overrides {
+    listen: Option<SocketAddr>,
+    exit_on_failure: bool,
+    daemonize: bool,
+}
+
+impl Overrides {
+    fn from_cli(cli: &Cli) -> Overrides {
+        Overrides {
+            listen: cli.listen,
+            exit_on_failure: cli.exit_on_failure,
+            daemonize: cli.daemonize,
+        }
+    }
+
+    fn apply(self, config: &mut Config) {
+        if let Some(listen) = self.listen {
+            config.general.listen = Some(listen);
+        }
+        config.general.exit_on_failure |= self.exit_on_failure;
+        config.general.daemonize |= self.daemonize;
+    }
 }
 
 /// What [`start`] leaves running for the caller to close.
 struct Started {
     pidfile: Option<Pidfile>,
     detached: Option<Detached>,
+    /// The log goes to standard error, which the launcher shares until the
+    /// daemon is ready.
+    logs_to_stderr: bool,
 }
 
 impl Started {
@@ -109,7 +135,10 @@ impl Started {
     fn fail(&mut self, fatal: Fatal) -> Fatal {
         match self.detached.take() {
             Some(detached) => {
-                error!("{}", fatal.message);
+                // With the log on stderr, the launcher's message is enough.
+                if !self.logs_to_stderr {
+                    error!("{}", fatal.message);
+                }
                 detached.fail(fatal.exit as i32, &format!("heartbeat: {}", fatal.message));
                 Fatal::new(fatal.exit, "")
             }
@@ -131,6 +160,7 @@ impl Started {
 /// privileges: everything that must happen before any thread exists.
 fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, Fatal> {
     let general = &config.general;
+    daemon::reset_ignored_sigchld();
     logging::init(&general.log, general.log_level).map_err(|e| Fatal::new(Exit::CantCreat, e))?;
     for w in warnings {
         warn!("{w}");
@@ -161,7 +191,11 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
     } else {
         None
     };
-    let mut started = Started { pidfile, detached };
+    let mut started = Started {
+        pidfile,
+        detached,
+        logs_to_stderr: general.log == LogTarget::Stderr,
+    };
     if let Some(pidfile) = started.pidfile.as_mut() {
         if let Err(e) = pidfile.write_pid() {
             let fatal = Fatal::new(Exit::from_code(e.exit_code()), e.to_string());
@@ -174,13 +208,10 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
                 warn!("{e}; it may stay behind on exit");
             }
         }
+        // apply() logs the identity it switched to.
         if let Err(e) = identity.apply() {
             return Err(started.fail(Fatal::new(Exit::OsErr, e)));
         }
-        info!(
-            "running as uid {} gid {} (groups {:?})",
-            identity.uid, identity.gid, identity.groups
-        );
     }
     Ok(started)
 }
@@ -204,7 +235,16 @@ fn once(config: Config, warnings: &[String], options: Options) -> Result<Exit, F
 
 /// The daemon, in the foreground or detached: rounds until a signal stops
 /// it (or `exit_on_failure` trips).
-fn serve(config: Config, warnings: &[String], options: Options) -> Result<Exit, Fatal> {
+fn serve(
+    config: Config,
+    warnings: &[String],
+    options: Options,
+    overrides: Overrides,
+) -> Result<Exit, Fatal> {
+    // Detaching changes to `/`: a reload resolves relative paths against
+    // the directory heartbeat was launched in, as the first load did.
+    // (Without one, loading the file at start-up failed already.)
+    let launch_dir = std::env::current_dir().ok();
     let mut started = start(&config, warnings, config.general.daemonize)?;
     let general = config.general.clone();
     let longest_check = config
@@ -218,18 +258,27 @@ fn serve(config: Config, warnings: &[String], options: Options) -> Result<Exit, 
     let waves = config.checks.len().div_ceil(config.general.threads.max(1));
     let longest_round = (longest_check + crate::checks::script::KILL_GRACE)
         .saturating_mul(u32::try_from(waves).unwrap_or(u32::MAX));
-    let engine = match Engine::new(config, options) {
+    let mut engine = match Engine::new(config, options) {
         Ok(engine) => engine,
         Err(e) => return Err(started.fail(Fatal::new(Exit::Config, e))),
     };
+    engine.set_loader(Box::new(move |path| {
+        let loaded = match &launch_dir {
+            Some(dir) => config::load_relative_to(path, dir),
+            None => config::load(path),
+        };
+        let mut loaded = loaded.map_err(|e| e.to_string())?;
+        overrides.apply(&mut loaded.config);
+        Ok(loaded)
+    }));
     let handle = engine.handle();
     let (stop, reload) = (handle.clone(), handle.clone());
     let signals = signals::spawn(SignalHandlers {
         on_stop: Box::new(move || stop.stop()),
         on_reload: Box::new(move || reload.reload()),
-        on_reopen: Box::new(|| match logging::reopen() {
-            Ok(()) => info!("log file reopened"),
-            Err(e) => error!("{e}"),
+        // reopen() logs its outcome, success or failure, itself.
+        on_reopen: Box::new(|| {
+            let _ = logging::reopen();
         }),
     });
     let signals = match signals {

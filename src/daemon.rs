@@ -167,21 +167,35 @@ fn become_daemon(detached: Detached) -> Detached {
 /// their exit status) go back to their default action. SIGPIPE stays
 /// ignored, as the Rust runtime set it; handlers are left alone.
 fn restore_ignored_signals() {
+    for sig in Signal::iterator() {
+        if !matches!(sig, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGPIPE) {
+            default_if_ignored(sig);
+        }
+    }
+}
+
+/// Puts SIGCHLD back to its default action if whoever started us ignored
+/// it (an ignored disposition survives `exec(2)`): with SIGCHLD ignored
+/// the kernel reaps children at once, and the exit status of checks and
+/// hooks is lost ("No child processes"). [`detach`] does this along with
+/// the other ignored signals; call it in a process that stays in the
+/// foreground. A handler is left alone.
+pub fn reset_ignored_sigchld() {
+    default_if_ignored(Signal::SIGCHLD);
+}
+
+/// Sets `sig` to its default action if it is ignored.
+fn default_if_ignored(sig: Signal) {
     let default = signal::SigAction::new(
         SigHandler::SigDfl,
         signal::SaFlags::empty(),
         SigSet::empty(),
     );
-    for sig in Signal::iterator() {
-        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGPIPE) {
-            continue;
-        }
-        // SAFETY: installs SIG_DFL, or puts back the exact previous action.
-        unsafe {
-            if let Ok(old) = signal::sigaction(sig, &default) {
-                if !matches!(old.handler(), SigHandler::SigIgn) {
-                    let _ = signal::sigaction(sig, &old);
-                }
+    // SAFETY: installs SIG_DFL, or puts back the exact previous action.
+    unsafe {
+        if let Ok(old) = signal::sigaction(sig, &default) {
+            if !matches!(old.handler(), SigHandler::SigIgn) {
+                let _ = signal::sigaction(sig, &old);
             }
         }
     }

@@ -13,6 +13,7 @@
 //! action and a slow action never delays a round.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -22,6 +23,7 @@ use rayon::prelude::*;
 
 use crate::actions::{self, ActionReport, ActionRequest, Kind};
 use crate::checks::{self, Check, CheckResult};
+use crate::config::Loaded;
 use crate::metrics::Metrics;
 use crate::model::{CheckSpec, Config, GroupSpec};
 use crate::state::{self, ActionSlot, CheckState, Health, Occasion};
@@ -77,6 +79,11 @@ enum Event {
     },
 }
 
+/// How a reload reads the configuration file at the given path: by
+/// default [`crate::config::load`]; the caller may add what the command
+/// line set (see [`Engine::set_loader`]).
+pub type Loader = Box<dyn Fn(&Path) -> Result<Loaded, String> + Send>;
+
 /// A cheap, cloneable remote control for a running engine.
 #[derive(Clone)]
 pub struct Handle {
@@ -91,7 +98,8 @@ impl Handle {
     }
 
     /// Asks the engine to reread its configuration file. An invalid file is
-    /// logged and the running configuration kept.
+    /// logged and the running configuration kept. A changed `interval`
+    /// counts from the start of the last round.
     pub fn reload(&self) {
         let _ = self.tx.send(Event::Reload);
     }
@@ -117,6 +125,9 @@ struct Group {
     health: Health,
     since: Option<SystemTime>,
     slot: ActionSlot,
+    /// The running action is one of the group's definition before a
+    /// reload changed it: when it ends, the group starts afresh.
+    superseded: bool,
     last_action: Option<ActionRecord>,
 }
 
@@ -141,6 +152,12 @@ pub struct Engine {
     started: SystemTime,
     stopping: bool,
     reload_pending: bool,
+    /// Groups removed by a reload while their action ran, with the state
+    /// it announces: a stop waits for these actions too, and a group of
+    /// the same name added back meanwhile waits for its own.
+    orphaned_runs: HashMap<String, Health>,
+    /// Reads the file on reload; [`crate::config::load`] when `None`.
+    loader: Option<Loader>,
 }
 
 impl Engine {
@@ -153,7 +170,7 @@ impl Engine {
         let checks = checks::build(&config.checks)?;
         let pool = build_pool(config.general.threads)?;
         let (tx, rx) = mpsc::channel();
-        let groups = make_groups(&config, &HashMap::new());
+        let groups = make_groups(&config, &HashMap::new(), &mut HashMap::new());
         let n = config.checks.len();
         let engine = Engine {
             options,
@@ -174,6 +191,8 @@ impl Engine {
             started: SystemTime::now(),
             stopping: false,
             reload_pending: false,
+            orphaned_runs: HashMap::new(),
+            loader: None,
             config,
         };
         engine.publish();
@@ -202,11 +221,20 @@ impl Engine {
         &self.config
     }
 
+    /// Sets how a reload reads the configuration file, so that settings
+    /// the command line gave over the file's survive a reload.
+    pub fn set_loader(&mut self, loader: Loader) {
+        self.loader = Some(loader);
+    }
+
     /// Runs rounds until stopped, reporting its life to `notify`. On stop,
     /// running script checks are killed and running actions are waited for
     /// (each within its `action_timeout`).
     pub fn run(mut self, notify: &dyn Fn(Lifecycle)) -> Stopped {
         let mut next_due = Instant::now();
+        // Start of the last scheduled round: a reload that changes the
+        // interval reschedules the next round from it.
+        let mut last_start = next_due;
         let mut outcome = Stopped::Requested;
         loop {
             if self.stopping && !self.actions_running() {
@@ -216,6 +244,7 @@ impl Engine {
             if !self.stopping && self.round_started.is_none() && now >= next_due {
                 let lateness = now.saturating_duration_since(next_due);
                 self.start_round(lateness);
+                last_start = now;
                 next_due = now + self.config.general.interval;
             }
             let event = if self.round_started.is_some() || self.stopping {
@@ -242,6 +271,7 @@ impl Engine {
                         self.reload_pending = true;
                     } else {
                         self.reload(notify);
+                        next_due = last_start + self.config.general.interval;
                     }
                 }
                 Event::Probe(reply) => self.probe(reply),
@@ -268,6 +298,7 @@ impl Engine {
                     if self.reload_pending && !self.stopping {
                         self.reload_pending = false;
                         self.reload(notify);
+                        next_due = last_start + self.config.general.interval;
                     }
                 }
                 Event::ActionEnded {
@@ -310,16 +341,21 @@ impl Engine {
     }
 
     fn actions_running(&self) -> bool {
-        self.groups.iter().any(|g| g.slot.running.is_some())
+        self.groups.iter().any(|g| g.slot.running.is_some()) || !self.orphaned_runs.is_empty()
     }
 
     fn begin_stop(&mut self) {
         self.stopping = true;
         checks::abort_running();
-        for group in self.groups.iter().filter(|g| g.slot.running.is_some()) {
+        let running = self
+            .groups
+            .iter()
+            .filter(|g| g.slot.running.is_some())
+            .map(|g| &g.spec.name)
+            .chain(self.orphaned_runs.keys());
+        for name in running {
             info!(
-                "waiting for the running action of group {:?} (at most {})",
-                group.spec.name,
+                "waiting for the running action of group {name:?} (at most {})",
                 humantime::format_duration(self.config.general.action_timeout)
             );
         }
@@ -482,13 +518,21 @@ impl Engine {
     }
 
     fn action_ended(&mut self, name: &str, started: SystemTime, report: ActionReport) {
+        let Some(g) = self.groups.iter().position(|g| g.spec.name == name) else {
+            // Removed by a reload while it ran.
+            self.orphaned_runs.remove(name);
+            return;
+        };
         self.metrics
             .action(name, report.kind, &report.exit, report.duration);
-        let Some(g) = self.groups.iter().position(|g| g.spec.name == name) else {
-            return; // removed by a reload while it ran
-        };
         let group = &mut self.groups[g];
-        group.slot.finished(report.exit.success());
+        if std::mem::take(&mut group.superseded) {
+            // An action of the definition before a reload: it tells
+            // nothing about the new one, which now runs its own.
+            group.slot.running = None;
+        } else {
+            group.slot.finished(report.exit.success());
+        }
         group.last_action = Some(ActionRecord {
             kind: report.kind,
             started,
@@ -544,7 +588,11 @@ impl Engine {
             return;
         };
         info!("reloading {}", path.display());
-        let loaded = match crate::config::load(&path) {
+        let loaded = match &self.loader {
+            Some(load) => load(&path),
+            None => crate::config::load(&path).map_err(|e| e.to_string()),
+        };
+        let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
                 error!("reload refused, the running configuration is kept: {e}");
@@ -608,7 +656,14 @@ impl Engine {
         }
         let added = config.checks.len() - kept;
         let removed = self.config.checks.len() - kept;
-        self.groups = make_groups(&config, &previous);
+        for (name, old) in &previous {
+            if let Some(running) = old.slot.running {
+                if !config.groups.iter().any(|g| g.name == *name) {
+                    self.orphaned_runs.insert(name.clone(), running);
+                }
+            }
+        }
+        self.groups = make_groups(&config, &previous, &mut self.orphaned_runs);
         self.states = states;
         self.last = last;
         self.checks = Arc::new(checks);
@@ -761,8 +816,15 @@ fn build_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
 }
 
 /// The groups of `config`, keeping the action state of those in `previous`
-/// whose commands are unchanged.
-fn make_groups(config: &Config, previous: &HashMap<String, Group>) -> Vec<Group> {
+/// whose commands are unchanged. A new or changed group starts afresh, but
+/// still waits for an action of its previous definition (in `previous`,
+/// or removed earlier and in `orphaned_runs`) before it runs one: one
+/// action at a time per group, across reloads.
+fn make_groups(
+    config: &Config,
+    previous: &HashMap<String, Group>,
+    orphaned_runs: &mut HashMap<String, Health>,
+) -> Vec<Group> {
     config
         .groups
         .iter()
@@ -781,16 +843,26 @@ fn make_groups(config: &Config, previous: &HashMap<String, Group>) -> Vec<Group>
                     health: old.health,
                     since: old.since,
                     slot: old.slot,
+                    superseded: old.superseded,
                     last_action: old.last_action.clone(),
                 },
-                _ => Group {
-                    spec: spec.clone(),
-                    members,
-                    health: Health::Unknown,
-                    since: None,
-                    slot: ActionSlot::default(),
-                    last_action: None,
-                },
+                old => {
+                    let running = old
+                        .and_then(|o| o.slot.running)
+                        .or_else(|| orphaned_runs.remove(&spec.name));
+                    Group {
+                        spec: spec.clone(),
+                        members,
+                        health: Health::Unknown,
+                        since: None,
+                        slot: ActionSlot {
+                            running,
+                            ..ActionSlot::default()
+                        },
+                        superseded: running.is_some(),
+                        last_action: None,
+                    }
+                }
             }
         })
         .collect()

@@ -17,8 +17,12 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread::JoinHandle;
 
+use nix::sys::signal::{SigSet, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::{Handle, Signals};
+
+/// The signals heartbeat acts on.
+const HANDLED: [i32; 4] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1];
 
 /// What to do for each signal. The callbacks run on the signal thread, one
 /// at a time; they should return quickly (send a message, set a flag).
@@ -51,13 +55,24 @@ pub struct SignalThread {
 /// thread that calls `handlers` for them.
 ///
 /// From this call on, these signals no longer have their default effect
-/// (terminating the process): only the callbacks act on them.
+/// (terminating the process): only the callbacks act on them. They are
+/// unblocked in the calling thread, and so in the signal thread it starts:
+/// a signal mask inherited through `exec(2)` would otherwise keep them
+/// pending for ever.
 ///
 /// # Errors
-/// When a handler cannot be installed or the thread cannot be started.
+/// When a handler cannot be installed, the signals cannot be unblocked or
+/// the thread cannot be started.
 pub fn spawn(handlers: SignalHandlers) -> Result<SignalThread, String> {
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let mut signals =
+        Signals::new(HANDLED).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let mut unblock = SigSet::empty();
+    for sig in HANDLED {
+        unblock.add(Signal::try_from(sig).map_err(|e| format!("signal {sig}: {e}"))?);
+    }
+    unblock
+        .thread_unblock()
+        .map_err(|e| format!("cannot unblock signals: {e}"))?;
     let handle = signals.handle();
     let thread = std::thread::Builder::new()
         .name("signals".to_owned())

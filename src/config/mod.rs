@@ -146,6 +146,26 @@ pub struct Loaded {
 /// [`ConfigError`] listing every problem, or the reason the file cannot be
 /// read.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let base = std::env::current_dir().map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        errors: vec![Diagnostic {
+            line: None,
+            section: None,
+            key: None,
+            message: format!("cannot read the current directory: {e}"),
+        }],
+    })?;
+    load_relative_to(path, &base)
+}
+
+/// [`load`], with relative paths (`path` itself and those inside the file)
+/// resolved against `base` instead of the current directory: a detached
+/// daemon, whose current directory is `/`, reloads against the directory
+/// it was launched in.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_relative_to(path: &Path, base: &Path) -> Result<Loaded, ConfigError> {
     let file = path.display().to_string();
     let fail = |message: String| ConfigError {
         file: file.clone(),
@@ -156,7 +176,8 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
             message,
         }],
     };
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    let bytes =
+        std::fs::read(base.join(path)).map_err(|e| fail(format!("cannot read the file: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
@@ -167,9 +188,7 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
             errors: vec![Diagnostic::at_line(line, "not valid UTF-8 text".into())],
         }
     })?;
-    let base = std::env::current_dir()
-        .map_err(|e| fail(format!("cannot read the current directory: {e}")))?;
-    parse(&text, path, &base)
+    parse(&text, path, base)
 }
 
 /// Validates configuration `text`. `origin` names the file in messages and

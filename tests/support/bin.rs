@@ -1,20 +1,31 @@
 //! Harness for tests that run the real `heartbeat` binary: a scratch
 //! directory, free ports, a child process that is stopped and reaped on
-//! drop, and waiting on conditions with a deadline.
+//! drop, a detached daemon adopted by the test and reaped the same way, and
+//! waiting on conditions with a deadline.
 #![allow(dead_code)]
 
 use std::fs;
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 /// The binary under test.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_heartbeat")
+}
+
+/// Whether the tests run as root. Tests that need root skip themselves,
+/// with a note on stderr, otherwise.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
@@ -46,6 +57,59 @@ pub fn lines(path: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The number in the first line of a file (a pidfile, `echo $$ > FILE`),
+/// or `None` when it is missing, empty or not a number.
+pub fn read_number(path: &Path) -> Option<i32> {
+    fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether process `pid` exists and is not a zombie (from `/proc/PID/stat`,
+/// proc(5): the state follows the parenthesised command name).
+pub fn alive(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.split_whitespace().next().map(|s| s != "Z" && s != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// Live processes (not zombies) one of whose command-line arguments is
+/// `arg`, e.g. a configuration path unique to one test.
+pub fn processes_with_arg(arg: &str) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == arg.as_bytes()))
+                && alive(pid)
+        })
+        .collect()
+}
+
+/// Makes this test process the reaper of its orphaned descendants
+/// (`PR_SET_CHILD_SUBREAPER`, prctl(2)): a daemon that detaches by forking
+/// twice is then re-parented to the test, not to init, so that an
+/// [`Adopted`] can wait for it, read its exit status and reap it. Call it
+/// before starting a command that detaches. Process-wide and idempotent;
+/// orphans nobody waits for stay zombies until the test binary exits.
+pub fn adopt_orphans() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER");
+    });
+}
+
 /// A scratch directory for one test.
 pub struct Scratch {
     dir: tempfile::TempDir,
@@ -62,6 +126,18 @@ impl Scratch {
         self.dir.path().join(name)
     }
 
+    /// The directory itself.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Lets every user read, write and enter the directory (mode 0777), for
+    /// a daemon that drops privileges and must still write there.
+    pub fn open_to_everyone(&self) {
+        fs::set_permissions(self.dir.path(), fs::Permissions::from_mode(0o777))
+            .expect("chmod scratch directory");
+    }
+
     /// Writes `text` to `name` and returns its path.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path(name);
@@ -69,24 +145,33 @@ impl Scratch {
         path
     }
 
+    /// A command that runs heartbeat with `args` in this directory, stdin
+    /// from `/dev/null`.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// Runs heartbeat to completion with `args`, in this directory.
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(binary())
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run heartbeat")
+        self.command(args).output().expect("run heartbeat")
     }
 
     /// Starts heartbeat with `args` in this directory; its stderr goes to
     /// `stderr.log` here.
     pub fn spawn(&self, args: &[&str]) -> Daemon {
+        self.spawn_command(self.command(args))
+    }
+
+    /// Starts `cmd` (from [`Scratch::command`], adjusted: environment,
+    /// user…); its stdout goes to `/dev/null` and its stderr to
+    /// `stderr.log` here.
+    pub fn spawn_command(&self, mut cmd: Command) -> Daemon {
         let stderr = fs::File::create(self.path("stderr.log")).expect("stderr file");
-        let child = Command::new(binary())
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -163,6 +248,76 @@ impl Drop for Daemon {
             }
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// A process that is not our child by birth but was re-parented to the test
+/// (see [`adopt_orphans`]): a daemon that detached. SIGTERM, then SIGKILL,
+/// and reaped on drop.
+pub struct Adopted {
+    pid: i32,
+    reaped: bool,
+}
+
+impl Adopted {
+    /// Takes charge of process `pid`, an orphan adopted by this process.
+    pub fn new(pid: i32) -> Adopted {
+        Adopted { pid, reaped: false }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.pid), signal).expect("send signal");
+    }
+
+    /// Waits for it to exit, at most `timeout`, and reaps it.
+    ///
+    /// # Panics
+    /// When it is not a child of this process (it was orphaned before
+    /// [`adopt_orphans`] was called).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.reap(timeout).unwrap_or_else(|e| {
+            panic!(
+                "process {} is not a child of the test: {e} (call adopt_orphans first)",
+                self.pid
+            )
+        })
+    }
+
+    fn reap(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, Errno> {
+        let start = Instant::now();
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid(2) for one pid, writing into a local.
+            let got = unsafe { nix::libc::waitpid(self.pid, &mut status, nix::libc::WNOHANG) };
+            if got == self.pid {
+                self.reaped = true;
+                return Ok(Some(ExitStatus::from_raw(status)));
+            }
+            if got < 0 && Errno::last() != Errno::EINTR {
+                return Err(Errno::last());
+            }
+            if start.elapsed() > timeout {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Adopted {
+    fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
+        let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
+        if let Ok(None) = self.reap(Duration::from_secs(3)) {
+            let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
+            let _ = self.reap(Duration::from_secs(3));
         }
     }
 }
