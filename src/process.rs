@@ -246,6 +246,9 @@ fn spawn(cmd: &ShellCommand<'_>) -> Result<(Child, PipeReader), String> {
         .stdout(writer)
         .stderr(writer2)
         .process_group(0)
+        // systemd's readiness socket is heartbeat's to speak on: a hook or
+        // check that ran `systemd-notify` would otherwise report for it.
+        .env_remove("NOTIFY_SOCKET")
         .envs(cmd.env.iter().map(|(k, v)| (k, v)));
     let child = command.spawn().map_err(|e| format!("{SHELL}: {e}"))?;
     // `command` owns our copies of the write end: close them, or the pipe

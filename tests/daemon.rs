@@ -1038,7 +1038,15 @@ fn systemd_hears_ready_after_the_first_round_reloading_and_stopping() {
         &format!(
             "[general]\ninterval = 100ms\n{}{}",
             hooks(&s.path("actions.log"), &["g"]),
-            script("c", &format!("sleep 0.3; {}", counting(&rounds)), "g")
+            script(
+                "c",
+                &format!(
+                    "echo ${{NOTIFY_SOCKET:-unset}} > {}; sleep 0.3; {}",
+                    p(&s.path("check-env")),
+                    counting(&rounds)
+                ),
+                "g"
+            )
         ),
     );
     let mut cmd = s.command(&["-c", p(&conf)]);
@@ -1052,6 +1060,8 @@ fn systemd_hears_ready_after_the_first_round_reloading_and_stopping() {
 
     assert_eq!(next(), "READY=1\n");
     assert!(!lines(&rounds).is_empty(), "READY=1 before the first round");
+    // Checks and hooks cannot speak for heartbeat on its socket.
+    assert_eq!(lines(&s.path("check-env")), ["unset"]);
 
     hb.signal(Signal::SIGHUP);
     let reloading = next();
