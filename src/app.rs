@@ -180,10 +180,9 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
             Fatal::new(exit, e)
         })?;
     let pidfile = match &general.pidfile {
-        Some(path) => Some(
-            Pidfile::acquire(path)
-                .map_err(|e| Fatal::new(Exit::from_code(e.exit_code()), e.to_string()))?,
-        ),
+        Some(path) => {
+            Some(Pidfile::acquire(path).map_err(|e| Fatal::new(e.exit(), e.to_string()))?)
+        }
         None => None,
     };
     let detached = if detach {
@@ -198,7 +197,7 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
     };
     if let Some(pidfile) = started.pidfile.as_mut() {
         if let Err(e) = pidfile.write_pid() {
-            let fatal = Fatal::new(Exit::from_code(e.exit_code()), e.to_string());
+            let fatal = Fatal::new(e.exit(), e.to_string());
             return Err(started.fail(fatal));
         }
     }
@@ -370,13 +369,13 @@ fn status(cli: &Cli, address: Option<SocketAddr>) -> Result<Exit, Fatal> {
             ));
         }
     };
-    let code = status_cmd::run(
+    let exit = status_cmd::run(
         address,
         status_cmd::DEFAULT_TIMEOUT,
         &mut std::io::stdout(),
         &mut std::io::stderr(),
     );
-    Ok(Exit::from_code(code.into()))
+    Ok(exit)
 }
 
 /// The `--check-config` report: groups and their checks.

@@ -27,13 +27,15 @@ use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Pid};
 
+use crate::exit::Exit;
+
 /// Exit status when the daemon died before reporting (`EX_SOFTWARE` in
 /// `sysexits.h`).
-pub const EX_SOFTWARE: i32 = 70;
+const EX_SOFTWARE: i32 = Exit::Software as i32;
 
 /// Exit status when an OS call needed to detach failed (`EX_OSERR` in
 /// `sysexits.h`).
-pub const EX_OSERR: i32 = 71;
+const EX_OSERR: i32 = Exit::OsErr as i32;
 
 /// The daemon's end of the start-up pipe. Report exactly once, with
 /// [`Detached::ready`] or [`Detached::fail`]; dropping it without a report

@@ -32,29 +32,6 @@ pub enum Exit {
     Config = 78,
 }
 
-impl Exit {
-    /// The variant for a numeric status; an unknown one maps to
-    /// [`Exit::Software`].
-    pub fn from_code(code: i32) -> Exit {
-        [
-            Exit::Ok,
-            Exit::Unhealthy,
-            Exit::Usage,
-            Exit::Unavailable,
-            Exit::Software,
-            Exit::OsErr,
-            Exit::CantCreat,
-            Exit::TempFail,
-            Exit::Protocol,
-            Exit::NoPerm,
-            Exit::Config,
-        ]
-        .into_iter()
-        .find(|e| *e as i32 == code)
-        .unwrap_or(Exit::Software)
-    }
-}
-
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
         ExitCode::from(exit as u8)

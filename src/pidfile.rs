@@ -30,6 +30,8 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::exit::Exit;
+
 /// Permissions of a new pidfile (before the umask): readable by everyone,
 /// as init scripts and monitoring read it.
 const PIDFILE_MODE: u32 = 0o644;
@@ -66,10 +68,10 @@ impl PidfileError {
     /// (`EX_TEMPFAIL`, try again once the other instance has stopped) when
     /// another instance runs, 73 (`EX_CANTCREAT`) when the file cannot be
     /// created, locked or written.
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit(&self) -> Exit {
         match self {
-            PidfileError::Running { .. } => 75,
-            PidfileError::Io { .. } => 73,
+            PidfileError::Running { .. } => Exit::TempFail,
+            PidfileError::Io { .. } => Exit::CantCreat,
         }
     }
 }
@@ -374,7 +376,7 @@ mod tests {
                 // Leave it behind locked-free, as a killed process would.
                 std::mem::forget(pidfile);
             }
-            Err(e) => println!("child: refused (exit {}): {e}", e.exit_code()),
+            Err(e) => println!("child: refused (exit {}): {e}", e.exit() as i32),
         }
     }
 
@@ -428,7 +430,7 @@ mod tests {
             matches!(err, PidfileError::Io { action: "open", .. }),
             "{err:?}"
         );
-        assert_eq!(err.exit_code(), 73);
+        assert_eq!(err.exit(), Exit::CantCreat);
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
     }
 

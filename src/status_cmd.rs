@@ -15,17 +15,8 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::exit::Exit;
 use crate::report::{CheckReport, GroupReport, StatusReport};
-
-/// Exit status: the instance is healthy.
-pub const EX_OK: u8 = 0;
-/// Exit status: the instance answered and is not healthy.
-pub const EX_UNHEALTHY: u8 = 1;
-/// Exit status: nothing answered at the address (sysexits.h `EX_UNAVAILABLE`).
-pub const EX_UNAVAILABLE: u8 = 69;
-/// Exit status: something answered, but not with a heartbeat status
-/// document (sysexits.h `EX_PROTOCOL`).
-pub const EX_PROTOCOL: u8 = 76;
 
 /// How long the whole request may take unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,12 +34,12 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    /// The exit status for this error: [`EX_UNAVAILABLE`] or
-    /// [`EX_PROTOCOL`].
-    pub fn exit_code(&self) -> u8 {
+    /// The exit status for this error: [`Exit::Unavailable`] or
+    /// [`Exit::Protocol`].
+    pub fn exit(&self) -> Exit {
         match self {
-            FetchError::Unavailable(_) => EX_UNAVAILABLE,
-            FetchError::Protocol(_) => EX_PROTOCOL,
+            FetchError::Unavailable(_) => Exit::Unavailable,
+            FetchError::Protocol(_) => Exit::Protocol,
         }
     }
 }
@@ -118,17 +109,27 @@ pub fn fetch(address: SocketAddr, timeout: Duration) -> Result<StatusReport, Fet
 
 /// Runs the subcommand: fetches, prints the tables on `out` (or the error
 /// on `err`, prefixed `heartbeat: `), and returns the exit status:
-/// [`EX_OK`], [`EX_UNHEALTHY`], [`EX_UNAVAILABLE`] or [`EX_PROTOCOL`].
-pub fn run(address: SocketAddr, timeout: Duration, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+/// [`Exit::Ok`], [`Exit::Unhealthy`], [`Exit::Unavailable`] or
+/// [`Exit::Protocol`].
+pub fn run(
+    address: SocketAddr,
+    timeout: Duration,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
     match fetch(address, timeout) {
         Ok(report) => {
             // A closed stdout (`| head`) is no reason to change the answer.
             let _ = out.write_all(render(&report).as_bytes());
-            if report.healthy { EX_OK } else { EX_UNHEALTHY }
+            if report.healthy {
+                Exit::Ok
+            } else {
+                Exit::Unhealthy
+            }
         }
         Err(e) => {
             let _ = writeln!(err, "heartbeat: {e}");
-            e.exit_code()
+            e.exit()
         }
     }
 }

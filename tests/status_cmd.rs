@@ -7,14 +7,15 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
+use heartbeat::exit::Exit;
 use heartbeat::server::ServerOptions;
-use heartbeat::status_cmd::{self, EX_OK, EX_PROTOCOL, EX_UNAVAILABLE, EX_UNHEALTHY};
+use heartbeat::status_cmd;
 
 use support::http::Fixture;
 use support::snapshots::{all_healthy, before_first_round, one_unhealthy, stalled};
 
 /// Runs the subcommand against `addr`: exit status, stdout, stderr.
-fn status(addr: SocketAddr, timeout: Duration) -> (u8, String, String) {
+fn status(addr: SocketAddr, timeout: Duration) -> (Exit, String, String) {
     let mut out = Vec::new();
     let mut err = Vec::new();
     let code = status_cmd::run(addr, timeout, &mut out, &mut err);
@@ -44,7 +45,7 @@ fn options() -> ServerOptions {
 fn a_healthy_instance_exits_0_and_shows_its_groups_and_checks() {
     let f = Fixture::start(all_healthy(), options());
     let (code, out, err) = status(f.addr(), Duration::from_secs(10));
-    assert_eq!((code, err.as_str()), (EX_OK, ""), "{out}");
+    assert_eq!((code, err.as_str()), (Exit::Ok, ""), "{out}");
     assert!(out.starts_with("healthy: 12 rounds, the latest "), "{out}");
     assert_eq!(
         cells(&out, "GROUP"),
@@ -70,7 +71,7 @@ fn a_healthy_instance_exits_0_and_shows_its_groups_and_checks() {
 fn an_unhealthy_instance_exits_1_with_the_reason() {
     let f = Fixture::start(one_unhealthy(), options());
     let (code, out, err) = status(f.addr(), Duration::from_secs(10));
-    assert_eq!((code, err.as_str()), (EX_UNHEALTHY, ""), "{out}");
+    assert_eq!((code, err.as_str()), (Exit::Unhealthy, ""), "{out}");
     assert!(out.starts_with("unhealthy: "), "{out}");
     assert_eq!(cells(&out, "db")[1], "unhealthy");
     assert_eq!(
@@ -91,7 +92,7 @@ fn an_unhealthy_instance_exits_1_with_the_reason() {
 fn before_the_first_round_and_when_stalled_it_exits_1() {
     let f = Fixture::start(before_first_round(), options());
     let (code, out, _) = status(f.addr(), Duration::from_secs(10));
-    assert_eq!(code, EX_UNHEALTHY);
+    assert_eq!(code, Exit::Unhealthy);
     assert!(
         out.starts_with("unhealthy: no round completed yet\n"),
         "{out}"
@@ -103,7 +104,7 @@ fn before_the_first_round_and_when_stalled_it_exits_1() {
 
     let f = Fixture::start(stalled(), options());
     let (code, out, _) = status(f.addr(), Duration::from_secs(10));
-    assert_eq!(code, EX_UNHEALTHY);
+    assert_eq!(code, Exit::Unhealthy);
     assert!(out.starts_with("stalled: "), "{out}");
 }
 
@@ -114,7 +115,7 @@ fn nothing_listening_exits_69_with_a_message() {
         listener.local_addr().unwrap()
     };
     let (code, out, err) = status(addr, Duration::from_secs(10));
-    assert_eq!(code, EX_UNAVAILABLE);
+    assert_eq!(code, Exit::Unavailable);
     assert_eq!(out, "");
     let prefix = format!("heartbeat: cannot reach heartbeat at http://{addr}/status: ");
     assert!(err.starts_with(&prefix), "{err}");
@@ -126,7 +127,7 @@ fn a_silent_peer_times_out_with_69() {
     let addr = listener.local_addr().unwrap();
     let started = Instant::now();
     let (code, _, err) = status(addr, Duration::from_millis(300));
-    assert_eq!(code, EX_UNAVAILABLE, "{err}");
+    assert_eq!(code, Exit::Unavailable, "{err}");
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "{:?}",
@@ -154,7 +155,7 @@ fn something_else_answering_exits_76() {
     let addr =
         answer_once("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     let (code, _, err) = status(addr, Duration::from_secs(10));
-    assert_eq!(code, EX_PROTOCOL);
+    assert_eq!(code, Exit::Protocol);
     assert_eq!(
         err,
         format!(
@@ -168,7 +169,7 @@ fn something_else_answering_exits_76() {
          Connection: close\r\n\r\n[]",
     );
     let (code, _, err) = status(addr, Duration::from_secs(10));
-    assert_eq!(code, EX_PROTOCOL);
+    assert_eq!(code, Exit::Protocol);
     let prefix = format!(
         "heartbeat: http://{addr}/status did not answer with a heartbeat status document: "
     );
@@ -180,5 +181,5 @@ fn an_unspecified_listen_address_is_reached_on_loopback() {
     let f = Fixture::start(all_healthy(), options());
     let listen: SocketAddr = format!("0.0.0.0:{}", f.addr().port()).parse().unwrap();
     let (code, _, err) = status(listen, Duration::from_secs(10));
-    assert_eq!(code, EX_OK, "{err}");
+    assert_eq!(code, Exit::Ok, "{err}");
 }
