@@ -22,7 +22,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::cli::InlineChecks;
-use crate::model::{CheckSpec, Config, General, GroupSpec, HttpProbe, Probe, StatusSet};
+use crate::config;
+use crate::model::{CheckSpec, Config, General, GroupSpec, Probe};
 
 /// The name of the one action group of a configuration-free run.
 pub const GROUP: &str = "sidecar";
@@ -38,8 +39,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The largest thread pool a configuration-free run gets.
 pub const MAX_THREADS: usize = 64;
-
-const URL_FORMS: &str = "tcp://HOST:PORT, http://HOST[:PORT][/PATH] or https://HOST[:PORT][/PATH]";
 
 /// Builds a validated configuration from checks given on the command line.
 ///
@@ -110,7 +109,7 @@ pub fn config_from_args(
     };
     let mut checks: Vec<CheckSpec> = Vec::new();
     for url in &inline.checks {
-        let probe = parse_check_url(url).map_err(|why| invalid("--check <URL>", url, &why))?;
+        let probe = config::url::parse(url).map_err(|why| invalid("--check <URL>", url, &why))?;
         let name = url.trim().to_owned();
         if checks.iter().any(|c| c.name == name) {
             return Err(invalid("--check <URL>", url, "given more than once"));
@@ -156,138 +155,8 @@ fn invalid(flag: &str, value: &str, why: &str) -> String {
     format!("invalid value '{value}' for '{flag}': {why}")
 }
 
+/// A duration flag, read as the configuration file reads durations
+/// ([`config::value::duration`]): above zero, at most a day.
 fn positive_duration(flag: &str, text: &str) -> Result<Duration, String> {
-    let duration = parse_duration(text).map_err(|why| invalid(flag, text, &why))?;
-    if duration.is_zero() {
-        return Err(invalid(flag, text, "must be more than zero"));
-    }
-    Ok(duration)
-}
-
-/// Parses a duration as the configuration file writes it: a plain number is
-/// seconds (`5`, `0.5`); units are accepted too (`250ms`, `5s`, `1m30s`,
-/// as the `humantime` crate reads them).
-///
-/// # Errors
-/// What was expected, for a negative, non-finite or unreadable value.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    const EXPECTED: &str = "expected a duration such as 10, 0.5, 250ms, 5s or 1m30s";
-    let text = text.trim();
-    if text.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '-' || c == '+') {
-        if let Ok(seconds) = text.parse::<f64>() {
-            return Duration::try_from_secs_f64(seconds).map_err(|_| EXPECTED.to_owned());
-        }
-    }
-    humantime::parse_duration(text).map_err(|_| EXPECTED.to_owned())
-}
-
-/// Parses a check URL: `tcp://HOST:PORT`, `http://HOST[:PORT][/PATH]` or
-/// `https://HOST[:PORT][/PATH]` (scheme in any case). IPv6 addresses go in
-/// brackets (`tcp://[::1]:5432`). HTTP defaults to port 80, HTTPS to 443,
-/// both to path `/`; a query is kept, a `#fragment` dropped.
-///
-/// # Errors
-/// Why the URL is not one of those forms (without the flag, which the
-/// caller adds).
-pub fn parse_check_url(url: &str) -> Result<Probe, String> {
-    let url = url.trim();
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!("no scheme; expected {URL_FORMS}"));
-    };
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "tcp" => None,
-        "http" => Some(80),
-        "https" => Some(443),
-        "" => return Err(format!("no scheme; expected {URL_FORMS}")),
-        other => {
-            return Err(format!(
-                "unknown scheme '{other}'; expected tcp, http or https"
-            ));
-        }
-    };
-    let rest = rest.split('#').next().unwrap_or_default();
-    let split = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(split);
-    if authority.contains('@') {
-        return Err("credentials in the URL are not supported".to_owned());
-    }
-    let (host, port) = split_host_port(authority)?;
-    if host.is_empty() {
-        return Err(format!("no host; expected {URL_FORMS}"));
-    }
-    if host.contains(|c: char| c.is_whitespace()) {
-        return Err(format!("bad host '{host}'"));
-    }
-    let port = match port {
-        Some(text) => Some(parse_port(text)?),
-        None => None,
-    };
-    match default_port {
-        None => {
-            let Some(port) = port else {
-                return Err("no port; expected tcp://HOST:PORT".to_owned());
-            };
-            if !path.is_empty() && path != "/" {
-                return Err(format!(
-                    "a tcp check has no path ('{path}'); expected tcp://HOST:PORT"
-                ));
-            }
-            Ok(Probe::Tcp {
-                host: host.to_owned(),
-                port,
-            })
-        }
-        Some(default) => {
-            let path = match path {
-                "" => "/".to_owned(),
-                p if p.starts_with('?') => format!("/{p}"),
-                p => p.to_owned(),
-            };
-            Ok(Probe::Http(HttpProbe {
-                https: scheme == "https",
-                host: host.to_owned(),
-                port: port.unwrap_or(default),
-                path,
-                expect_status: StatusSet::default(),
-                expect_body: None,
-                tls_verify: true,
-                ca_file: None,
-            }))
-        }
-    }
-}
-
-/// `host[:port]` or `[v6][:port]`: the host (without brackets) and the port
-/// text, if any.
-fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), String> {
-    if let Some(bracketed) = authority.strip_prefix('[') {
-        let Some((host, after)) = bracketed.split_once(']') else {
-            return Err("no closing ']' after the IPv6 address".to_owned());
-        };
-        return match after {
-            "" => Ok((host, None)),
-            _ => match after.strip_prefix(':') {
-                Some(port) => Ok((host, Some(port))),
-                None => Err(format!("unexpected '{after}' after the IPv6 address")),
-            },
-        };
-    }
-    match authority.matches(':').count() {
-        0 => Ok((authority, None)),
-        1 => {
-            let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
-            Ok((host, Some(port)))
-        }
-        _ => Err("an IPv6 address goes in brackets, e.g. tcp://[::1]:5432".to_owned()),
-    }
-}
-
-fn parse_port(text: &str) -> Result<u16, String> {
-    match text.parse::<u16>() {
-        Ok(port) if port > 0 => Ok(port),
-        _ => Err(format!(
-            "bad port '{text}'; expected a number from 1 to 65535"
-        )),
-    }
+    config::value::duration(text.trim()).map_err(|why| invalid(flag, text, &why))
 }

@@ -326,7 +326,10 @@ x = 1
         &all,
         "test.conf:7: [x] type: \"ftp\" is not a check type; expected tcp, http, https or script",
     );
-    assert_has(&all, "test.conf:10: [y] url: \"tcp://host\" has no port");
+    assert_has(
+        &all,
+        "test.conf:10: [y] url: \"tcp://host\": no port; expected tcp://HOST:PORT",
+    );
     assert_has(
         &all,
         "test.conf:14: [z] hostname: both url and hostname are set",
@@ -337,6 +340,11 @@ x = 1
     );
     assert_has(&all, "[v] no check type");
     assert_has(&all, "[u] command: lone '%'");
+    assert!(
+        !all.iter()
+            .any(|e| e.contains("[w] command: a script check needs")),
+        "a refused interpolation is one mistake, reported once: {all:#?}"
+    );
 }
 
 #[test]

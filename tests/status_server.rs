@@ -1249,11 +1249,11 @@ fn usage_errors_exit_2_and_say_what_was_expected() {
         ),
         (
             &["--script", "true", "--interval", "0"],
-            "heartbeat: invalid value '0' for '--interval <DURATION>': must be more than zero\n",
+            "heartbeat: invalid value '0' for '--interval <DURATION>': \"0\" is zero; expected a duration above zero\n",
         ),
         (
             &["--script", "true", "--interval", "0s"],
-            "heartbeat: invalid value '0s' for '--interval <DURATION>': must be more than zero\n",
+            "heartbeat: invalid value '0s' for '--interval <DURATION>': \"0s\" is zero; expected a duration above zero\n",
         ),
         (
             &[

@@ -8,6 +8,7 @@
 //! section and key, and what was expected.
 
 pub mod ini;
+pub mod url;
 pub mod value;
 
 use std::collections::HashSet;
@@ -549,12 +550,15 @@ impl Reader<'_> {
         } else {
             None
         };
-        let parsed_url = url
-            .as_ref()
-            .and_then(|found| self.typed("url", found, parse_url));
-        if let Some((scheme, ..)) = &parsed_url {
+        let parsed_url = url.as_ref().and_then(|found| {
+            self.typed("url", found, |v| {
+                url::parse(v).map_err(|e| format!("{v:?}: {e}"))
+            })
+        });
+        if let Some(probe) = &parsed_url {
+            let scheme = probe.kind().to_owned();
             match &kind {
-                Some(k) if own("type") && k != scheme => {
+                Some(k) if own("type") && *k != scheme => {
                     let line = section.get("type").and_then(|e| e.line);
                     self.error(
                         &name,
@@ -563,7 +567,7 @@ impl Reader<'_> {
                         format!("type = {k} contradicts url, which says {scheme}; remove one"),
                     );
                 }
-                _ => kind = Some(scheme.clone()),
+                _ => kind = Some(scheme),
             }
             if url.as_ref().is_some_and(|u| u.section == name) {
                 for key in ["hostname", "port", "path"] {
@@ -683,6 +687,13 @@ impl Reader<'_> {
                     );
                     None
                 }
+                // Present but refused (its interpolation failed): already
+                // reported.
+                None if section.get("command").is_some()
+                    || doc.defaults.get("command").is_some() =>
+                {
+                    None
+                }
                 None => {
                     self.error(
                         &name,
@@ -723,11 +734,12 @@ impl Reader<'_> {
         doc: &Document,
         section: &Section,
         kind: &str,
-        url: Option<(String, String, Option<u16>, String)>,
+        url: Option<Probe>,
     ) -> Option<Probe> {
         let name = section.name.clone();
         let (host, port, path) = match url {
-            Some((_, host, port, path)) => (Some(host), port, Some(path)),
+            Some(Probe::Http(http)) => (Some(http.host), Some(http.port), Some(http.path)),
+            Some(other) => return Some(other),
             None => {
                 let host = self
                     .check_key(doc, section, "hostname")
@@ -938,7 +950,6 @@ pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| format!("{text:?} is not an address; expected IP:PORT such as 127.0.0.1:8080, [::1]:8080 or :8080"))
 }
 
-/// Splits a check URL `scheme://host[:port][/path]` into (scheme, host,
 /// port, path). Schemes: tcp, http, https.
 ///
 /// # Errors

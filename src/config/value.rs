@@ -32,7 +32,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is too long"))?
     } else {
         humantime::parse_duration(text)
-            .map_err(|e| format!("{text:?} is not a duration ({e}); {expected}"))?
+            .map_err(|_| format!("{text:?} is not a duration; {expected}"))?
     };
     if parsed.is_zero() {
         return Err(format!("{text:?} is zero; expected a duration above zero"));
