@@ -638,6 +638,7 @@ impl Reader<'_> {
         let fall = self.counter(doc, section, "fall");
         let actions = self.check_key(doc, section, "action");
         let groups_of = match actions {
+            None if has_key(doc, section, "action") => None,
             None => {
                 self.error(&name, Some("action"), section.line, "no action: expected `action = GROUP` naming a group of [promotions] and [demotions]".into());
                 None
@@ -689,11 +690,7 @@ impl Reader<'_> {
                 }
                 // Present but refused (its interpolation failed): already
                 // reported.
-                None if section.get("command").is_some()
-                    || doc.defaults.get("command").is_some() =>
-                {
-                    None
-                }
+                None if has_key(doc, section, "command") => None,
                 None => {
                     self.error(
                         &name,
@@ -774,7 +771,7 @@ impl Reader<'_> {
         let host = host.unwrap_or_else(|| "localhost".to_owned());
         if kind == "tcp" {
             let Some(port) = port else {
-                if self.check_key(doc, section, "port").is_none() {
+                if !has_key(doc, section, "port") {
                     self.error(
                         &name,
                         Some("port"),
@@ -889,6 +886,12 @@ impl Reader<'_> {
             );
         }
     }
+}
+
+/// Whether a check section has `key`, itself or from `[DEFAULT]`, whatever
+/// its value: a key whose value was refused is not also "missing".
+fn has_key(doc: &Document, section: &Section, key: &str) -> bool {
+    section.get(key).is_some() || doc.defaults.get(key).is_some()
 }
 
 /// One worker per check, at least 1, at most [`DEFAULT_MAX_THREADS`].
