@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use log::{error, info, warn};
+use log::{debug, error, info, warn};
 
 use crate::cli::{Cli, Command};
 use crate::config;
@@ -170,6 +170,7 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
             "detached with logfile = stderr: the log goes to /dev/null; set logfile to a path or to syslog"
         );
     }
+    raise_file_limit();
     let identity =
         privileges::resolve(general.user.as_deref(), general.group.as_deref()).map_err(|e| {
             let exit = if nix::unistd::Uid::effective().is_root() {
@@ -213,6 +214,26 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
         }
     }
     Ok(started)
+}
+
+/// Raises the soft limit on open files to the hard limit (at most 65536):
+/// every check, hook pipe and status-server connection is a descriptor,
+/// and init systems often start daemons with a soft limit of 1024. A
+/// failure only costs headroom, so it is logged, not fatal.
+fn raise_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    const WANTED: u64 = 65536;
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard.min(WANTED) => {
+            let target = hard.min(WANTED);
+            match setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+                Ok(()) => debug!("open file limit raised from {soft} to {target}"),
+                Err(e) => warn!("cannot raise the open file limit from {soft}: {e}"),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => warn!("cannot read the open file limit: {e}"),
+    }
 }
 
 /// `--once`: one round, its actions, and the overall health as exit status.

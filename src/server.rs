@@ -109,7 +109,8 @@ impl Default for ServerOptions {
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Connections served at once; more are answered 503 and closed.
-    /// 256 by default.
+    /// 2048 by default: room for hundreds of idle clients and real load
+    /// at once.
     pub max_connections: usize,
     /// Time a client has to send a complete request head, counted from the
     /// first byte of a request or from the end of the previous response on a
@@ -126,7 +127,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_connections: 256,
+            max_connections: 2048,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             max_buf_size: 16 * 1024,
