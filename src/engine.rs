@@ -770,12 +770,12 @@ fn log_result(
         Some((Health::Unknown, Health::Unhealthy)) => warn!("check {what} is unhealthy: {reason}"),
         Some((Health::Unknown, to)) => info!("check {what} is {to}: {reason}"),
         Some((_, Health::Unhealthy)) => warn!(
-            "check {what} is unhealthy after {} consecutive failures: {reason}",
-            state.failures
+            "check {what} is unhealthy after {}: {reason}",
+            run_of(state.failures, "failure", "failures")
         ),
         Some((_, to)) => info!(
-            "check {what} is {to} again after {} consecutive successes: {reason}",
-            state.successes
+            "check {what} is {to} again after {}: {reason}",
+            run_of(state.successes, "success", "successes")
         ),
         None if !result.healthy && state.health == Health::Healthy => warn!(
             "check {what} failed ({} of {} before unhealthy): {reason}",
@@ -787,6 +787,15 @@ fn log_result(
         ),
         None if result.healthy => debug!("check {what} passed: {reason}"),
         None => debug!("check {what} still failing: {reason}"),
+    }
+}
+
+/// `1 failure`, `3 consecutive failures`.
+fn run_of(n: u32, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} consecutive {many}")
     }
 }
 
