@@ -19,6 +19,15 @@
 //! instance per pidfile), [`daemon`] (detaching, with the start-up outcome
 //! reported to the launching command), [`privileges`] (dropping root),
 //! [`signals`] (stop, reload, reopen) and [`notify`] (systemd readiness).
+//!
+//! Asking it how things stand: [`server`] serves health, readiness, status
+//! ([`report`] is its JSON) and metrics over HTTP; [`status_cmd`] is the
+//! `heartbeat status` client.
+//!
+//! The program itself: [`cli`] is the command line as typed, [`sidecar`]
+//! turns `--check`/`--script` into a configuration, [`app`] picks the mode
+//! and keeps the start-up order, and [`exit`] maps every ending to its exit
+//! status. `main.rs` only calls [`app::run`].
 
 pub mod actions;
 pub mod app;
