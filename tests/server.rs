@@ -14,7 +14,7 @@ use heartbeat::process::Exit;
 use heartbeat::server::{self, Limits, ServerOptions};
 use heartbeat::state::Health;
 use heartbeat::status::SharedStatus;
-use openmetrics_parser::{OpenMetricsType, OpenMetricsValue};
+use openmetrics_parser::OpenMetricsValue;
 use serde_json::json;
 
 use support::http::{Fixture, agent, raw, raw_bytes};
@@ -317,17 +317,7 @@ fn metrics_parse_as_openmetrics_with_the_documented_families() {
 
     let reply = f.get("/metrics");
     assert_eq!(reply.status, 200);
-    // openmetrics-parser 0.5 refuses `# UNIT` on histograms, which the
-    // OpenMetrics 1.0 specification allows on every type but info and
-    // stateset; the metadata lines are left out of what it reads.
-    let without_units: String = reply
-        .body
-        .lines()
-        .filter(|line| !line.starts_with("# UNIT "))
-        .map(|line| format!("{line}\n"))
-        .collect();
-    let exposition = openmetrics_parser::openmetrics::parse_openmetrics(&without_units)
-        .unwrap_or_else(|e| panic!("not OpenMetrics ({e:?}):\n{}", reply.body));
+    let exposition = support::metrics::parse(&reply.body);
     let family = |name: &str| {
         exposition
             .families
@@ -356,31 +346,7 @@ fn metrics_parse_as_openmetrics_with_the_documented_families() {
         other => panic!("{name} is not a histogram: {other:?}"),
     };
 
-    let types = [
-        ("heartbeat_check_results", OpenMetricsType::Counter),
-        (
-            "heartbeat_check_latency_seconds",
-            OpenMetricsType::Histogram,
-        ),
-        ("heartbeat_check_state", OpenMetricsType::Gauge),
-        ("heartbeat_group_state", OpenMetricsType::Gauge),
-        ("heartbeat_transitions", OpenMetricsType::Counter),
-        ("heartbeat_actions", OpenMetricsType::Counter),
-        (
-            "heartbeat_action_duration_seconds",
-            OpenMetricsType::Histogram,
-        ),
-        (
-            "heartbeat_round_duration_seconds",
-            OpenMetricsType::Histogram,
-        ),
-        ("heartbeat_round_lateness_seconds", OpenMetricsType::Gauge),
-        (
-            "heartbeat_last_round_timestamp_seconds",
-            OpenMetricsType::Gauge,
-        ),
-    ];
-    for (name, kind) in types {
+    for (name, kind) in support::metrics::FAMILIES {
         assert_eq!(family(name).family_type, kind, "{name}");
     }
 

@@ -12,6 +12,8 @@ mod support;
 #[path = "support/http.rs"]
 mod http;
 
+#[path = "support/metrics.rs"]
+mod metrics;
 #[path = "support/net.rs"]
 mod net;
 
@@ -24,7 +26,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::Signal;
-use openmetrics_parser::{OpenMetricsType, OpenMetricsValue};
+use openmetrics_parser::OpenMetricsValue;
 use serde_json::{Value, json};
 
 use support::{Daemon, Scratch, free_port, lines, wait_for};
@@ -608,7 +610,7 @@ fn checks_that_time_out_one_after_another_are_not_a_stall() {
 
 // 3. Metrics, as Prometheus scrapes them.
 
-type Exposition = openmetrics_parser::MetricsExposition<OpenMetricsType, OpenMetricsValue>;
+use metrics::Exposition;
 
 /// `GET /metrics`, parsed as OpenMetrics text.
 fn scrape(addr: SocketAddr) -> (String, Exposition) {
@@ -618,17 +620,7 @@ fn scrape(addr: SocketAddr) -> (String, Exposition) {
         (200, OPENMETRICS)
     );
     assert!(reply.body.ends_with("# EOF\n"), "{}", reply.body);
-    // openmetrics-parser 0.5 refuses `# UNIT` on histograms, which the
-    // OpenMetrics 1.0 specification allows; those lines are left out of
-    // what it reads.
-    let without_units: String = reply
-        .body
-        .lines()
-        .filter(|line| !line.starts_with("# UNIT "))
-        .map(|line| format!("{line}\n"))
-        .collect();
-    let exposition = openmetrics_parser::openmetrics::parse_openmetrics(&without_units)
-        .unwrap_or_else(|e| panic!("not OpenMetrics ({e:?}):\n{}", reply.body));
+    let exposition = metrics::parse(&reply.body);
     (reply.body, exposition)
 }
 
@@ -718,31 +710,7 @@ fn metrics_scraped_from_the_binary_carry_every_family_with_plausible_values() {
     });
     let (text, m) = scrape(addr);
 
-    let types = [
-        ("heartbeat_check_results", OpenMetricsType::Counter),
-        (
-            "heartbeat_check_latency_seconds",
-            OpenMetricsType::Histogram,
-        ),
-        ("heartbeat_check_state", OpenMetricsType::Gauge),
-        ("heartbeat_group_state", OpenMetricsType::Gauge),
-        ("heartbeat_transitions", OpenMetricsType::Counter),
-        ("heartbeat_actions", OpenMetricsType::Counter),
-        (
-            "heartbeat_action_duration_seconds",
-            OpenMetricsType::Histogram,
-        ),
-        (
-            "heartbeat_round_duration_seconds",
-            OpenMetricsType::Histogram,
-        ),
-        ("heartbeat_round_lateness_seconds", OpenMetricsType::Gauge),
-        (
-            "heartbeat_last_round_timestamp_seconds",
-            OpenMetricsType::Gauge,
-        ),
-    ];
-    for (name, kind) in types {
+    for (name, kind) in metrics::FAMILIES {
         let family = m
             .families
             .get(name)
