@@ -126,7 +126,14 @@ fn engine_round(n: usize, targets: &[SocketAddr]) -> Duration {
         groups,
         checks,
     };
-    let engine = Engine::new(config, Options { dry_run: true }).expect("engine");
+    let engine = Engine::new(
+        config,
+        Options {
+            dry_run: true,
+            ..Options::default()
+        },
+    )
+    .expect("engine");
     let start = Instant::now();
     engine.run_once();
     start.elapsed()

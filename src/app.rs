@@ -53,6 +53,8 @@ pub fn run(cli: Cli) -> Result<Exit, Fatal> {
     }
     let options = Options {
         dry_run: cli.dry_run,
+        // Decided once started: detaching changes the pid.
+        reap_orphans: false,
     };
     if cli.once {
         once(config, &warnings, options)
@@ -236,9 +238,26 @@ fn raise_file_limit() {
     }
 }
 
+/// `options` with [`Options::reap_orphans`] set when this process is PID 1
+/// of its PID namespace (a container's main process): the kernel then
+/// re-parents every orphan in the namespace to it, and only it can reap
+/// them (pid_namespaces(7)). Otherwise orphans go to an init that reaps
+/// them, and nothing changes.
+fn reaping_if_init(options: Options) -> Options {
+    let init = std::process::id() == 1;
+    if init {
+        debug!("running as PID 1: orphaned processes are reaped after every round and action");
+    }
+    Options {
+        reap_orphans: init,
+        ..options
+    }
+}
+
 /// `--once`: one round, its actions, and the overall health as exit status.
 fn once(config: Config, warnings: &[String], options: Options) -> Result<Exit, Fatal> {
     let mut started = start(&config, warnings, false)?;
+    let options = reaping_if_init(options);
     let engine = match Engine::new(config, options) {
         Ok(engine) => engine,
         Err(e) => return Err(started.fail(Fatal::new(Exit::Config, e))),
@@ -266,6 +285,7 @@ fn serve(
     // (Without one, loading the file at start-up failed already.)
     let launch_dir = std::env::current_dir().ok();
     let mut started = start(&config, warnings, config.general.daemonize)?;
+    let options = reaping_if_init(options);
     let general = config.general.clone();
     let longest_check = config
         .checks

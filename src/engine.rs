@@ -11,6 +11,14 @@
 //! the rayon pool of `threads` workers and actions on their own threads;
 //! both report back through the channel, so a slow check never delays an
 //! action and a slow action never delays a round.
+//!
+//! As PID 1 of a PID namespace (a container), heartbeat inherits every
+//! orphaned process in it and must reap them (pid_namespaces(7)); with
+//! [`Options::reap_orphans`] the loop does so after every round and after
+//! every action, through [`process::reap_orphans`]. Orphans come from
+//! checks and actions, so that is when they appear: a zombie lasts until
+//! the next round or action ends (about one interval at most), and nothing
+//! runs while heartbeat is idle.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,6 +34,7 @@ use crate::checks::{self, Check, CheckResult};
 use crate::config::Loaded;
 use crate::metrics::Metrics;
 use crate::model::{CheckSpec, Config, GroupSpec};
+use crate::process;
 use crate::state::{self, ActionSlot, CheckState, Health, Occasion};
 use crate::status::{
     ActionRecord, CheckStatus, GroupStatus, LastResult, RoundInfo, SharedStatus, Snapshot,
@@ -41,6 +50,10 @@ pub const PROBE_MIN_AGE: Duration = Duration::from_secs(1);
 pub struct Options {
     /// Log promotions and demotions instead of running them.
     pub dry_run: bool,
+    /// Reap orphaned zombies after every round and every action: for a
+    /// process that is PID 1 of its PID namespace, to which the kernel
+    /// re-parents them. See [`process::reap_orphans`].
+    pub reap_orphans: bool,
 }
 
 /// Moments of the engine's life, reported to the caller (for systemd).
@@ -158,6 +171,8 @@ pub struct Engine {
     orphaned_runs: HashMap<String, Health>,
     /// Reads the file on reload; [`crate::config::load`] when `None`.
     loader: Option<Loader>,
+    /// Reaping orphans has failed once and said why: not said again.
+    reaping_failed: bool,
 }
 
 impl Engine {
@@ -193,6 +208,7 @@ impl Engine {
             reload_pending: false,
             orphaned_runs: HashMap::new(),
             loader: None,
+            reaping_failed: false,
             config,
         };
         engine.publish();
@@ -409,6 +425,28 @@ impl Engine {
         for waiter in self.probe_waiters.drain(..) {
             let _ = waiter.send(());
         }
+        self.reap_orphans();
+    }
+
+    /// With [`Options::reap_orphans`], reaps the orphaned zombies that
+    /// have been re-parented to this process, logging each at DEBUG. A
+    /// failure (no `/proc`) is logged once, as a warning.
+    fn reap_orphans(&mut self) {
+        if !self.options.reap_orphans {
+            return;
+        }
+        match process::reap_orphans() {
+            Ok(reaped) => {
+                for orphan in reaped {
+                    debug!("reaped orphaned process {}: {}", orphan.pid, orphan.exit);
+                }
+            }
+            Err(e) if !self.reaping_failed => {
+                self.reaping_failed = true;
+                warn!("cannot reap orphaned processes, they stay zombies: {e}");
+            }
+            Err(_) => {}
+        }
     }
 
     fn observe(&mut self, i: usize, result: CheckResult, now: SystemTime) {
@@ -541,6 +579,7 @@ impl Engine {
         });
         self.start_action_if_due(g, Occasion::ActionEnded);
         self.publish_group(g);
+        self.reap_orphans();
     }
 
     fn probe(&mut self, reply: Sender<()>) {

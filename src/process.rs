@@ -18,8 +18,18 @@
 //!
 //! [`ProcessGroups`] tracks running process groups so that they can all be
 //! killed at once, which is how script checks are aborted at shutdown.
+//!
+//! Every check and action process is started here, and stays in a registry
+//! of *supervised* processes from its spawn until its supervisor has
+//! reaped it. [`reap_orphans`] relies on that registry: a process that is PID 1 of
+//! its PID namespace inherits every orphan in it (the background children of
+//! a hook, the grandchildren of a script check whose group was killed), and
+//! must wait for them or they stay zombies for ever (pid_namespaces(7)). It
+//! reaps those children, and only those: the exit status of a supervised
+//! shell belongs to its supervisor.
 
 use std::fmt;
+use std::fs;
 use std::io::{self, PipeReader, Read as _};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -28,7 +38,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, WaitOptions};
 
 /// The shell every command runs under, as `/bin/sh -c COMMAND`.
 pub const SHELL: &str = "/bin/sh";
@@ -187,6 +197,157 @@ impl ProcessGroups {
     }
 }
 
+/// Pids of the children spawned by [`spawn`] and not yet reaped by their
+/// supervisor. A multiset: a pid reaped and reused by a new spawn before
+/// its first entry is removed appears twice for a moment.
+static SUPERVISED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn supervised() -> MutexGuard<'static, Vec<u32>> {
+    SUPERVISED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A child's entry in [`SUPERVISED`], removed on drop: once its supervisor
+/// has reaped it, or while unwinding, so that the reaper takes over a shell
+/// whose supervisor is gone.
+struct Registration {
+    pid: u32,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut supervised = supervised();
+        if let Some(i) = supervised.iter().position(|&p| p == self.pid) {
+            supervised.swap_remove(i);
+        }
+    }
+}
+
+/// A child that [`reap_orphans`] waited for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaped {
+    /// Its pid, as this process sees it.
+    pub pid: u32,
+    /// How it ended: [`Exit::Code`] or [`Exit::Signal`].
+    pub exit: Exit,
+}
+
+/// Reaps the children of this process that have exited and that no
+/// supervisor of this module is waiting for; returns them.
+///
+/// For a process that is PID 1 of its PID namespace: the orphans of the
+/// namespace are re-parented to it, and stay zombies until it waits for
+/// them (pid_namespaces(7)). The children are listed from
+/// `/proc/self/task/*/children`, or, where the kernel does not provide that
+/// file, from the parent pid field of every `/proc/PID/stat` (proc(5)). Each
+/// one that is not in the registry of supervised processes is waited for
+/// with `waitpid(pid, WNOHANG)` (waitpid(2)): a zombie is reaped, a running
+/// process left alone. The registry's lock is held throughout, and a shell
+/// is spawned and registered under the same lock, so a supervised shell is
+/// never reaped here: its exit status stays its supervisor's.
+///
+/// Only children started through this module are protected: a process
+/// that calls this must start no child any other way.
+///
+/// A child that exits while the list is read may be missed; it is reaped by
+/// the next call.
+///
+/// # Errors
+/// When `/proc` cannot be read, or belongs to another PID namespace (its
+/// pids would not be this process's); nothing is reaped then.
+pub fn reap_orphans() -> io::Result<Vec<Reaped>> {
+    let supervised = supervised();
+    let children = children()?;
+    let mut reaped = Vec::new();
+    for pid in children {
+        if supervised.contains(&pid) {
+            continue;
+        }
+        let Some(id) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+            continue;
+        };
+        // ECHILD: it was not our child after all (a listing that raced with
+        // its exit, or with the reuse of its pid). Either way, not ours.
+        if let Ok(Some((_, status))) = rustix::process::waitpid(Some(id), WaitOptions::NOHANG) {
+            let status = ExitStatus::from_raw(status.as_raw());
+            reaped.push(Reaped {
+                pid,
+                exit: to_exit(Ok(status)),
+            });
+        }
+    }
+    Ok(reaped)
+}
+
+/// The pids of this process's children, running or zombie, as `/proc`
+/// lists them (proc(5)).
+fn children() -> io::Result<Vec<u32>> {
+    // readlink("/proc/self") is the caller's pid in the PID namespace of the
+    // procfs mount: it must be ours for the listed pids to be ours.
+    let own = std::process::id();
+    let link = fs::read_link("/proc/self")?;
+    if link.to_str() != Some(own.to_string().as_str()) {
+        return Err(io::Error::other(format!(
+            "/proc belongs to another PID namespace (/proc/self is {}, the pid is {own})",
+            link.display()
+        )));
+    }
+    match children_from_task_files()? {
+        Some(children) => Ok(children),
+        None => children_from_stat(own),
+    }
+}
+
+/// The children of every thread, from `/proc/self/task/TID/children`, or
+/// `None` when the kernel does not provide that file (it needs
+/// `CONFIG_PROC_CHILDREN`). A child belongs to the thread that started it,
+/// so every thread's file is read.
+fn children_from_task_files() -> io::Result<Option<Vec<u32>>> {
+    let mut children = Vec::new();
+    for entry in fs::read_dir("/proc/self/task")? {
+        let task = entry?.path();
+        match fs::read_to_string(task.join("children")) {
+            Ok(list) => {
+                children.extend(
+                    list.split_whitespace()
+                        .filter_map(|p| p.parse::<u32>().ok()),
+                );
+            }
+            // The thread has ended since the directory was read: skip it.
+            Err(_) if !task.exists() => {}
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(children))
+}
+
+/// The processes whose parent is `parent`, from the fourth field (ppid) of
+/// every `/proc/PID/stat`.
+fn children_from_stat(parent: u32) -> io::Result<Vec<u32>> {
+    let mut children = Vec::new();
+    for entry in fs::read_dir("/proc")? {
+        let Some(pid) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        // A process that is gone since the directory was read has no stat.
+        if let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) {
+            if parent_in_stat(&stat) == Some(parent) {
+                children.push(pid);
+            }
+        }
+    }
+    Ok(children)
+}
+
+/// The ppid in the text of a `/proc/PID/stat`: the second field after the
+/// command name, which is in parentheses and may itself hold spaces and
+/// parentheses (hence the last `)`).
+fn parent_in_stat(stat: &str) -> Option<u32> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The last `cap` bytes of a stream.
 struct Tail {
     buf: Vec<u8>,
@@ -229,9 +390,14 @@ impl Tail {
     }
 }
 
-/// Starts the shell; returns it and the read end of its output pipe, which
-/// is non-blocking. Every write end we held is closed on return.
-fn spawn(cmd: &ShellCommand<'_>) -> Result<(Child, PipeReader), String> {
+/// Starts the shell; returns it, the read end of its output pipe, which is
+/// non-blocking, and its entry in the registry of supervised processes.
+/// Every write end we held is closed on return.
+///
+/// The shell is spawned and registered under the registry's lock, which
+/// [`reap_orphans`] holds while it reaps: a shell that exits at once is
+/// never seen there as a zombie nobody supervises.
+fn spawn(cmd: &ShellCommand<'_>) -> Result<(Child, PipeReader, Registration), String> {
     let (reader, writer) = io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
     rustix::io::ioctl_fionbio(&reader, true)
         .map_err(|e| format!("cannot make the pipe non-blocking: {e}"))?;
@@ -250,11 +416,17 @@ fn spawn(cmd: &ShellCommand<'_>) -> Result<(Child, PipeReader), String> {
         // check that ran `systemd-notify` would otherwise report for it.
         .env_remove("NOTIFY_SOCKET")
         .envs(cmd.env.iter().map(|(k, v)| (k, v)));
-    let child = command.spawn().map_err(|e| format!("{SHELL}: {e}"))?;
+    let (child, registration) = {
+        let mut supervised = supervised();
+        let child = command.spawn().map_err(|e| format!("{SHELL}: {e}"))?;
+        let pid = child.id();
+        supervised.push(pid);
+        (child, Registration { pid })
+    };
     // `command` owns our copies of the write end: close them, or the pipe
     // never reaches end of file.
     drop(command);
-    Ok((child, reader))
+    Ok((child, reader, registration))
 }
 
 /// Sends `signal` to process group `pgid`, ignoring errors: the group may be
@@ -353,14 +525,14 @@ fn supervise(cmd: &ShellCommand<'_>, groups: Option<&ProcessGroups>) -> (Finishe
         Some(groups) => {
             let mut running = groups.lock();
             let spawned = spawn(cmd);
-            if let Ok((child, _)) = &spawned {
+            if let Ok((child, _, _)) = &spawned {
                 running.push((child.id(), false));
             }
             spawned
         }
         None => spawn(cmd),
     };
-    let (mut child, mut reader) = match spawned {
+    let (mut child, mut reader, registration) = match spawned {
         Ok(spawned) => spawned,
         Err(reason) => {
             let finished = Finished {
@@ -428,6 +600,9 @@ fn supervise(cmd: &ShellCommand<'_>, groups: Option<&ProcessGroups>) -> (Finishe
         }
         exit = Some(Exit::TimedOut(cmd.timeout));
     }
+    // The shell is reaped now, on every path: its pid leaves the registry,
+    // so that an orphan that reuses it is not passed over.
+    drop(registration);
 
     // Read what is already in the pipe; do not wait for processes left in
     // the background, which may hold it open.
@@ -446,4 +621,155 @@ fn supervise(cmd: &ShellCommand<'_>, groups: Option<&ProcessGroups>) -> (Finishe
         duration: start.elapsed(),
     };
     (finished, killed_by_set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{child, child_lines, is_child};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::thread;
+
+    /// Whether `pid` is a zombie, from the state field of its stat.
+    fn is_zombie(pid: u32) -> bool {
+        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                == Some("Z")
+        })
+    }
+
+    #[test]
+    fn the_parent_is_read_after_the_last_parenthesis_of_the_name() {
+        assert_eq!(parent_in_stat("42 (sh) S 7 42 42 0 -1"), Some(7));
+        assert_eq!(parent_in_stat("42 (a) b) (c) Z 1 42 42 0 -1"), Some(1));
+        assert_eq!(parent_in_stat("42 (sh"), None);
+        assert_eq!(parent_in_stat("42 (sh) S"), None);
+    }
+
+    /// Read-only: other tests of this process start children too, so this
+    /// one only looks for its own.
+    #[test]
+    fn children_are_listed_running_and_as_zombies_by_both_methods() {
+        let own = std::process::id();
+        let listings = || {
+            let mut all = vec![("children()", children().unwrap())];
+            all.push(("stat", children_from_stat(own).unwrap()));
+            if let Some(from_tasks) = children_from_task_files().unwrap() {
+                all.push(("task files", from_tasks));
+            }
+            all
+        };
+        let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = sleeper.id();
+        for (how, list) in listings() {
+            assert!(list.contains(&pid), "{how}: running {pid} not in {list:?}");
+        }
+        sleeper.kill().unwrap();
+        // Waits for the exit without reaping (waitid(2) WNOWAIT).
+        rustix::process::waitid(
+            WaitId::Pid(Pid::from_child(&sleeper)),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+        )
+        .unwrap();
+        assert!(is_zombie(pid));
+        for (how, list) in listings() {
+            assert!(list.contains(&pid), "{how}: zombie {pid} not in {list:?}");
+        }
+        sleeper.wait().unwrap();
+        assert!(!children().unwrap().contains(&pid));
+    }
+
+    /// Runs `child_reaper_alongside_supervised_runs` in a process of its
+    /// own: the reaper takes every unsupervised child of its process, which
+    /// here would include other tests' children.
+    #[test]
+    fn the_reaper_takes_orphans_and_never_a_supervised_exit_status() {
+        let out = child("process::tests::child_reaper_alongside_supervised_runs")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        let said = child_lines(&out.stdout);
+        assert_eq!(said.last().map(String::as_str), Some("done"), "{stdout}");
+    }
+
+    /// A reaper passing over and over while four threads run commands
+    /// that exit 3 and leave an orphan, and a few that time out with a
+    /// background grandchild. This process is a subreaper (prctl(2)
+    /// `PR_SET_CHILD_SUBREAPER`), so the orphans come to it as they come to
+    /// PID 1. Every run must get its own exit status; the reaper must get
+    /// every orphan and never a shell.
+    #[test]
+    #[ignore = "run by the_reaper_takes_orphans_and_never_a_supervised_exit_status"]
+    fn child_reaper_alongside_supervised_runs() {
+        if !is_child("process::tests::child_reaper_alongside_supervised_runs") {
+            return;
+        }
+        nix::sys::prctl::set_child_subreaper(true).unwrap();
+        let quick = ShellCommand {
+            command: "sleep 0.01 >/dev/null 2>&1 & exit 3",
+            env: Vec::new(),
+            timeout: Duration::from_secs(10),
+            kill_grace: Duration::from_secs(1),
+            output_cap: 1024,
+        };
+        let hung = ShellCommand {
+            command: "sleep 30 & sleep 30",
+            timeout: Duration::from_millis(50),
+            ..quick.clone()
+        };
+        let stop = AtomicBool::new(false);
+        let (exits, reaped) = thread::scope(|s| {
+            let reaper = s.spawn(|| {
+                let mut reaped = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    reaped.extend(reap_orphans().unwrap());
+                    thread::yield_now();
+                }
+                reaped
+            });
+            let runners: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut exits: Vec<Exit> = (0..50).map(|_| run(&quick).exit).collect();
+                        exits.push(run(&hung).exit);
+                        exits
+                    })
+                })
+                .collect();
+            let exits: Vec<Exit> = runners
+                .into_iter()
+                .flat_map(|r| r.join().unwrap())
+                .collect();
+            // The last orphans exit after their shells: wait for them.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !children().unwrap().is_empty() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+            stop.store(true, Ordering::Relaxed);
+            (exits, reaper.join().unwrap())
+        });
+
+        let timed_out = Exit::TimedOut(Duration::from_millis(50));
+        let wrong: Vec<&Exit> = exits
+            .iter()
+            .filter(|e| **e != Exit::Code(3) && **e != timed_out)
+            .collect();
+        assert!(wrong.is_empty(), "runs that lost their exit: {wrong:?}");
+        assert_eq!(exits.iter().filter(|e| **e == timed_out).count(), 4);
+        assert_eq!(children().unwrap(), Vec::<u32>::new(), "left unreaped");
+        // One `sleep 0.01` per quick run, which exits 0; the sleeps of the
+        // hung runs die of SIGTERM or SIGKILL. A shell exits 3 or dies of
+        // its group's SIGTERM: none may be here.
+        let finished = reaped.iter().filter(|r| r.exit == Exit::Code(0)).count();
+        assert_eq!(finished, 200, "{reaped:?}");
+        let other: Vec<&Reaped> = reaped
+            .iter()
+            .filter(|r| !matches!(r.exit, Exit::Code(0) | Exit::Signal(9 | 15)))
+            .collect();
+        assert!(other.is_empty(), "not orphans: {other:?}");
+        println!("child: done");
+    }
 }

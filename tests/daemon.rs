@@ -1,14 +1,15 @@
 //! The daemon as an operator runs it, through the real binary: detaching,
 //! the pidfile, signals (stop, reload, log reopening), syslog, dropping
-//! privileges, systemd readiness and `exit_on_failure`.
+//! privileges, systemd readiness, `exit_on_failure`, and reaping orphans as
+//! PID 1 of a container.
 //!
 //! Every test starts its own heartbeat in a scratch directory and waits for
 //! what it expects with a deadline. Hooks and script checks append to files
 //! there, so that the tests assert exactly which actions ran. A detached
 //! daemon is adopted by the test process (see `support::adopt_orphans`),
 //! which reaps it and reads its exit status. Tests that need root (privilege
-//! drop, a private mount namespace for syslog) skip themselves with a note
-//! otherwise.
+//! drop, a private mount namespace for syslog, a PID namespace) skip
+//! themselves with a note otherwise.
 
 #[path = "support/bin.rs"]
 mod support;
@@ -1211,4 +1212,308 @@ fn exit_on_failure_in_the_file_exits_1_with_the_reason() {
     // The demotion that the failure started is let finish before exiting.
     assert_eq!(lines(&actions), ["promotion g", "demotion g"]);
     assert!(!pidfile.exists(), "pidfile left behind");
+}
+
+// 11. PID 1 of a PID namespace (a container)
+
+/// Whether `unshare` can create a PID namespace here: it needs root, and a
+/// kernel and sandbox that allow it.
+fn can_unshare_pid() -> bool {
+    support::is_root()
+        && Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "true"])
+            .stdin(Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
+/// A process as its `/proc/PID/stat` shows it (proc(5)).
+struct Proc {
+    pid: i32,
+    /// The command name, without its parentheses.
+    comm: String,
+    /// `R`, `S`, `Z`…
+    state: String,
+    ppid: i32,
+}
+
+/// Every process this test can see. Processes that end while `/proc` is
+/// read are left out.
+fn processes() -> Vec<Proc> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (head, rest) = stat.rsplit_once(')')?;
+            let (_, comm) = head.split_once('(')?;
+            let mut fields = rest.split_whitespace();
+            let state = fields.next()?.to_owned();
+            let ppid = fields.next()?.parse().ok()?;
+            Some(Proc {
+                pid,
+                comm: comm.to_owned(),
+                state,
+                ppid,
+            })
+        })
+        .collect()
+}
+
+/// heartbeat as PID 1 of a new PID namespace, started by `unshare --pid
+/// --fork --mount-proc --kill-child`, as a container runtime would. On
+/// drop it gets SIGTERM; `unshare` ignores SIGTERM, and when it is killed
+/// `--kill-child` kills heartbeat, and with it the whole namespace.
+struct Init {
+    unshare: support::Daemon,
+    /// heartbeat's pid as the test sees it (1 in its namespace).
+    pid: i32,
+}
+
+impl Init {
+    /// Starts heartbeat with `-c conf` and waits until it has started.
+    fn start(s: &Scratch, conf: &Path) -> Init {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+            .args([support::binary(), "-c", p(conf)])
+            .current_dir(s.dir())
+            .stdin(Stdio::null());
+        let unshare = s.spawn_command(cmd);
+        unshare.wait_log("started", LONG);
+        let parent = unshare.pid();
+        let pid = processes()
+            .iter()
+            .find(|proc| proc.ppid == parent)
+            .map(|proc| proc.pid)
+            .expect("heartbeat, the child of unshare");
+        let init = Init { unshare, pid };
+        // NSpid: its pid in each PID namespace it belongs to, the
+        // innermost last (proc(5)).
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        assert!(
+            status.contains(&format!("NSpid:\t{pid}\t1\n")),
+            "heartbeat is not PID 1 of a namespace of its own: {status}"
+        );
+        init
+    }
+
+    fn log(&self) -> String {
+        self.unshare.log_text()
+    }
+
+    /// Zombie children of heartbeat that are not its shells: orphans not
+    /// reaped yet. (A shell that heartbeat supervises is a zombie for the
+    /// moment between its exit and its supervisor's wait.)
+    fn zombie_orphans(&self) -> Vec<String> {
+        processes()
+            .into_iter()
+            .filter(|proc| proc.ppid == self.pid && proc.state == "Z" && proc.comm != "sh")
+            .map(|proc| format!("{} ({})", proc.pid, proc.comm))
+            .collect()
+    }
+
+    /// Runs until the log has `rounds` lines about check `check` (one per
+    /// round); returns the most zombie orphans seen at once from round
+    /// `from` on, and when.
+    fn most_zombies(&self, check: &str, from: usize, rounds: usize) -> (usize, Vec<String>) {
+        let needle = format!("check {check:?} ");
+        let mut most = (0, Vec::new());
+        wait_for(&format!("{rounds} rounds of {check}"), 4 * LONG, || {
+            let seen = self.log().matches(&needle).count();
+            if seen >= from {
+                let zombies = self.zombie_orphans();
+                if zombies.len() > most.0 {
+                    most = (zombies.len(), zombies);
+                }
+            }
+            seen >= rounds
+        });
+        most
+    }
+
+    /// Stops heartbeat with SIGTERM; returns the exit status it passed to
+    /// `unshare`.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal_heartbeat();
+        self.unshare
+            .wait_exit(LONG)
+            .expect("heartbeat, PID 1, did not stop on SIGTERM")
+    }
+
+    /// SIGTERM to heartbeat, if it is still unshare's child (its pid may
+    /// be another process's once it has been reaped).
+    fn signal_heartbeat(&self) {
+        let ours = processes()
+            .iter()
+            .any(|proc| proc.pid == self.pid && proc.ppid == self.unshare.pid());
+        if ours {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), Signal::SIGTERM);
+        }
+    }
+}
+
+impl Drop for Init {
+    fn drop(&mut self) {
+        self.signal_heartbeat();
+        // Then `support::Daemon` kills unshare if it is still there.
+        let _ = self.unshare.wait_exit(Duration::from_secs(5));
+    }
+}
+
+/// Lines of `log` that mention check `name`.
+fn check_lines<'a>(log: &'a str, name: &str) -> Vec<&'a str> {
+    let needle = format!("check {name:?} ");
+    log.lines().filter(|l| l.contains(&needle)).collect()
+}
+
+/// As PID 1, heartbeat inherits every orphan of its namespace: here the
+/// background `sleep` of a script check, one per round. Unreaped, they
+/// would pile up, one zombie per round, until the container's PID limit.
+/// The reaper must also leave alone what it does not own: a failing check
+/// still reports `exit status 3`, a failing action `exit status 4`, and
+/// each group's action runs once.
+#[test]
+fn as_pid_1_orphans_of_checks_and_hooks_are_reaped_and_no_exit_status_is_taken() {
+    if !can_unshare_pid() {
+        eprintln!("skipped: cannot create a PID namespace (needs root and unshare)");
+        return;
+    }
+    let s = Scratch::new();
+    let actions = s.path("actions.log");
+    let log_line = |line: &str| format!("echo {line} >> {}", p(&actions));
+    // The promotion of `up` leaves an orphan too. The groups `retried…`
+    // fail their demotion every time, so that in every round several
+    // actions end together and each end has the reaper pass while the
+    // other shells exit.
+    let retried: Vec<String> = (1..=6).map(|i| format!("retried{i}")).collect();
+    let conf = s.write(
+        "hb.conf",
+        &format!(
+            "[general]\ninterval = 250ms\nloglevel = DEBUG\n\
+             [promotions]\nup = {} ; sleep 0.2 >/dev/null 2>&1 &\ndown = {}\n{}\
+             [demotions]\nup = {}\ndown = {}\n{}{}{}",
+            log_line("promotion up"),
+            log_line("promotion down"),
+            retried
+                .iter()
+                .map(|g| format!("{g} = true\n"))
+                .collect::<String>(),
+            log_line("demotion up"),
+            log_line("demotion down"),
+            retried
+                .iter()
+                .map(|g| format!("{g} = exit 4\n"))
+                .collect::<String>(),
+            script("orphan", "sleep 0.2 & exit 0", "up"),
+            script(
+                "failing",
+                "exit 3",
+                &format!("down, {}", retried.join(", "))
+            ),
+        ),
+    );
+    let mut hb = Init::start(&s, &conf);
+
+    // Each orphan lives 0.2 s, less than an interval, and is reaped by the
+    // end of the round or action that follows its exit: at most the last
+    // one or two at once. Counted from the third round on, when the
+    // promotion's orphan is gone.
+    let (most, when) = hb.most_zombies("orphan", 3, 20);
+    assert!(
+        most <= 2,
+        "{most} zombie orphans at once: {when:?}\n{}",
+        hb.log()
+    );
+    let status = hb.stop();
+    assert_eq!(status.code(), Some(0), "{}", hb.log());
+
+    let log = hb.log();
+    assert!(!log.contains("No child processes"), "{log}");
+    assert!(!log.contains("lost track"), "{log}");
+    let reaped = log
+        .lines()
+        .filter(|l| {
+            l.contains("DEBUG    reaped orphaned process ") && l.ends_with(": exit status 0")
+        })
+        .count();
+    assert!(reaped >= 19, "{reaped} orphans reaped:\n{log}");
+    let orphan = check_lines(&log, "orphan");
+    assert!(orphan.len() >= 20, "{log}");
+    assert!(
+        orphan.iter().all(|l| l.ends_with(": exit status 0")),
+        "{orphan:#?}"
+    );
+    let failing = check_lines(&log, "failing");
+    assert!(failing.len() >= 20, "{log}");
+    assert!(
+        failing.iter().all(|l| l.ends_with(": exit status 3")),
+        "{failing:#?}"
+    );
+    let retries: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("demotion of group \"retried"))
+        .filter(|l| l.contains(" failed after "))
+        .collect();
+    assert!(retries.len() >= 6 * 15, "{log}");
+    assert!(
+        retries
+            .iter()
+            .all(|l| l.ends_with(": exit status 4 (no output)")),
+        "{retries:#?}"
+    );
+    let mut ran = lines(&actions);
+    ran.sort();
+    assert_eq!(ran, ["demotion down", "promotion up"], "{log}");
+}
+
+/// A script check that outruns its timeout has its process group killed:
+/// its background grandchild dies with it and is orphaned, two orphans per
+/// round. As PID 1, heartbeat reaps them, and the check still reports its
+/// timeout.
+#[test]
+fn as_pid_1_the_killed_grandchildren_of_a_timed_out_check_are_reaped() {
+    if !can_unshare_pid() {
+        eprintln!("skipped: cannot create a PID namespace (needs root and unshare)");
+        return;
+    }
+    let s = Scratch::new();
+    let conf = s.write(
+        "hb.conf",
+        &format!(
+            "[general]\ninterval = 250ms\nloglevel = DEBUG\n{}{}timeout = 200ms\n",
+            hooks(&s.path("actions.log"), &["g"]),
+            script("hung", "sleep 30 & sleep 30", "g"),
+        ),
+    );
+    let mut hb = Init::start(&s, &conf);
+
+    // Both sleeps die of the group's SIGTERM before the check returns, so
+    // the end of the round reaps them; one may close the pipe a moment
+    // before it is a zombie and wait for the next round's end.
+    let (most, when) = hb.most_zombies("hung", 2, 20);
+    assert!(
+        most <= 4,
+        "{most} zombie orphans at once: {when:?}\n{}",
+        hb.log()
+    );
+    let status = hb.stop();
+    assert_eq!(status.code(), Some(0), "{}", hb.log());
+
+    let log = hb.log();
+    let hung = check_lines(&log, "hung");
+    assert!(hung.len() >= 20, "{log}");
+    assert!(
+        hung.iter().all(|l| l.ends_with(": timed out after 200ms")),
+        "{hung:#?}"
+    );
+    let reaped = log
+        .lines()
+        .filter(|l| {
+            l.contains("DEBUG    reaped orphaned process ") && l.ends_with(": killed by signal 15")
+        })
+        .count();
+    assert!(reaped >= 30, "{reaped} orphans reaped:\n{log}");
+    assert_eq!(lines(&s.path("actions.log")), ["demotion g"], "{log}");
 }
