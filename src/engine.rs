@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -164,6 +165,9 @@ pub struct Engine {
     rounds: u64,
     started: SystemTime,
     stopping: bool,
+    /// Set on stop: checks of the round in flight that have not started
+    /// yet are skipped.
+    cancel: Arc<AtomicBool>,
     reload_pending: bool,
     /// Groups removed by a reload while their action ran, with the state
     /// it announces: a stop waits for these actions too, and a group of
@@ -205,6 +209,7 @@ impl Engine {
             rounds: 0,
             started: SystemTime::now(),
             stopping: false,
+            cancel: Arc::new(AtomicBool::new(false)),
             reload_pending: false,
             orphaned_runs: HashMap::new(),
             loader: None,
@@ -254,6 +259,9 @@ impl Engine {
         let mut outcome = Stopped::Requested;
         loop {
             if self.stopping && !self.actions_running() {
+                // A script check that was starting just as the stop came
+                // may have been spawned after the first abort.
+                checks::abort_running();
                 return outcome;
             }
             let now = Instant::now();
@@ -362,6 +370,9 @@ impl Engine {
 
     fn begin_stop(&mut self) {
         self.stopping = true;
+        // The rest of the round in flight is not started, and what runs of
+        // it is killed: nothing may outlive heartbeat.
+        self.cancel.store(true, Ordering::SeqCst);
         checks::abort_running();
         let running = self
             .groups
@@ -381,12 +392,22 @@ impl Engine {
     fn start_round(&mut self, lateness: Duration) {
         let checks = self.checks.clone();
         let tx = self.tx.clone();
+        let cancel = self.cancel.clone();
         self.round_started = Some((Instant::now(), SystemTime::now(), lateness));
         if lateness > Duration::from_millis(100) {
             debug!("round starts {} late", humantime::format_duration(lateness));
         }
         self.pool.spawn(move || {
-            let results = checks.par_iter().map(|check| check.run()).collect();
+            let results = checks
+                .par_iter()
+                .map(|check| {
+                    if cancel.load(Ordering::SeqCst) {
+                        CheckResult::fail("not run: stopping", Duration::ZERO)
+                    } else {
+                        check.run()
+                    }
+                })
+                .collect();
             let _ = tx.send(Event::RoundDone(results));
         });
         if let Ok(mut status) = self.status.write() {

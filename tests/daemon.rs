@@ -1517,3 +1517,50 @@ fn as_pid_1_the_killed_grandchildren_of_a_timed_out_check_are_reaped() {
     assert!(reaped >= 30, "{reaped} orphans reaped:\n{log}");
     assert_eq!(lines(&s.path("actions.log")), ["demotion g"], "{log}");
 }
+
+/// Regression: a stop killed the script checks running at that moment, but
+/// the round in flight went on and started the checks after them, which
+/// outlived heartbeat (here: two `sleep 30`s left to init).
+#[test]
+fn a_stop_mid_round_starts_no_further_check_and_leaves_none_behind() {
+    let s = Scratch::new();
+    let pids = s.path("pids");
+    // Each check passes once (round 1), then sleeps in every later round.
+    let sleeper = |name: &str| {
+        let mark = s.path(&format!("{name}.mark"));
+        script(
+            name,
+            &format!(
+                "[ -e {m} ] || {{ touch {m}; exit 0; }}; echo $$ >> {pids}; exec sleep 30",
+                m = p(&mark),
+                pids = p(&pids)
+            ),
+            "g",
+        )
+    };
+    let conf = s.write(
+        "hb.conf",
+        &format!(
+            "[general]\ninterval = 200ms\nthreads = 1\n\
+             [promotions]\ng = sleep 2\n[demotions]\ng = true\n\
+             [DEFAULT]\ntimeout = 60\n{}{}{}",
+            sleeper("s1"),
+            sleeper("s2"),
+            sleeper("s3")
+        ),
+    );
+    let mut hb = s.spawn(&["-c", p(&conf)]);
+    // Round 2 is blocked in its first check; the 2 s promotion of round 1
+    // still runs, so heartbeat outlives the stop by up to 2 s.
+    wait_lines(&pids, 1);
+    hb.signal(Signal::SIGTERM);
+    let status = hb.wait_exit(LONG).expect("it stops");
+    assert_eq!(status.code(), Some(0), "{}", hb.log_text());
+    assert_eq!(lines(&pids).len(), 1, "checks started after the stop");
+    for pid in lines(&pids) {
+        let pid: i32 = pid.parse().unwrap();
+        wait_for(&format!("check process {pid} to be gone"), LONG, || {
+            !alive(pid)
+        });
+    }
+}
