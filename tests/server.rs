@@ -228,20 +228,7 @@ fn unknown_paths_are_404_and_other_methods_405() {
 fn head_answers_like_get_without_a_body() {
     let f = Fixture::start(one_unhealthy(), options());
     for path in ["/", "/alive", "/ready", "/status", "/metrics", "/nope"] {
-        let get = raw(f.addr(), "GET", path);
-        let head = raw(f.addr(), "HEAD", path);
-        assert_eq!(head.status, get.status, "HEAD {path}");
-        assert_eq!(
-            head.header("content-type"),
-            get.header("content-type"),
-            "HEAD {path}"
-        );
-        assert_eq!(
-            head.header("content-length"),
-            Some(get.body.len().to_string().as_str()),
-            "HEAD {path}"
-        );
-        assert!(head.body.is_empty(), "HEAD {path} sent {:?}", head.body);
+        support::http::assert_head_like_get(f.addr(), path);
     }
 }
 

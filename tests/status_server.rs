@@ -38,41 +38,7 @@ const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// What one request got back.
-#[derive(Debug, Clone, PartialEq)]
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: String,
-}
-
-/// `GET path` with ureq.
-fn get(addr: SocketAddr, path: &str) -> Reply {
-    let url = format!("http://{addr}{path}");
-    let mut response = http::agent()
-        .get(&url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    Reply {
-        status: response.status().as_u16(),
-        content_type,
-        body: response.body_mut().read_to_string().expect("a text body"),
-    }
-}
-
-/// `GET path`, which must be JSON: status and document.
-fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let reply = get(addr, path);
-    assert_eq!(reply.content_type, JSON, "GET {path}");
-    let json = serde_json::from_str(&reply.body)
-        .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {:?}", reply.body));
-    (reply.status, json)
-}
+use http::{Reply, get, get_json};
 
 /// `GET /status`.
 fn status_doc(addr: SocketAddr) -> Value {
@@ -357,20 +323,7 @@ fn a_failing_check_fails_root_and_ready_with_its_reason_and_status_shows_why() {
         assert_eq!(post.header("allow"), Some("GET, HEAD"), "POST {path}");
     }
     for path in ["/", "/ready", "/alive", "/.well-known/ready", "/nope"] {
-        let get = http::raw(addr, "GET", path);
-        let head = http::raw(addr, "HEAD", path);
-        assert_eq!(head.status, get.status, "HEAD {path}");
-        assert_eq!(
-            head.header("content-type"),
-            get.header("content-type"),
-            "HEAD {path}"
-        );
-        assert_eq!(
-            head.header("content-length"),
-            Some(get.body.len().to_string().as_str()),
-            "HEAD {path}"
-        );
-        assert!(head.body.is_empty(), "HEAD {path} sent {:?}", head.body);
+        http::assert_head_like_get(addr, path);
     }
     assert!(hb.stop().success());
 }

@@ -59,34 +59,65 @@ impl Fixture {
 
     /// `GET path` with ureq: status, content type, body.
     pub fn get(&self, path: &str) -> Reply {
-        let mut response = agent()
-            .get(&self.url(path))
-            .call()
-            .expect("the request succeeds");
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        Reply {
-            status: response.status().as_u16(),
-            content_type,
-            body: response.body_mut().read_to_string().expect("a text body"),
-        }
+        get(self.addr(), path)
     }
 
     /// `GET path`, the body parsed as JSON.
     pub fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let reply = self.get(path);
-        assert_eq!(reply.content_type, "application/json", "GET {path}");
-        let json = serde_json::from_str(&reply.body)
-            .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {:?}", reply.body));
-        (reply.status, json)
+        get_json(self.addr(), path)
     }
 }
 
+/// `GET path` from the server at `addr` with ureq: status, content type,
+/// body.
+pub fn get(addr: SocketAddr, path: &str) -> Reply {
+    let url = format!("http://{addr}{path}");
+    let mut response = agent()
+        .get(&url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    Reply {
+        status: response.status().as_u16(),
+        content_type,
+        body: response.body_mut().read_to_string().expect("a text body"),
+    }
+}
+
+/// `GET path`, which must be JSON: status and document.
+pub fn get_json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let reply = get(addr, path);
+    assert_eq!(reply.content_type, "application/json", "GET {path}");
+    let json = serde_json::from_str(&reply.body)
+        .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {:?}", reply.body));
+    (reply.status, json)
+}
+
+/// Asserts that `HEAD path` answers like `GET path`: same status, content
+/// type and content length, and no body.
+pub fn assert_head_like_get(addr: SocketAddr, path: &str) {
+    let get = raw(addr, "GET", path);
+    let head = raw(addr, "HEAD", path);
+    assert_eq!(head.status, get.status, "HEAD {path}");
+    assert_eq!(
+        head.header("content-type"),
+        get.header("content-type"),
+        "HEAD {path}"
+    );
+    assert_eq!(
+        head.header("content-length"),
+        Some(get.body.len().to_string().as_str()),
+        "HEAD {path}"
+    );
+    assert!(head.body.is_empty(), "HEAD {path} sent {:?}", head.body);
+}
+
 /// What a request got back.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
