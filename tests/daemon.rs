@@ -152,16 +152,18 @@ fn detach_returns_once_the_daemon_runs_from_root_with_its_pidfile_and_log() {
     assert!(text(&log).contains("INFO     stopped"), "{}", text(&log));
 }
 
-#[test]
-fn a_start_up_failure_after_detaching_fails_the_launcher_with_the_reason() {
+/// Starts `heartbeat -d` with `listen` on an address already in use (and
+/// `general`, more `[general]` lines), which fails after detaching; asserts
+/// the launcher exits 71 and returns the address, the configuration file
+/// and the launcher's stderr.
+fn detach_onto_busy_address(s: &Scratch, general: &str) -> (std::net::SocketAddr, PathBuf, String) {
     support::adopt_orphans();
-    let s = Scratch::new();
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap();
     let conf = s.write(
         "hb.conf",
         &format!(
-            "[general]\nlisten = {addr}\npidfile = hb.pid\nlogfile = hb.log\n{}{}",
+            "[general]\nlisten = {addr}\n{general}{}{}",
             hooks(&s.path("actions.log"), &["g"]),
             script("c", "true", "g")
         ),
@@ -170,6 +172,13 @@ fn a_start_up_failure_after_detaching_fails_the_launcher_with_the_reason() {
     let status = launcher.wait_exit(LONG).expect("the launcher returns");
     let stderr = launcher.log_text();
     assert_eq!(status.code(), Some(71), "{stderr}");
+    (addr, conf, stderr)
+}
+
+#[test]
+fn a_start_up_failure_after_detaching_fails_the_launcher_with_the_reason() {
+    let s = Scratch::new();
+    let (addr, conf, stderr) = detach_onto_busy_address(&s, "pidfile = hb.pid\nlogfile = hb.log\n");
     assert!(
         stderr.starts_with(&format!("heartbeat: cannot listen on {addr}: ")),
         "{stderr}"
@@ -192,22 +201,8 @@ fn a_start_up_failure_after_detaching_fails_the_launcher_with_the_reason() {
 /// the terminal's) and printed by the launcher.
 #[test]
 fn a_start_up_failure_after_detaching_is_said_once_when_logging_to_stderr() {
-    support::adopt_orphans();
     let s = Scratch::new();
-    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = busy.local_addr().unwrap();
-    let conf = s.write(
-        "hb.conf",
-        &format!(
-            "[general]\nlisten = {addr}\n{}{}",
-            hooks(&s.path("actions.log"), &["g"]),
-            script("c", "true", "g")
-        ),
-    );
-    let mut launcher = s.spawn(&["-d", "-c", p(&conf)]);
-    let status = launcher.wait_exit(LONG).expect("the launcher returns");
-    let stderr = launcher.log_text();
-    assert_eq!(status.code(), Some(71), "{stderr}");
+    let (addr, conf, stderr) = detach_onto_busy_address(&s, "");
     assert_eq!(
         stderr.matches(&format!("cannot listen on {addr}")).count(),
         1,
