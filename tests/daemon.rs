@@ -1412,12 +1412,13 @@ fn as_pid_1_orphans_of_checks_and_hooks_are_reaped_and_no_exit_status_is_taken()
     let mut hb = Init::start(&s, &conf);
 
     // Each orphan lives 0.2 s, less than an interval, and is reaped by the
-    // end of the round or action that follows its exit: at most the last
-    // one or two at once. Counted from the third round on, when the
-    // promotion's orphan is gone.
+    // end of the round or action that follows its exit: one or two at once
+    // on an idle machine, a few more when a loaded one delays rounds.
+    // Without reaping they pile up, one per round (17 or more here).
+    // Counted from the third round on, when the promotion's orphan is gone.
     let (most, when) = hb.most_zombies("orphan", 3, 20);
     assert!(
-        most <= 2,
+        most <= 5,
         "{most} zombie orphans at once: {when:?}\n{}",
         hb.log()
     );
@@ -1487,9 +1488,11 @@ fn as_pid_1_the_killed_grandchildren_of_a_timed_out_check_are_reaped() {
     // Both sleeps die of the group's SIGTERM before the check returns, so
     // the end of the round reaps them; one may close the pipe a moment
     // before it is a zombie and wait for the next round's end.
+    // Two orphans a round: a few at once, more only when a loaded machine
+    // delays rounds; without reaping, 36 or more.
     let (most, when) = hb.most_zombies("hung", 2, 20);
     assert!(
-        most <= 4,
+        most <= 8,
         "{most} zombie orphans at once: {when:?}\n{}",
         hb.log()
     );
