@@ -168,6 +168,23 @@ pub fn host_port(host: &str, port: u16) -> String {
     }
 }
 
+/// A duration as an operator writes it in logs and reasons: `2s`, `250ms`,
+/// `1.5s`, `300us`, `0s`.
+pub fn short_duration(d: Duration) -> String {
+    let millis = d.as_millis();
+    if millis == 0 && !d.is_zero() {
+        return format!("{}us", d.as_micros());
+    }
+    if millis < 1000 && millis > 0 {
+        return format!("{millis}ms");
+    }
+    if millis.is_multiple_of(1000) {
+        return format!("{}s", millis / 1000);
+    }
+    let text = format!("{}.{:03}", millis / 1000, millis % 1000);
+    format!("{}s", text.trim_end_matches('0'))
+}
+
 /// An HTTP or HTTPS check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpProbe {

@@ -40,6 +40,8 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, WaitOptions};
 
+use crate::model::short_duration;
+
 /// The shell every command runs under, as `/bin/sh -c COMMAND`.
 pub const SHELL: &str = "/bin/sh";
 
@@ -100,9 +102,7 @@ impl fmt::Display for Exit {
         match self {
             Exit::Code(code) => write!(f, "exit status {code}"),
             Exit::Signal(signal) => write!(f, "killed by signal {signal}"),
-            Exit::TimedOut(after) => {
-                write!(f, "timed out after {}", humantime::format_duration(*after))
-            }
+            Exit::TimedOut(after) => write!(f, "timed out after {}", short_duration(*after)),
             Exit::SpawnFailed(reason) => write!(f, "cannot start: {reason}"),
         }
     }

@@ -107,7 +107,7 @@ pub struct ActionRun {
     /// (outran `action_timeout`) or `error` (could not be started).
     pub outcome: String,
     /// How it ended, for humans: `exit status 0`, `killed by signal 9`,
-    /// `timed out after 1m`, `could not start: …`.
+    /// `timed out after 60s`, `cannot start: …`.
     pub exit: String,
     /// Its exit status, when it exited.
     pub exit_code: Option<i32>,
@@ -171,16 +171,6 @@ pub fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
-/// How a process ended, for humans.
-pub fn describe_exit(exit: &Exit) -> String {
-    match exit {
-        Exit::Code(code) => format!("exit status {code}"),
-        Exit::Signal(signal) => format!("killed by signal {signal}"),
-        Exit::TimedOut(after) => format!("timed out after {}", humantime::format_duration(*after)),
-        Exit::SpawnFailed(why) => format!("could not start: {why}"),
-    }
-}
-
 impl StatusReport {
     /// The report of `snapshot`, with `healthy` and `alive` as the server
     /// judged them.
@@ -229,7 +219,7 @@ impl ActionRun {
             started: rfc3339(record.started),
             duration_seconds: record.duration.as_secs_f64(),
             outcome: outcome(&record.exit).to_owned(),
-            exit: describe_exit(&record.exit),
+            exit: record.exit.to_string(),
             exit_code: match record.exit {
                 Exit::Code(code) => Some(code),
                 _ => None,
@@ -313,7 +303,7 @@ mod tests {
         assert_eq!(json["started"], "2026-11-18T11:06:40.123Z");
         let action = &json["groups"][0]["last_action"];
         assert_eq!(action["outcome"], "timeout");
-        assert_eq!(action["exit"], "timed out after 1m");
+        assert_eq!(action["exit"], "timed out after 60s");
         assert_eq!(action["exit_code"], serde_json::Value::Null);
         let back: StatusReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, report);

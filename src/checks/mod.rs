@@ -17,7 +17,7 @@ mod tls;
 
 use std::time::Duration;
 
-use crate::model::{CheckSpec, Probe};
+use crate::model::{CheckSpec, Probe, short_duration};
 
 /// The result of running a check once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,22 +62,6 @@ impl CheckResult {
 /// `timed out after 500ms`, `timed out after 1.5s`.
 pub fn timed_out(timeout: Duration) -> String {
     format!("timed out after {}", short_duration(timeout))
-}
-
-/// A duration as an operator writes it: `2s`, `250ms`, `1.5s`, `0s`.
-pub fn short_duration(d: Duration) -> String {
-    let millis = d.as_millis();
-    if millis == 0 && !d.is_zero() {
-        return format!("{}us", d.as_micros());
-    }
-    if millis < 1000 && millis > 0 {
-        return format!("{millis}ms");
-    }
-    if millis.is_multiple_of(1000) {
-        return format!("{}s", millis / 1000);
-    }
-    let text = format!("{}.{:03}", millis / 1000, millis % 1000);
-    format!("{}s", text.trim_end_matches('0'))
 }
 
 /// The instant `timeout` after `start`, or a year after it if the sum does
