@@ -83,9 +83,9 @@ impl LogFile {
 
 /// Installs the logger: `level` and more severe records go to `target`.
 ///
-/// Call it once per process, early: before [`crate::daemon::detach`] (so
+/// Call it once per process, early: before [`crate::daemon::detach::detach`] (so
 /// start-up messages still reach the terminal) and before
-/// [`crate::privileges::drop_to`] (so a log file root may write is opened
+/// [`crate::daemon::privileges::drop_to`] (so a log file root may write is opened
 /// while root). A file is created if missing (mode 0640 less the umask) and
 /// appended to (`O_APPEND`, `O_CLOEXEC`). When `/dev/log` cannot be reached
 /// for [`LogTarget::Syslog`], lines go to standard error instead and a

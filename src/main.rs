@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use heartbeat::{app, cli::Cli};
+use heartbeat::app::{self, cli::Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

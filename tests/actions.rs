@@ -17,11 +17,11 @@ use std::sync::{PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use heartbeat::actions::{self, ActionRequest, Kind};
 use heartbeat::checks::Check;
 use heartbeat::checks::script::{self, ScriptCheck};
-use heartbeat::process::{self, Exit, ShellCommand};
-use heartbeat::state::Health;
+use heartbeat::engine::state::Health;
+use heartbeat::exec::actions::{self, ActionRequest, Kind};
+use heartbeat::exec::process::{self, Exit, ShellCommand};
 
 use proc::{Reaper, alive, assert_group_gone, read_pid, wait_until};
 

@@ -1,6 +1,6 @@
 //! Tests of the Unix plumbing that needs a real, single-threaded process:
-//! detaching ([`heartbeat::daemon`]) and dropping privileges
-//! ([`heartbeat::privileges`]).
+//! detaching ([`heartbeat::daemon::detach`]) and dropping privileges
+//! ([`heartbeat::daemon::privileges`]).
 //!
 //! Both refuse to run once a second thread exists, and libtest runs every
 //! test in a thread of its own, so this test binary has no harness
@@ -145,7 +145,7 @@ fn detach_helper(args: &[String]) {
         panic!("usage: REPORT ready|fail|exit")
     };
     let report = PathBuf::from(report);
-    let detached = match heartbeat::daemon::detach() {
+    let detached = match heartbeat::daemon::detach::detach() {
         Ok(detached) => detached,
         Err(e) => {
             eprintln!("heartbeat: {e}");
@@ -358,7 +358,7 @@ fn drop_privileges_helper(args: &[String]) {
 }
 
 fn drop_or_exit(user: Option<&str>, group: Option<&str>) {
-    if let Err(e) = heartbeat::privileges::drop_to(user, group) {
+    if let Err(e) = heartbeat::daemon::privileges::drop_to(user, group) {
         println!("error: {e}");
         std::process::exit(1);
     }

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use heartbeat::actions::Kind;
-use heartbeat::process::Exit;
-use heartbeat::server::{self, Limits, ServerOptions};
-use heartbeat::state::Health;
+use heartbeat::engine::state::Health;
+use heartbeat::exec::actions::Kind;
+use heartbeat::exec::process::Exit;
+use heartbeat::http::server::{self, Limits, ServerOptions};
 use heartbeat::status::SharedStatus;
 use openmetrics_parser::OpenMetricsValue;
 use serde_json::json;
@@ -198,7 +198,7 @@ fn status_reports_groups_checks_actions_and_rounds() {
     assert_eq!(postgres["last_result"]["reason"], "connection refused");
     assert_eq!(postgres["last_result"]["latency_seconds"], 0.012);
     // The document reads back into the typed report the status command uses.
-    let typed: heartbeat::report::StatusReport = serde_json::from_value(report).unwrap();
+    let typed: heartbeat::status::report::StatusReport = serde_json::from_value(report).unwrap();
     assert_eq!(typed.checks.len(), 2);
 }
 

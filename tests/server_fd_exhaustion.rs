@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use heartbeat::server::ServerOptions;
+use heartbeat::http::server::ServerOptions;
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
 use support::http::{Fixture, parse};

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use heartbeat::cli::InlineChecks;
+use heartbeat::app::cli::InlineChecks;
+use heartbeat::app::sidecar::config_from_args;
 use heartbeat::model::{Config, HttpProbe, Probe, StatusSet};
-use heartbeat::sidecar::config_from_args;
 
 fn inline(checks: &[&str], scripts: &[&str]) -> InlineChecks {
     InlineChecks {
@@ -313,7 +313,7 @@ fn bad_flag_values_are_usage_errors() {
 #[test]
 fn from_the_real_command_line() {
     use clap::Parser;
-    let cli = heartbeat::cli::Cli::try_parse_from([
+    let cli = heartbeat::app::cli::Cli::try_parse_from([
         "heartbeat",
         "--check",
         "tcp://[::1]:6379",

@@ -8,8 +8,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use heartbeat::exit::Exit;
-use heartbeat::server::ServerOptions;
-use heartbeat::status_cmd;
+use heartbeat::http::client as status_cmd;
+use heartbeat::http::server::ServerOptions;
 
 use support::http::Fixture;
 use support::snapshots::{all_healthy, before_first_round, one_unhealthy, stalled};

@@ -2,7 +2,7 @@
 //!
 //! A check answers one question — is this endpoint healthy right now? — and
 //! gives a short human reason either way. It holds no history: rise/fall
-//! hysteresis lives in [`crate::state`]. Everything a check needs that can be
+//! hysteresis lives in [`crate::engine::state`]. Everything a check needs that can be
 //! built once (HTTP agents, TLS connectors, the resolver pool) is built by
 //! [`build`] when the configuration is loaded, never per run.
 //!

@@ -1,6 +1,6 @@
 //! Script checks: a shell command is healthy iff it exits 0 in time.
 //!
-//! The command runs through [`crate::process`] like an action, with a short
+//! The command runs through [`crate::exec::process`] like an action, with a short
 //! kill grace so that no check outlives its timeout by much, and its last
 //! line of output becomes part of the reason (`exit status 3: disk full`),
 //! as with Nagios plugins and Consul script checks.
@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use super::{Check, CheckResult};
-use crate::process::{Exit, ProcessGroups, ShellCommand};
+use crate::exec::process::{Exit, ProcessGroups, ShellCommand};
 
 /// Time between SIGTERM and SIGKILL when a script check times out.
 pub const KILL_GRACE: Duration = Duration::from_secs(1);

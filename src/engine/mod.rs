@@ -25,6 +25,7 @@
 
 mod publish;
 mod reload;
+pub mod state;
 
 use reload::make_groups;
 
@@ -38,14 +39,14 @@ use std::time::{Duration, Instant, SystemTime};
 use log::{debug, error, info, warn};
 use rayon::prelude::*;
 
-use crate::actions::{self, ActionReport, ActionRequest, Kind};
 use crate::checks::{self, Check, CheckResult};
 use crate::config::Loaded;
-use crate::metrics::Metrics;
+use crate::exec::actions::{self, ActionReport, ActionRequest, Kind};
+use crate::exec::process;
 use crate::model::{CheckSpec, Config, GroupSpec};
-use crate::process;
-use crate::state::{self, ActionSlot, CheckState, Health, Occasion};
+use crate::status::metrics::Metrics;
 use crate::status::{ActionRecord, LastResult, RoundInfo, SharedStatus, Snapshot};
+use state::{ActionSlot, CheckState, Health, Occasion};
 
 /// With `on_demand`, a probe request is answered from the latest round
 /// when that round ended less than this long ago, so a burst of requests

@@ -3,8 +3,8 @@
 //! one group after each of its actions.
 
 use super::Engine;
-use crate::actions::Kind;
-use crate::state::Health;
+use super::state::Health;
+use crate::exec::actions::Kind;
 use crate::status::{CheckStatus, GroupStatus, Snapshot};
 
 impl Engine {

@@ -9,10 +9,10 @@ use std::time::SystemTime;
 
 use log::{error, info, warn};
 
+use super::state::{ActionSlot, CheckState, Health};
 use super::{Engine, Group, Lifecycle, build_pool};
 use crate::checks;
 use crate::model::{CheckSpec, Config};
-use crate::state::{ActionSlot, CheckState, Health};
 
 impl Engine {
     /// Rereads the configuration file, telling `notify` before and after.

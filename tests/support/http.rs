@@ -9,8 +9,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use heartbeat::metrics::Metrics;
-use heartbeat::server::{self, ProbeFn, Server, ServerOptions};
+use heartbeat::http::server::{self, ProbeFn, Server, ServerOptions};
+use heartbeat::status::metrics::Metrics;
 use heartbeat::status::{SharedStatus, Snapshot};
 
 /// A running server and what feeds it.

@@ -5,9 +5,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use heartbeat::actions::Kind;
-use heartbeat::process::Exit;
-use heartbeat::state::Health;
+use heartbeat::engine::state::Health;
+use heartbeat::exec::actions::Kind;
+use heartbeat::exec::process::Exit;
 use heartbeat::status::{ActionRecord, CheckStatus, GroupStatus, LastResult, RoundInfo, Snapshot};
 
 pub fn check(name: &str, health: Health, reason: &str) -> CheckStatus {

@@ -685,7 +685,7 @@ mod tests {
     /// here would include other tests' children.
     #[test]
     fn the_reaper_takes_orphans_and_never_a_supervised_exit_status() {
-        let out = child("process::tests::child_reaper_alongside_supervised_runs")
+        let out = child("exec::process::tests::child_reaper_alongside_supervised_runs")
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -704,7 +704,7 @@ mod tests {
     #[test]
     #[ignore = "run by the_reaper_takes_orphans_and_never_a_supervised_exit_status"]
     fn child_reaper_alongside_supervised_runs() {
-        if !is_child("process::tests::child_reaper_alongside_supervised_runs") {
+        if !is_child("exec::process::tests::child_reaper_alongside_supervised_runs") {
             return;
         }
         nix::sys::prctl::set_child_subreaper(true).unwrap();

@@ -64,8 +64,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::time::Instant;
 
-use crate::metrics::{self, Metrics};
-use crate::report::{Alive, Ready, StatusReport};
+use crate::status::metrics::{self, Metrics};
+use crate::status::report::{Alive, Ready, StatusReport};
 use crate::status::{SharedStatus, Snapshot};
 
 /// Asks the engine for a fresh round and returns once its results are
@@ -717,7 +717,7 @@ impl Verdict {
                 reasons.extend(
                     snapshot
                         .used_groups()
-                        .filter(|g| g.health != crate::state::Health::Healthy)
+                        .filter(|g| g.health != crate::engine::state::Health::Healthy)
                         .map(|g| format!("group {}: {}", g.name, g.health)),
                 );
             } else {

@@ -1,7 +1,7 @@
 //! Promotion and demotion runs.
 //!
 //! An action is a shell command from `[promotions]` or `[demotions]`, run
-//! through [`crate::process`] with the `HEARTBEAT_*` variables, a deadline
+//! through [`crate::exec::process`] with the `HEARTBEAT_*` variables, a deadline
 //! and its output logged. Which action to run, and when, is decided by the
 //! engine; this module only runs one and reports how it went.
 //!
@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use log::{debug, error, info};
 
-use crate::process::{self, Exit, ShellCommand};
-use crate::state::Health;
+use crate::engine::state::Health;
+use crate::exec::process::{self, Exit, ShellCommand};
 
 /// Time between SIGTERM and SIGKILL when an action outruns its deadline.
 pub const KILL_GRACE: Duration = Duration::from_secs(5);

@@ -38,8 +38,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{kind_label, outcome};
-use crate::process::Exit;
+use crate::exec::process::Exit;
+use crate::status::metrics::{kind_label, outcome};
 use crate::status::{ActionRecord, CheckStatus, GroupStatus, LastResult, RoundInfo, Snapshot};
 
 /// `GET /status`: everything the engine knows.
@@ -262,8 +262,8 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::actions::Kind;
-    use crate::state::Health;
+    use crate::engine::state::Health;
+    use crate::exec::actions::Kind;
 
     #[test]
     fn ready_omits_empty_reasons() {

@@ -102,7 +102,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify");
         let socket = UnixDatagram::bind(&path).unwrap();
-        let out = child("notify::tests::child_notify")
+        let out = child("daemon::notify::tests::child_notify")
             .env(NOTIFY_SOCKET, &path)
             .output()
             .unwrap();
@@ -135,7 +135,7 @@ mod tests {
 
     #[test]
     fn without_notify_socket_nothing_is_sent_and_nothing_fails() {
-        let out = child("notify::tests::child_notify")
+        let out = child("daemon::notify::tests::child_notify")
             .env_remove(NOTIFY_SOCKET)
             .output()
             .unwrap();
@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn an_unreachable_socket_is_an_error_naming_it() {
-        let out = child("notify::tests::child_unreachable")
+        let out = child("daemon::notify::tests::child_unreachable")
             .env(NOTIFY_SOCKET, "/nonexistent/heartbeat-test/notify")
             .output()
             .unwrap();
@@ -163,7 +163,7 @@ mod tests {
     #[test]
     #[ignore = "run by the other notify tests"]
     fn child_notify() {
-        if !is_child("notify::tests::child_notify") {
+        if !is_child("daemon::notify::tests::child_notify") {
             return;
         }
         println!("child: enabled {}", enabled());
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     #[ignore = "run by an_unreachable_socket_is_an_error_naming_it"]
     fn child_unreachable() {
-        if !is_child("notify::tests::child_unreachable") {
+        if !is_child("daemon::notify::tests::child_unreachable") {
             return;
         }
         println!("child: {}", ready().unwrap_err());

@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::exit::Exit;
-use crate::report::{CheckReport, GroupReport, StatusReport};
+use crate::status::report::{CheckReport, GroupReport, StatusReport};
 
 /// How long the whole request may take unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

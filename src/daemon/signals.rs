@@ -149,7 +149,7 @@ mod tests {
 
     impl Helper {
         fn start() -> Helper {
-            let mut child = child("signals::tests::child_signals")
+            let mut child = child("daemon::signals::tests::child_signals")
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap();
@@ -219,7 +219,7 @@ mod tests {
     #[test]
     #[ignore = "run by the other signals tests"]
     fn child_signals() {
-        if !is_child("signals::tests::child_signals") {
+        if !is_child("daemon::signals::tests::child_signals") {
             return;
         }
         let (stop_tx, stop_rx) = mpsc::channel();

@@ -53,7 +53,7 @@ pub struct Detached {
 /// In the launcher, this never returns: it waits for the daemon's report,
 /// prints a failure message to stderr, and exits with 0 (ready), the
 /// daemon's status code (failed), or 70 (`EX_SOFTWARE`: the daemon exited
-/// without reporting). Its destructors do not run, so a [`crate::pidfile::Pidfile`]
+/// without reporting). Its destructors do not run, so a [`crate::daemon::pidfile::Pidfile`]
 /// it holds is not removed; the daemon inherits the lock.
 ///
 /// In the daemon it returns the handle to report with. A failure of the

@@ -36,9 +36,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::actions::Kind;
-use crate::process::Exit;
-use crate::state::Health;
+use crate::engine::state::Health;
+use crate::exec::actions::Kind;
+use crate::exec::process::Exit;
 
 /// The `Content-Type` of [`Metrics::encode`]'s output: OpenMetrics text 1.0.0.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

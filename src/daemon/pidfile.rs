@@ -344,7 +344,7 @@ mod tests {
         let pidfile = Pidfile::acquire(&path).unwrap();
         let before = std::fs::read(&path).unwrap();
 
-        let out = child("pidfile::tests::child_acquire")
+        let out = child("daemon::pidfile::tests::child_acquire")
             .env("HEARTBEAT_TEST_PIDFILE", &path)
             .output()
             .unwrap();
@@ -365,7 +365,7 @@ mod tests {
     #[test]
     #[ignore = "run by other pidfile tests"]
     fn child_acquire() {
-        if !is_child("pidfile::tests::child_acquire") {
+        if !is_child("daemon::pidfile::tests::child_acquire") {
             return;
         }
         let path = PathBuf::from(std::env::var_os("HEARTBEAT_TEST_PIDFILE").unwrap());
@@ -386,7 +386,7 @@ mod tests {
         let path = dir.path().join("heartbeat.pid");
         // A child acquires the file and exits without cleaning up, as if
         // killed: the file stays, holding its (now dead) PID.
-        let out = child("pidfile::tests::child_acquire")
+        let out = child("daemon::pidfile::tests::child_acquire")
             .env("HEARTBEAT_TEST_PIDFILE", &path)
             .output()
             .unwrap();
@@ -463,7 +463,7 @@ mod tests {
             eprintln!("skipped: needs root to drop to nobody");
             return;
         }
-        let out = child("pidfile::tests::child_unremovable").output().unwrap();
+        let out = child("daemon::pidfile::tests::child_unremovable").output().unwrap();
         assert!(out.status.success(), "{out:?}");
         let lines = child_lines(&out.stdout);
         assert_eq!(lines.len(), 2, "{lines:?}");
@@ -479,7 +479,7 @@ mod tests {
     #[test]
     #[ignore = "run by a_file_that_cannot_be_removed_is_emptied"]
     fn child_unremovable() {
-        if !is_child("pidfile::tests::child_unremovable") {
+        if !is_child("daemon::pidfile::tests::child_unremovable") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

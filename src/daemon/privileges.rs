@@ -129,7 +129,7 @@ pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Identit
 /// when there is nothing to change.
 ///
 /// Call it once, after the pidfile is locked (and handed to the user with
-/// [`crate::pidfile::Pidfile::chown`]), the log file opened and any
+/// [`crate::daemon::pidfile::Pidfile::chown`]), the log file opened and any
 /// privileged port bound, and before any thread starts.
 ///
 /// # Errors
@@ -151,7 +151,7 @@ impl Identity {
     /// When a thread other than the caller exists, a system call fails, or
     /// the checks find the switch incomplete.
     pub fn apply(&self) -> Result<(), String> {
-        if let Some(threads) = crate::daemon::thread_count().filter(|&n| n > 1) {
+        if let Some(threads) = crate::daemon::detach::thread_count().filter(|&n| n > 1) {
             return Err(format!(
                 "cannot drop privileges: {threads} threads are running; \
                  it must happen before any thread starts"

@@ -21,7 +21,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::cli::InlineChecks;
+use crate::app::cli::InlineChecks;
 use crate::config;
 use crate::model::{CheckSpec, Config, General, GroupSpec, Probe};
 

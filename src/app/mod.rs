@@ -18,17 +18,22 @@ use std::time::Duration;
 
 use log::{debug, error, info, warn};
 
-use crate::cli::{Cli, Command};
 use crate::config;
-use crate::daemon::{self, Detached};
+use crate::daemon::detach::{self, Detached};
+use crate::daemon::pidfile::Pidfile;
+use crate::daemon::signals::{self, SignalHandlers};
+use crate::daemon::{notify, privileges};
+use crate::engine::state::Health;
 use crate::engine::{Engine, Options, Stopped};
 use crate::exit::{Exit, Fatal};
+use crate::http::client;
+use crate::http::server::{self, ServerOptions};
+use crate::logging;
 use crate::model::{Config, LogTarget, Probe};
-use crate::pidfile::Pidfile;
-use crate::server::{self, ServerOptions};
-use crate::signals::{self, SignalHandlers};
-use crate::state::Health;
-use crate::{logging, notify, privileges, sidecar, status_cmd};
+use cli::{Cli, Command};
+
+pub mod cli;
+pub mod sidecar;
 
 /// How long a status-server request waits for an on-demand round beyond
 /// the longest check timeout.
@@ -162,7 +167,7 @@ impl Started {
 /// privileges: everything that must happen before any thread exists.
 fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, Fatal> {
     let general = &config.general;
-    daemon::reset_ignored_sigchld();
+    detach::reset_ignored_sigchld();
     logging::init(&general.log, general.log_level).map_err(|e| Fatal::new(Exit::CantCreat, e))?;
     for w in warnings {
         warn!("{w}");
@@ -189,7 +194,7 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
         None => None,
     };
     let detached = if detach {
-        Some(daemon::detach().map_err(|e| Fatal::new(Exit::OsErr, e))?)
+        Some(detach::detach().map_err(|e| Fatal::new(Exit::OsErr, e))?)
     } else {
         None
     };
@@ -410,9 +415,9 @@ fn status(cli: &Cli, address: Option<SocketAddr>) -> Result<Exit, Fatal> {
             ));
         }
     };
-    let exit = status_cmd::run(
+    let exit = client::run(
         address,
-        status_cmd::DEFAULT_TIMEOUT,
+        client::DEFAULT_TIMEOUT,
         &mut std::io::stdout(),
         &mut std::io::stderr(),
     );

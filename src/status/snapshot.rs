@@ -8,9 +8,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use crate::actions::Kind;
-use crate::process::Exit;
-use crate::state::Health;
+use crate::engine::state::Health;
+use crate::exec::actions::Kind;
+use crate::exec::process::Exit;
 
 /// The shared, latest snapshot.
 pub type SharedStatus = Arc<RwLock<Snapshot>>;

@@ -1,0 +1,10 @@
+//! The Unix plumbing of a daemon: one instance per [`pidfile`], [`detach`]ing
+//! with the start-up outcome reported to the launching command, dropping
+//! [`privileges`], [`signals`] (stop, reload, reopen) and systemd readiness
+//! ([`notify`]).
+
+pub mod detach;
+pub mod notify;
+pub mod pidfile;
+pub mod privileges;
+pub mod signals;
