@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use heartbeat::checks::Check;
 use heartbeat::checks::script::{self, ScriptCheck};
-use heartbeat::engine::state::Health;
-use heartbeat::exec::actions::{self, ActionRequest, Kind};
-use heartbeat::exec::process::{self, Exit, ShellCommand};
+use heartbeat::exec::actions::{self, ActionRequest};
+use heartbeat::exec::process::{self, ChildExit, ShellCommand};
+use heartbeat::model::ActionKind;
+use heartbeat::model::Health;
 
 use proc::{Reaper, alive, assert_group_gone, read_pid, wait_until};
 
@@ -39,7 +40,7 @@ fn q(path: &Path) -> String {
     format!("'{path}'")
 }
 
-fn request(group: &str, kind: Kind, previous: Health, command: String) -> ActionRequest {
+fn request(group: &str, kind: ActionKind, previous: Health, command: String) -> ActionRequest {
     ActionRequest {
         group: group.to_owned(),
         kind,
@@ -70,13 +71,13 @@ fn promotions_and_demotions_run_once_each_in_order() {
         q(&log)
     );
     let steps = [
-        (Kind::Promotion, Health::Unknown),
-        (Kind::Demotion, Health::Healthy),
-        (Kind::Promotion, Health::Unhealthy),
+        (ActionKind::Promotion, Health::Unknown),
+        (ActionKind::Demotion, Health::Healthy),
+        (ActionKind::Promotion, Health::Unhealthy),
     ];
     for (kind, previous) in steps {
         let report = actions::run(&request("web", kind, previous, hook.clone()));
-        assert_eq!(report.exit, Exit::Code(0));
+        assert_eq!(report.exit, ChildExit::Code(0));
         assert_eq!((report.group.as_str(), report.kind), ("web", kind));
     }
     assert_eq!(
@@ -96,9 +97,9 @@ fn hook_sees_the_heartbeat_variables_and_nothing_is_pasted_into_it() {
         r#"test -n "$PATH" && printf '%s|%s|%s|%s\n' "$HEARTBEAT_ACTION" "$HEARTBEAT_STATE" "$HEARTBEAT_PREVIOUS_STATE" "$HEARTBEAT_FAILED_CHECKS" > {}"#,
         q(&seen)
     );
-    let mut demotion = request(&group, Kind::Demotion, Health::Healthy, hook);
+    let mut demotion = request(&group, ActionKind::Demotion, Health::Healthy, hook);
     demotion.failed_checks = vec!["nginx".into(), "disk space".into()];
-    assert_eq!(actions::run(&demotion).exit, Exit::Code(0));
+    assert_eq!(actions::run(&demotion).exit, ChildExit::Code(0));
     assert_eq!(
         fs::read_to_string(&seen).unwrap(),
         format!("{group}|unhealthy|healthy|nginx,disk space\n")
@@ -109,12 +110,12 @@ fn hook_sees_the_heartbeat_variables_and_nothing_is_pasted_into_it() {
 #[test]
 fn exit_statuses_signals_and_spawn_failures() {
     let table = [
-        ("exit 0", Exit::Code(0)),
-        ("true", Exit::Code(0)),
-        ("exit 3", Exit::Code(3)),
-        ("exit 255", Exit::Code(255)),
-        ("kill -TERM $$", Exit::Signal(15)),
-        ("kill -KILL $$", Exit::Signal(9)),
+        ("exit 0", ChildExit::Code(0)),
+        ("true", ChildExit::Code(0)),
+        ("exit 3", ChildExit::Code(3)),
+        ("exit 255", ChildExit::Code(255)),
+        ("kill -TERM $$", ChildExit::Signal(15)),
+        ("kill -KILL $$", ChildExit::Signal(9)),
     ];
     for (command, expected) in table {
         let finished = process::run(&shell(command, 30 * SECOND, SECOND));
@@ -124,26 +125,26 @@ fn exit_statuses_signals_and_spawn_failures() {
 
     let finished = process::run(&shell("exit 0\0", 30 * SECOND, SECOND));
     assert!(
-        matches!(finished.exit, Exit::SpawnFailed(_)),
+        matches!(finished.exit, ChildExit::SpawnFailed(_)),
         "{:?}",
         finished.exit
     );
 
     let report = actions::run(&request(
         "web",
-        Kind::Promotion,
+        ActionKind::Promotion,
         Health::Unknown,
         "exit 7".into(),
     ));
-    assert_eq!(report.exit, Exit::Code(7));
+    assert_eq!(report.exit, ChildExit::Code(7));
     let report = actions::run(&request(
         "web",
-        Kind::Promotion,
+        ActionKind::Promotion,
         Health::Unknown,
         "x\0".into(),
     ));
     assert!(
-        matches!(report.exit, Exit::SpawnFailed(_)),
+        matches!(report.exit, ChildExit::SpawnFailed(_)),
         "{:?}",
         report.exit
     );
@@ -157,7 +158,7 @@ fn stdin_is_dev_null_and_stdout_and_stderr_share_one_pipe() {
         30 * SECOND,
         SECOND,
     ));
-    assert_eq!(finished.exit, Exit::Code(0));
+    assert_eq!(finished.exit, ChildExit::Code(0));
     assert_eq!(finished.output, "out\nerr\nout2\n");
     assert!(finished.duration < 10 * SECOND);
 }
@@ -168,13 +169,13 @@ fn output_keeps_only_the_tail() {
     let mut cmd = shell("yes line | head -n 50000; echo last", 30 * SECOND, SECOND);
     cmd.output_cap = 100;
     let finished = process::run(&cmd);
-    assert_eq!(finished.exit, Exit::Code(0));
+    assert_eq!(finished.exit, ChildExit::Code(0));
     assert_eq!(finished.output.len(), 100, "{:?}", finished.output);
     assert!(finished.output.ends_with("line\nline\nlast\n"));
 
     cmd.output_cap = 0;
     let finished = process::run(&cmd);
-    assert_eq!(finished.exit, Exit::Code(0));
+    assert_eq!(finished.exit, ChildExit::Code(0));
     assert_eq!(finished.output, "");
 }
 
@@ -187,7 +188,7 @@ fn hanging_hook_is_killed_at_its_deadline_with_its_whole_group() {
         q(&pgid_file),
         q(&grandchild_file)
     );
-    let mut demotion = request("web", Kind::Demotion, Health::Healthy, hook);
+    let mut demotion = request("web", ActionKind::Demotion, Health::Healthy, hook);
     demotion.timeout = 2 * SECOND;
 
     let report = actions::run(&demotion);
@@ -196,7 +197,7 @@ fn hanging_hook_is_killed_at_its_deadline_with_its_whole_group() {
     reaper.group(pgid);
     let grandchild = read_pid(&grandchild_file);
 
-    assert_eq!(report.exit, Exit::TimedOut(2 * SECOND));
+    assert_eq!(report.exit, ChildExit::TimedOut(2 * SECOND));
     assert!(report.duration >= 2 * SECOND, "{:?}", report.duration);
     // SIGTERM is enough here: no need to wait for the 5 s kill grace.
     assert!(report.duration < 6 * SECOND, "{:?}", report.duration);
@@ -217,7 +218,7 @@ fn process_group_that_ignores_sigterm_gets_sigkill_after_the_grace() {
     let pgid = read_pid(&pgid_file);
     reaper.group(pgid);
 
-    assert_eq!(finished.exit, Exit::TimedOut(SECOND));
+    assert_eq!(finished.exit, ChildExit::TimedOut(SECOND));
     assert!(finished.duration >= 2 * SECOND, "{:?}", finished.duration);
     assert!(finished.duration < 10 * SECOND, "{:?}", finished.duration);
     assert_group_gone(pgid);
@@ -230,13 +231,18 @@ fn background_child_holding_the_pipe_does_not_delay_a_success() {
     let hook = format!("sleep 60 & echo $! > {}; echo done", q(&bg_file));
 
     let started = Instant::now();
-    let report = actions::run(&request("web", Kind::Promotion, Health::Unknown, hook));
+    let report = actions::run(&request(
+        "web",
+        ActionKind::Promotion,
+        Health::Unknown,
+        hook,
+    ));
     let elapsed = started.elapsed();
     let mut reaper = Reaper::default();
     let bg = read_pid(&bg_file);
     reaper.pid(bg);
 
-    assert_eq!(report.exit, Exit::Code(0));
+    assert_eq!(report.exit, ChildExit::Code(0));
     assert!(
         elapsed < 5 * SECOND,
         "waited {elapsed:?} for the background child"
@@ -247,7 +253,7 @@ fn background_child_holding_the_pipe_does_not_delay_a_success() {
     let command = format!("sleep 60 & echo $! > {}; echo done", q(&bg_file));
     let finished = process::run(&shell(&command, 30 * SECOND, SECOND));
     reaper.pid(read_pid(&bg_file));
-    assert_eq!(finished.exit, Exit::Code(0));
+    assert_eq!(finished.exit, ChildExit::Code(0));
     assert_eq!(finished.output, "done\n");
     assert!(finished.duration < 5 * SECOND, "{:?}", finished.duration);
 }
@@ -258,13 +264,13 @@ fn dry_run_runs_nothing() {
     let marker = dir.path().join("marker");
     let mut promotion = request(
         "web",
-        Kind::Promotion,
+        ActionKind::Promotion,
         Health::Unknown,
         format!("touch {}", q(&marker)),
     );
     promotion.dry_run = true;
     let report = actions::run(&promotion);
-    assert_eq!(report.exit, Exit::Code(0));
+    assert_eq!(report.exit, ChildExit::Code(0));
     assert_eq!(report.duration, Duration::ZERO);
     assert!(!marker.exists());
 }
@@ -276,7 +282,7 @@ fn spawn_runs_the_action_on_a_named_thread_and_reports_back() {
     let hook = format!(r#"echo "$HEARTBEAT_STATE" >> {}"#, q(&log));
     let (tx, rx) = mpsc::channel();
     actions::spawn(
-        request("web", Kind::Demotion, Health::Healthy, hook),
+        request("web", ActionKind::Demotion, Health::Healthy, hook),
         move |report| {
             let name = thread::current().name().map(str::to_owned);
             let _ = tx.send((name, report));
@@ -285,7 +291,10 @@ fn spawn_runs_the_action_on_a_named_thread_and_reports_back() {
     .unwrap();
     let (name, report) = rx.recv_timeout(20 * SECOND).unwrap();
     assert_eq!(name.as_deref(), Some("action-web"));
-    assert_eq!((report.kind, report.exit), (Kind::Demotion, Exit::Code(0)));
+    assert_eq!(
+        (report.kind, report.exit),
+        (ActionKind::Demotion, ChildExit::Code(0))
+    );
     assert_eq!(fs::read_to_string(&log).unwrap(), "unhealthy\n");
 }
 

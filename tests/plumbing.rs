@@ -357,8 +357,21 @@ fn drop_privileges_helper(args: &[String]) {
     }
 }
 
+/// Looks the names up as the configuration does, then drops privileges.
 fn drop_or_exit(user: Option<&str>, group: Option<&str>) {
-    if let Err(e) = heartbeat::daemon::privileges::drop_to(user, group) {
+    let accounts = user
+        .map(heartbeat::config::user_account)
+        .transpose()
+        .and_then(|u| {
+            Ok((
+                u.flatten(),
+                group.map(heartbeat::config::unix_group).transpose()?,
+            ))
+        });
+    let dropped = accounts.and_then(|(user, group)| {
+        heartbeat::daemon::privileges::drop_to(user.as_ref(), group.flatten().as_ref())
+    });
+    if let Err(e) = dropped {
         println!("error: {e}");
         std::process::exit(1);
     }
@@ -478,6 +491,8 @@ fn an_unknown_user_stops_before_anything_changes() {
     assert_eq!(code, 1, "{lines:?}");
     assert_eq!(
         lines,
-        ["error: unknown user \"no-such-user-hb\" (user in [general])"]
+        [
+            "error: no user named \"no-such-user-hb\" on this system; expected an existing user or None"
+        ]
     );
 }

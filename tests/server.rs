@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use heartbeat::engine::state::Health;
-use heartbeat::exec::actions::Kind;
-use heartbeat::exec::process::Exit;
+use heartbeat::exec::process::ChildExit;
 use heartbeat::http::server::{self, Limits, ServerOptions};
+use heartbeat::model::{ActionKind, CheckKind, Health};
 use heartbeat::status::SharedStatus;
 use openmetrics_parser::OpenMetricsValue;
 use serde_json::json;
@@ -164,8 +163,8 @@ fn a_round_stuck_in_progress_is_a_stall_once_past_the_limit() {
 #[test]
 fn status_reports_groups_checks_actions_and_rounds() {
     let mut snapshot = one_unhealthy();
-    snapshot.groups[1].running = Some(Kind::Demotion);
-    snapshot.groups[1].last_action.as_mut().unwrap().exit = Exit::Code(3);
+    snapshot.groups[1].running = Some(ActionKind::Demotion);
+    snapshot.groups[1].last_action.as_mut().unwrap().exit = ChildExit::Code(3);
     let f = Fixture::start(snapshot, options());
     let (status, report) = f.get_json("/status");
     assert_eq!(status, 200);
@@ -269,35 +268,35 @@ fn labelled(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 fn metrics_parse_as_openmetrics_with_the_documented_families() {
     let f = Fixture::start(all_healthy(), options());
     let m = &f.metrics;
-    m.check_result("nginx", "http", true, Duration::from_millis(20));
-    m.check_result("nginx", "http", true, Duration::from_millis(30));
-    m.check_result("nginx", "http", false, Duration::from_secs(2));
+    m.check_result("nginx", CheckKind::Http, true, Duration::from_millis(20));
+    m.check_result("nginx", CheckKind::Http, true, Duration::from_millis(30));
+    m.check_result("nginx", CheckKind::Http, false, Duration::from_secs(2));
     m.check_health("nginx", Health::Unhealthy);
     m.group_health("web", Health::Unhealthy);
     m.transition("web", Health::Unknown, Health::Healthy);
     m.transition("web", Health::Healthy, Health::Unhealthy);
     m.action(
         "web",
-        Kind::Promotion,
-        &Exit::Code(0),
+        ActionKind::Promotion,
+        &ChildExit::Code(0),
         Duration::from_millis(100),
     );
     m.action(
         "web",
-        Kind::Demotion,
-        &Exit::Code(1),
+        ActionKind::Demotion,
+        &ChildExit::Code(1),
         Duration::from_millis(100),
     );
     m.action(
         "web",
-        Kind::Demotion,
-        &Exit::TimedOut(Duration::from_secs(60)),
+        ActionKind::Demotion,
+        &ChildExit::TimedOut(Duration::from_secs(60)),
         Duration::from_secs(63),
     );
     m.action(
         "web",
-        Kind::Demotion,
-        &Exit::SpawnFailed("no /bin/sh".into()),
+        ActionKind::Demotion,
+        &ChildExit::SpawnFailed("no /bin/sh".into()),
         Duration::ZERO,
     );
     m.round(Duration::from_millis(40), Duration::from_millis(5));
@@ -690,8 +689,12 @@ fn a_client_that_stops_reading_is_dropped_after_the_idle_timeout() {
     );
     // About 20 MB of metrics: more than the socket buffers hold.
     for i in 0..15_000 {
-        f.metrics
-            .check_result(&format!("check-{i}"), "tcp", true, Duration::from_millis(1));
+        f.metrics.check_result(
+            &format!("check-{i}"),
+            CheckKind::Tcp,
+            true,
+            Duration::from_millis(1),
+        );
     }
     let mut stalled = TcpStream::connect(f.addr()).unwrap();
     stalled

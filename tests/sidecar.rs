@@ -191,25 +191,25 @@ fn bad_urls_are_usage_errors_that_say_what_was_expected() {
         ),
         (
             "tcp://db:",
-            "invalid value 'tcp://db:' for '--check <URL>': bad port ''; expected a number from \
+            "invalid value 'tcp://db:' for '--check <URL>': \"\" is not a port; expected a number from \
              1 to 65535"
                 .to_owned(),
         ),
         (
             "http://h:99999/",
-            "invalid value 'http://h:99999/' for '--check <URL>': bad port '99999'; expected a \
+            "invalid value 'http://h:99999/' for '--check <URL>': \"99999\" is not a port; expected a \
              number from 1 to 65535"
                 .to_owned(),
         ),
         (
             "tcp://h:0",
-            "invalid value 'tcp://h:0' for '--check <URL>': bad port '0'; expected a number from \
+            "invalid value 'tcp://h:0' for '--check <URL>': \"0\" is not a port; expected a number from \
              1 to 65535"
                 .to_owned(),
         ),
         (
             "http://h:http/",
-            "invalid value 'http://h:http/' for '--check <URL>': bad port 'http'; expected a \
+            "invalid value 'http://h:http/' for '--check <URL>': \"http\" is not a port; expected a \
              number from 1 to 65535"
                 .to_owned(),
         ),

@@ -55,7 +55,7 @@ fn a_healthy_instance_exits_0_and_shows_its_groups_and_checks() {
     assert_eq!(web[1], "healthy");
     assert_eq!(
         &web[3..],
-        ["promotion", "ok", "(exit", "status", "0,", "250", "ms)"]
+        ["promotion", "ok", "(exit", "status", "0,", "250ms)"]
     );
     assert_eq!(
         cells(&out, "CHECK"),
@@ -63,7 +63,7 @@ fn a_healthy_instance_exits_0_and_shows_its_groups_and_checks() {
     );
     assert_eq!(
         cells(&out, "nginx"),
-        ["nginx", "tcp", "healthy", "12", "ms", "HTTP", "200"]
+        ["nginx", "tcp", "healthy", "12ms", "HTTP", "200"]
     );
 }
 
@@ -80,8 +80,7 @@ fn an_unhealthy_instance_exits_1_with_the_reason() {
             "postgres",
             "tcp",
             "unhealthy",
-            "12",
-            "ms",
+            "12ms",
             "connection",
             "refused"
         ]

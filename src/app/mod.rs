@@ -23,13 +23,13 @@ use crate::daemon::detach::{self, Detached};
 use crate::daemon::pidfile::Pidfile;
 use crate::daemon::signals::{self, SignalHandlers};
 use crate::daemon::{notify, privileges};
-use crate::engine::state::Health;
-use crate::engine::{Engine, Options, Stopped};
+use crate::engine::{Engine, Lifecycle, Options, Stopped};
 use crate::exit::{Exit, Fatal};
 use crate::http::client;
 use crate::http::server::{self, ServerOptions};
 use crate::logging;
-use crate::model::{Config, LogTarget, Probe};
+use crate::model::Health;
+use crate::model::{Config, LogTarget, Probe, short_duration};
 use cli::{Cli, Command};
 
 pub mod cli;
@@ -178,15 +178,8 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
         );
     }
     raise_file_limit();
-    let identity =
-        privileges::resolve(general.user.as_deref(), general.group.as_deref()).map_err(|e| {
-            let exit = if nix::unistd::Uid::effective().is_root() {
-                Exit::Config
-            } else {
-                Exit::NoPerm
-            };
-            Fatal::new(exit, e)
-        })?;
+    let identity = privileges::resolve(general.user.as_ref(), general.group.as_ref())
+        .map_err(|e| Fatal::new(Exit::NoPerm, e))?;
     let pidfile = match &general.pidfile {
         Some(path) => {
             Some(Pidfile::acquire(path).map_err(|e| Fatal::new(e.exit(), e.to_string()))?)
@@ -370,10 +363,10 @@ fn serve(
         env!("CARGO_PKG_VERSION"),
         engine.config().checks.len(),
         engine.config().groups.len(),
-        humantime::format_duration(general.interval),
+        short_duration(general.interval),
         std::process::id()
     );
-    let stopped = engine.run(&notify::lifecycle);
+    let stopped = engine.run(&announce);
     signals.shutdown();
     if let Some(server) = server {
         server.shutdown();
@@ -388,6 +381,21 @@ fn serve(
             Exit::Unhealthy,
             format!("unhealthy, exiting (exit_on_failure): {reason}"),
         )),
+    }
+}
+
+/// Tells systemd about an engine [`Lifecycle`] event: `Ready` and
+/// `Reloaded` → `READY=1`, `Reloading` → `RELOADING=1`, `Stopping` →
+/// `STOPPING=1` (see [`notify`]). Failures are logged as warnings: systemd
+/// being unreachable must not stop the health checks.
+fn announce(event: Lifecycle) {
+    let result = match event {
+        Lifecycle::Ready | Lifecycle::Reloaded => notify::ready(),
+        Lifecycle::Reloading => notify::reloading(),
+        Lifecycle::Stopping => notify::stopping(),
+    };
+    if let Err(e) = result {
+        warn!("{e}");
     }
 }
 
@@ -437,7 +445,7 @@ pub fn summary(config: &Config) -> String {
         "{origin}: OK: {} groups, {} checks, interval {}, {} threads",
         config.groups.len(),
         config.checks.len(),
-        humantime::format_duration(g.interval),
+        short_duration(g.interval),
         g.threads
     );
     for group in &config.groups {
@@ -455,7 +463,7 @@ pub fn summary(config: &Config) -> String {
                 check.name,
                 check.probe.kind(),
                 endpoint(&check.probe),
-                humantime::format_duration(check.timeout),
+                short_duration(check.timeout),
                 check.rise,
                 check.fall
             );

@@ -23,7 +23,9 @@ use std::time::Duration;
 
 use crate::app::cli::InlineChecks;
 use crate::config;
-use crate::model::{CheckSpec, Config, General, GroupSpec, Probe};
+use crate::model::{
+    CheckSpec, Config, DEFAULT_CHECK_TIMEOUT, General, GroupSpec, Probe, default_threads,
+};
 
 /// The name of the one action group of a configuration-free run.
 pub const GROUP: &str = "sidecar";
@@ -34,17 +36,11 @@ pub const NO_OP: &str = "true";
 /// `--interval` when not given.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 
-/// `--timeout` when not given.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The largest thread pool a configuration-free run gets.
-pub const MAX_THREADS: usize = 64;
-
 /// Builds a validated configuration from checks given on the command line.
 ///
 /// Defaults: `--interval` 10 s, `--timeout` 5 s, `--retries` 1 (the `fall`
 /// of every check; `rise` is 1); the thread pool has one thread per check,
-/// at most [`MAX_THREADS`]. Everything else is the `[general]` default.
+/// at most [`MAX_DEFAULT_THREADS`](crate::model::MAX_DEFAULT_THREADS). Everything else is the `[general]` default.
 ///
 /// # Errors
 /// A usage message naming the flag, the value and what was expected, in
@@ -68,7 +64,7 @@ pub fn config_from_args(
     };
     let timeout = match &inline.timeout {
         Some(text) => positive_duration("--timeout <DURATION>", text)?,
-        None => DEFAULT_TIMEOUT,
+        None => DEFAULT_CHECK_TIMEOUT,
     };
     let fail_status = match inline.fail_status {
         Some(code) if !(100..=599).contains(&code) => {
@@ -133,7 +129,7 @@ pub fn config_from_args(
     Ok(Config {
         path: None,
         general: General {
-            threads: checks.len().clamp(1, MAX_THREADS),
+            threads: default_threads(checks.len()),
             interval,
             listen,
             on_demand: inline.on_demand,

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use super::{Check, CheckResult};
-use crate::exec::process::{Exit, ProcessGroups, ShellCommand};
+use crate::exec::process::{ChildExit, ProcessGroups, ShellCommand};
 
 /// Time between SIGTERM and SIGKILL when a script check times out.
 pub const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -87,9 +87,9 @@ impl Check for ScriptCheck {
 
 /// The reason for a finished run: the exit, and for a non-zero exit status
 /// the last non-empty line of output.
-fn reason(exit: &Exit, output: &str) -> String {
+fn reason(exit: &ChildExit, output: &str) -> String {
     match (exit, last_line(output)) {
-        (Exit::Code(code), Some(line)) if *code != 0 => format!("{exit}: {line}"),
+        (ChildExit::Code(code), Some(line)) if *code != 0 => format!("{exit}: {line}"),
         _ => exit.to_string(),
     }
 }
@@ -116,12 +116,12 @@ mod tests {
     #[test]
     fn reason_quotes_the_last_non_empty_line_on_failure_only() {
         let out = "first\n  disk full \r\n\n  \n";
-        assert_eq!(reason(&Exit::Code(3), out), "exit status 3: disk full");
-        assert_eq!(reason(&Exit::Code(0), out), "exit status 0");
-        assert_eq!(reason(&Exit::Code(1), " \n"), "exit status 1");
-        assert_eq!(reason(&Exit::Signal(9), out), "killed by signal 9");
+        assert_eq!(reason(&ChildExit::Code(3), out), "exit status 3: disk full");
+        assert_eq!(reason(&ChildExit::Code(0), out), "exit status 0");
+        assert_eq!(reason(&ChildExit::Code(1), " \n"), "exit status 1");
+        assert_eq!(reason(&ChildExit::Signal(9), out), "killed by signal 9");
         assert_eq!(
-            reason(&Exit::TimedOut(Duration::from_secs(2)), out),
+            reason(&ChildExit::TimedOut(Duration::from_secs(2)), out),
             "timed out after 2s"
         );
     }

@@ -2,8 +2,10 @@
 //! the endpoint, timeouts, rise/fall and the action groups fed.
 
 use super::ini::{Document, Section};
-use super::{CHECK_KEYS, DEFAULT_TIMEOUT, GENERAL_KEYS, Reader, has_key, url, value};
-use crate::model::{CheckSpec, GroupSpec, HttpProbe, Probe, StatusSet};
+use super::{CHECK_KEYS, GENERAL_KEYS, Reader, has_key, url, value};
+use crate::model::{
+    CheckKind, CheckSpec, DEFAULT_CHECK_TIMEOUT, GroupSpec, HttpProbe, Probe, StatusSet,
+};
 
 impl Reader<'_> {
     pub(super) fn check(
@@ -25,11 +27,10 @@ impl Reader<'_> {
         };
         let mut kind = if own("type") || url.is_none() {
             self.check_key(doc, section, "type").and_then(|found| {
-                self.typed("type", &found, |v| match v.to_ascii_lowercase().as_str() {
-                    k @ ("tcp" | "http" | "https" | "script") => Ok(k.to_owned()),
-                    _ => Err(format!(
-                        "{v:?} is not a check type; expected tcp, http, https or script"
-                    )),
+                self.typed("type", &found, |v| {
+                    CheckKind::from_word(v).ok_or_else(|| {
+                        format!("{v:?} is not a check type; expected tcp, http, https or script")
+                    })
                 })
             })
         } else {
@@ -41,7 +42,7 @@ impl Reader<'_> {
             })
         });
         if let Some(probe) = &parsed_url {
-            let scheme = probe.kind().to_owned();
+            let scheme = probe.kind();
             match &kind {
                 Some(k) if own("type") && *k != scheme => {
                     let line = section.get("type").and_then(|e| e.line);
@@ -77,9 +78,9 @@ impl Reader<'_> {
 
         // Which keys apply to this type; the others are ignored, with a
         // warning when they were set in this very section.
-        let applies: &[&str] = match kind.as_str() {
-            "tcp" => &["hostname", "port", "url"],
-            "http" => &[
+        let applies: &[&str] = match kind {
+            CheckKind::Tcp => &["hostname", "port", "url"],
+            CheckKind::Http => &[
                 "hostname",
                 "port",
                 "path",
@@ -87,7 +88,7 @@ impl Reader<'_> {
                 "expect_status",
                 "expect_body",
             ],
-            "https" => &[
+            CheckKind::Https => &[
                 "hostname",
                 "port",
                 "path",
@@ -97,7 +98,7 @@ impl Reader<'_> {
                 "tls_verify",
                 "ca_file",
             ],
-            _ => &["command"],
+            CheckKind::Script => &["command"],
         };
         let common = ["type", "timeout", "action", "rise", "fall"];
         for entry in &section.entries {
@@ -117,7 +118,7 @@ impl Reader<'_> {
 
         let timeout = match self.check_key(doc, section, "timeout") {
             Some(found) => self.typed("timeout", &found, value::duration),
-            None => Some(DEFAULT_TIMEOUT),
+            None => Some(DEFAULT_CHECK_TIMEOUT),
         };
         let rise = self.counter(doc, section, "rise");
         let fall = self.counter(doc, section, "fall");
@@ -159,8 +160,8 @@ impl Reader<'_> {
             }
         };
 
-        let probe = match kind.as_str() {
-            "script" => match self.check_key(doc, section, "command") {
+        let probe = match kind {
+            CheckKind::Script => match self.check_key(doc, section, "command") {
                 Some(found) if !found.value.trim().is_empty() => Some(Probe::Script {
                     command: found.value,
                 }),
@@ -186,7 +187,7 @@ impl Reader<'_> {
                     None
                 }
             },
-            _ => self.endpoint(doc, section, &kind, parsed_url),
+            _ => self.endpoint(doc, section, kind, parsed_url),
         };
         self.unknown_keys(section);
         if self.errors.len() != before {
@@ -215,7 +216,7 @@ impl Reader<'_> {
         &mut self,
         doc: &Document,
         section: &Section,
-        kind: &str,
+        kind: CheckKind,
         url: Option<Probe>,
     ) -> Option<Probe> {
         let name = section.name.clone();
@@ -229,7 +230,7 @@ impl Reader<'_> {
                 let port = self
                     .check_key(doc, section, "port")
                     .and_then(|f| self.typed("port", &f, value::port));
-                let path = if kind == "tcp" {
+                let path = if kind == CheckKind::Tcp {
                     None
                 } else {
                     self.check_key(doc, section, "path").map(|f| {
@@ -254,7 +255,7 @@ impl Reader<'_> {
             }
         };
         let host = host.unwrap_or_else(|| "localhost".to_owned());
-        if kind == "tcp" {
+        if kind == CheckKind::Tcp {
             let Some(port) = port else {
                 if !has_key(doc, section, "port") {
                     self.error(
@@ -268,7 +269,7 @@ impl Reader<'_> {
             };
             return Some(Probe::Tcp { host, port });
         }
-        let https = kind == "https";
+        let https = kind == CheckKind::Https;
         let expect_status = match self.check_key(doc, section, "expect_status") {
             Some(found) => self.typed("expect_status", &found, value::status_set)?,
             None => StatusSet::default(),

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use super::ini::{Document, Section};
-use super::{CHECK_KEYS, GENERAL_KEYS, Reader, default_threads, value};
-use crate::model::{General, LogTarget};
+use super::{CHECK_KEYS, GENERAL_KEYS, Reader, value};
+use crate::model::{General, LogTarget, UnixGroup, UserAccount, default_threads};
 
 impl Reader<'_> {
     pub(super) fn general(
@@ -20,16 +20,11 @@ impl Reader<'_> {
         let before = self.errors.len();
         let get = |me: &mut Self, key: &str| me.own(doc, section, key);
 
-        for key in ["user", "group"] {
-            if let Some(found) = get(self, key) {
-                if let Some(id) = self.typed(key, &found, |v| account(key, v)) {
-                    if key == "user" {
-                        general.user = id
-                    } else {
-                        general.group = id
-                    }
-                }
-            }
+        if let Some(found) = get(self, "user") {
+            general.user = self.typed("user", &found, user_account).flatten();
+        }
+        if let Some(found) = get(self, "group") {
+            general.group = self.typed("group", &found, unix_group).flatten();
         }
         if let Some(found) = get(self, "logfile") {
             general.log = match found.value.as_str() {
@@ -99,30 +94,58 @@ impl Reader<'_> {
     }
 }
 
-/// A user or group name (or numeric id) that must exist; `None` or empty
-/// means "keep the launching one".
-fn account(key: &str, text: &str) -> Result<Option<String>, String> {
+/// The user named by `text` (a name or a numeric id) in this system's user
+/// database; `None` or empty means "keep the launching one". The one place
+/// heartbeat looks a user up.
+///
+/// # Errors
+/// When no such user exists (`no user named "nobdy" on this system; …`) or
+/// the database cannot be read.
+pub fn user_account(text: &str) -> Result<Option<UserAccount>, String> {
     if value::is_none(text) {
         return Ok(None);
     }
-    let found = if key == "user" {
-        match text.parse::<u32>() {
-            Ok(uid) => nix::unistd::User::from_uid(uid.into()).map(|u| u.map(|u| u.name)),
-            Err(_) => nix::unistd::User::from_name(text).map(|u| u.map(|u| u.name)),
-        }
-    } else {
-        match text.parse::<u32>() {
-            Ok(gid) => nix::unistd::Group::from_gid(gid.into()).map(|g| g.map(|g| g.name)),
-            Err(_) => nix::unistd::Group::from_name(text).map(|g| g.map(|g| g.name)),
-        }
+    let found = match text.parse::<u32>() {
+        Ok(uid) => nix::unistd::User::from_uid(uid.into()),
+        Err(_) => nix::unistd::User::from_name(text),
     };
     match found {
-        Ok(Some(name)) => Ok(Some(name)),
-        Ok(None) => Err(format!(
-            "no {key} named {text:?} on this system; expected an existing {key} or None"
-        )),
-        Err(e) => Err(format!("cannot look up {key} {text:?}: {e}")),
+        Ok(Some(u)) => Ok(Some(UserAccount {
+            name: u.name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+            home: u.dir,
+        })),
+        Ok(None) => Err(unknown("user", text)),
+        Err(e) => Err(format!("cannot look up user {text:?}: {e}")),
     }
+}
+
+/// The group named by `text` (a name or a numeric id), as
+/// [`user_account`] does for users.
+///
+/// # Errors
+/// When no such group exists or the database cannot be read.
+pub fn unix_group(text: &str) -> Result<Option<UnixGroup>, String> {
+    if value::is_none(text) {
+        return Ok(None);
+    }
+    let found = match text.parse::<u32>() {
+        Ok(gid) => nix::unistd::Group::from_gid(gid.into()),
+        Err(_) => nix::unistd::Group::from_name(text),
+    };
+    match found {
+        Ok(Some(g)) => Ok(Some(UnixGroup {
+            name: g.name,
+            gid: g.gid.as_raw(),
+        })),
+        Ok(None) => Err(unknown("group", text)),
+        Err(e) => Err(format!("cannot look up group {text:?}: {e}")),
+    }
+}
+
+fn unknown(key: &str, text: &str) -> String {
+    format!("no {key} named {text:?} on this system; expected an existing {key} or None")
 }
 
 /// The status server address: `ADDR:PORT`, `[V6]:PORT`, or `:PORT` for all

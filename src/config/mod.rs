@@ -11,6 +11,8 @@
 
 mod check;
 mod general;
+
+pub use general::{unix_group, user_account};
 pub mod ini;
 pub mod url;
 pub mod value;
@@ -18,11 +20,10 @@ pub mod value;
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use ini::{DEFAULT, Document, Entry, Section};
 
-use crate::model::{CheckSpec, Config, General, GroupSpec};
+use crate::model::{CheckSpec, Config, General, GroupSpec, default_threads};
 
 /// The keys of `[general]`.
 pub const GENERAL_KEYS: &[&str] = &[
@@ -58,12 +59,6 @@ pub const CHECK_KEYS: &[&str] = &[
     "tls_verify",
     "ca_file",
 ];
-
-/// Default whole-check deadline.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Most worker threads chosen by default (one per check up to this).
-pub const DEFAULT_MAX_THREADS: usize = 64;
 
 /// One finding about a configuration file: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -490,9 +485,4 @@ impl Reader<'_> {
 /// its value: a key whose value was refused is not also "missing".
 fn has_key(doc: &Document, section: &Section, key: &str) -> bool {
     section.get(key).is_some() || doc.defaults.get(key).is_some()
-}
-
-/// One worker per check, at least 1, at most [`DEFAULT_MAX_THREADS`].
-pub fn default_threads(checks: usize) -> usize {
-    checks.clamp(1, DEFAULT_MAX_THREADS)
 }

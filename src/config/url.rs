@@ -2,6 +2,7 @@
 //! `https://HOST[:PORT][/PATH]`, read into a [`Probe`]. Used for the `url`
 //! key of a check section and for `--check` on the command line.
 
+use super::value;
 use crate::model::{HttpProbe, Probe, StatusSet};
 
 /// The forms a check URL takes, for messages.
@@ -47,7 +48,7 @@ pub fn parse(url: &str) -> Result<Probe, String> {
         return Err(format!("bad host '{host}'"));
     }
     let port = match port {
-        Some(text) => Some(parse_port(text)?),
+        Some(text) => Some(value::port(text)?),
         None => None,
     };
     match default_port {
@@ -107,14 +108,5 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), String> {
             Ok((host, Some(port)))
         }
         _ => Err("an IPv6 address goes in brackets, e.g. tcp://[::1]:5432".to_owned()),
-    }
-}
-
-fn parse_port(text: &str) -> Result<u16, String> {
-    match text.parse::<u16>() {
-        Ok(port) if port > 0 => Ok(port),
-        _ => Err(format!(
-            "bad port '{text}'; expected a number from 1 to 65535"
-        )),
     }
 }

@@ -16,8 +16,6 @@
 
 use sd_notify::NotifyState;
 
-use crate::engine::Lifecycle;
-
 /// Environment variable through which systemd passes its socket.
 pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
 
@@ -66,21 +64,6 @@ pub fn status(text: &str) -> Result<(), String> {
     send(&[NotifyState::Status(&text)])
 }
 
-/// Reports an engine [`Lifecycle`] event: `Ready` and `Reloaded` →
-/// [`ready`], `Reloading` → [`reloading`], `Stopping` → [`stopping`].
-/// Failures are logged as warnings: systemd being unreachable must not stop
-/// the health checks. Suitable as the engine's notify callback.
-pub fn lifecycle(event: Lifecycle) {
-    let result = match event {
-        Lifecycle::Ready | Lifecycle::Reloaded => ready(),
-        Lifecycle::Reloading => reloading(),
-        Lifecycle::Stopping => stopping(),
-    };
-    if let Err(e) = result {
-        log::warn!("{e}");
-    }
-}
-
 fn send(states: &[NotifyState<'_>]) -> Result<(), String> {
     sd_notify::notify(states).map_err(|e| {
         let socket = std::env::var_os(NOTIFY_SOCKET).unwrap_or_default();
@@ -124,7 +107,7 @@ mod tests {
         assert!(usec.parse::<u64>().unwrap() > 0, "{usec}");
         assert_eq!(got[2], "STATUS=2 groups healthy, 0 unhealthy\n");
         assert_eq!(got[3], "STOPPING=1\n");
-        // lifecycle(): Reloaded → READY, Reloading → RELOADING, Stopping.
+        // A reload as the daemon announces it, then the stop.
         assert_eq!(got[4], "READY=1\n");
         assert!(
             got[5].starts_with("RELOADING=1\nMONOTONIC_USEC="),
@@ -171,9 +154,9 @@ mod tests {
         reloading().unwrap();
         status("2 groups healthy,\n0 unhealthy").unwrap();
         stopping().unwrap();
-        lifecycle(Lifecycle::Reloaded);
-        lifecycle(Lifecycle::Reloading);
-        lifecycle(Lifecycle::Stopping);
+        ready().unwrap();
+        reloading().unwrap();
+        stopping().unwrap();
     }
 
     #[test]

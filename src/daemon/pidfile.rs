@@ -463,7 +463,9 @@ mod tests {
             eprintln!("skipped: needs root to drop to nobody");
             return;
         }
-        let out = child("daemon::pidfile::tests::child_unremovable").output().unwrap();
+        let out = child("daemon::pidfile::tests::child_unremovable")
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{out:?}");
         let lines = child_lines(&out.stdout);
         assert_eq!(lines.len(), 2, "{lines:?}");

@@ -22,7 +22,9 @@
 use std::ffi::CString;
 use std::path::PathBuf;
 
-use nix::unistd::{Gid, Group, Uid, User};
+use nix::unistd::{Gid, Uid};
+
+use crate::model::{UnixGroup, UserAccount};
 
 /// An identity to switch to, resolved from the names in `[general]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,46 +43,30 @@ pub struct Identity {
     setting: String,
 }
 
-/// Looks up `user` and `group` and checks that switching to them is
-/// possible.
+/// Works out the identity `user` and `group` (looked up when the
+/// configuration was loaded, see [`crate::config::user_account`]) make,
+/// and checks that switching to it is possible.
 ///
 /// Returns `None` when there is nothing to do: both are `None`, or they
 /// name the identity the process already has (real and effective).
 ///
 /// # Errors
-/// When a name is unknown (`unknown user "nobdy" (user in [general])`),
-/// the user or group database cannot be read, or another identity is asked
-/// for and the process does not run as root (`user = nobody in [general]
-/// needs heartbeat to start as root; it runs as uid 1000`). These are
-/// configuration errors.
-pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Identity>, String> {
+/// When another identity is asked for and the process does not run as root
+/// (`user = nobody in [general] needs heartbeat to start as root; it runs
+/// as uid 1000`; exit status 77, `EX_NOPERM`), or the user's groups cannot
+/// be read.
+pub fn resolve(
+    user: Option<&UserAccount>,
+    group: Option<&UnixGroup>,
+) -> Result<Option<Identity>, String> {
     if user.is_none() && group.is_none() {
         return Ok(None);
     }
-    let user_entry = match user {
-        Some(name) => Some(
-            User::from_name(name)
-                .map_err(|e| format!("cannot look up user {name:?}: {e}"))?
-                .ok_or_else(|| format!("unknown user {name:?} (user in [general])"))?,
-        ),
-        None => None,
-    };
-    let group_entry = match group {
-        Some(name) => Some(
-            Group::from_name(name)
-                .map_err(|e| format!("cannot look up group {name:?}: {e}"))?
-                .ok_or_else(|| format!("unknown group {name:?} (group in [general])"))?,
-        ),
-        None => None,
-    };
-    let uid = user_entry
-        .as_ref()
-        .map_or_else(nix::unistd::getuid, |u| u.uid);
-    let gid = group_entry
-        .as_ref()
+    let uid = user.map_or_else(nix::unistd::getuid, |u| Uid::from_raw(u.uid));
+    let gid = group
         .map(|g| g.gid)
-        .or(user_entry.as_ref().map(|u| u.gid))
-        .unwrap_or_else(nix::unistd::getgid);
+        .or(user.map(|u| u.gid))
+        .map_or_else(nix::unistd::getgid, Gid::from_raw);
 
     let current = uid == nix::unistd::getuid()
         && uid == nix::unistd::geteuid()
@@ -90,9 +76,9 @@ pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Identit
         return Ok(None);
     }
     let setting = match (user, group) {
-        (Some(u), Some(g)) => format!("user = {u} and group = {g}"),
-        (Some(u), None) => format!("user = {u}"),
-        (None, Some(g)) => format!("group = {g}"),
+        (Some(u), Some(g)) => format!("user = {} and group = {}", u.name, g.name),
+        (Some(u), None) => format!("user = {}", u.name),
+        (None, Some(g)) => format!("group = {}", g.name),
         (None, None) => unreachable!("returned above"),
     };
     let euid = nix::unistd::geteuid();
@@ -101,7 +87,7 @@ pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Identit
             "{setting} in [general] needs heartbeat to start as root; it runs as uid {euid}"
         ));
     }
-    let groups = match &user_entry {
+    let groups = match user {
         Some(u) => {
             let name = c_name(&u.name)?;
             let mut groups: Vec<u32> = nix::unistd::getgrouplist(&name, gid)
@@ -118,7 +104,7 @@ pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Identit
     Ok(Some(Identity {
         uid: uid.as_raw(),
         gid: gid.as_raw(),
-        user: user_entry.map(|u| (u.name, u.dir)),
+        user: user.map(|u| (u.name.clone(), u.home.clone())),
         groups,
         setting,
     }))
@@ -133,10 +119,10 @@ pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Identit
 /// privileged port bound, and before any thread starts.
 ///
 /// # Errors
-/// Those of [`resolve`] (configuration errors), and an OS failure or an
-/// incomplete drop found by the checks, after which the process must not go
-/// on (exit 71, `EX_OSERR`).
-pub fn drop_to(user: Option<&str>, group: Option<&str>) -> Result<(), String> {
+/// Those of [`resolve`], and an OS failure or an incomplete drop found by
+/// the checks, after which the process must not go on (exit 71,
+/// `EX_OSERR`).
+pub fn drop_to(user: Option<&UserAccount>, group: Option<&UnixGroup>) -> Result<(), String> {
     match resolve(user, group)? {
         Some(identity) => identity.apply(),
         None => Ok(()),
@@ -246,22 +232,12 @@ mod tests {
     #[test]
     fn nothing_to_do_without_names_or_for_the_current_identity() {
         assert_eq!(resolve(None, None), Ok(None));
-        let me = User::from_uid(nix::unistd::getuid()).unwrap().unwrap();
-        if me.gid == nix::unistd::getgid() {
-            assert_eq!(resolve(Some(&me.name), None), Ok(None));
+        let me = crate::config::user_account(&nix::unistd::getuid().to_string())
+            .unwrap()
+            .unwrap();
+        if me.gid == nix::unistd::getgid().as_raw() {
+            assert_eq!(resolve(Some(&me), None), Ok(None));
         }
-    }
-
-    #[test]
-    fn unknown_names_are_clear_errors() {
-        assert_eq!(
-            resolve(Some("no-such-user-hb"), None),
-            Err("unknown user \"no-such-user-hb\" (user in [general])".to_owned())
-        );
-        assert_eq!(
-            resolve(None, Some("no-such-group-hb")),
-            Err("unknown group \"no-such-group-hb\" (group in [general])".to_owned())
-        );
     }
 
     #[test]
@@ -270,8 +246,15 @@ mod tests {
             eprintln!("skipped: needs root");
             return;
         }
-        let nobody = User::from_name("nobody").unwrap().unwrap();
-        let id = resolve(Some("nobody"), None).unwrap().unwrap();
+        // Read from the user database here, not through the code under test.
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        let account = UserAccount {
+            name: "nobody".to_owned(),
+            uid: nobody.uid.as_raw(),
+            gid: nobody.gid.as_raw(),
+            home: nobody.dir.clone(),
+        };
+        let id = resolve(Some(&account), None).unwrap().unwrap();
         assert_eq!((id.uid, id.gid), (nobody.uid.as_raw(), nobody.gid.as_raw()));
         assert_eq!(id.user, Some(("nobody".to_owned(), nobody.dir.clone())));
         assert!(id.groups.contains(&nobody.gid.as_raw()));

@@ -41,12 +41,14 @@ use rayon::prelude::*;
 
 use crate::checks::{self, Check, CheckResult};
 use crate::config::Loaded;
-use crate::exec::actions::{self, ActionReport, ActionRequest, Kind};
+use crate::exec::actions::{self, ActionReport, ActionRequest};
 use crate::exec::process;
+use crate::model::ActionKind;
 use crate::model::{CheckSpec, Config, GroupSpec};
+use crate::model::{Health, group_health, overall_health, short_duration};
 use crate::status::metrics::Metrics;
 use crate::status::{ActionRecord, LastResult, RoundInfo, SharedStatus, Snapshot};
-use state::{ActionSlot, CheckState, Health, Occasion};
+use state::{ActionSlot, CheckState, Occasion};
 
 /// With `on_demand`, a probe request is answered from the latest round
 /// when that round ended less than this long ago, so a burst of requests
@@ -362,12 +364,10 @@ impl Engine {
                 break;
             }
         }
-        // A group no check feeds never changes state: it does not count.
-        state::group_health(
+        overall_health(
             self.groups
                 .iter()
-                .filter(|g| !g.members.is_empty())
-                .map(|g| g.health),
+                .map(|g| (g.health, !g.members.is_empty())),
         )
     }
 
@@ -390,7 +390,7 @@ impl Engine {
         for name in running {
             info!(
                 "waiting for the running action of group {name:?} (at most {})",
-                humantime::format_duration(self.config.general.action_timeout)
+                short_duration(self.config.general.action_timeout)
             );
         }
     }
@@ -402,7 +402,7 @@ impl Engine {
         let cancel = self.cancel.clone();
         self.round_started = Some((Instant::now(), SystemTime::now(), lateness));
         if lateness > Duration::from_millis(100) {
-            debug!("round starts {} late", humantime::format_duration(lateness));
+            debug!("round starts {} late", short_duration(lateness));
         }
         self.pool.spawn(move || {
             let results = checks
@@ -498,7 +498,7 @@ impl Engine {
     }
 
     fn update_group(&mut self, g: usize, now: SystemTime) {
-        let health = state::group_health(
+        let health = group_health(
             self.groups[g]
                 .members
                 .iter()
@@ -544,15 +544,8 @@ impl Engine {
         };
         let failed_checks = self.failed_checks(g);
         let group = &mut self.groups[g];
-        let kind = if target == Health::Healthy {
-            Kind::Promotion
-        } else {
-            Kind::Demotion
-        };
-        let command = match kind {
-            Kind::Promotion => group.spec.promotion.clone(),
-            Kind::Demotion => group.spec.demotion.clone(),
-        };
+        let kind = ActionKind::announcing(target);
+        let command = group.spec.command(kind).to_owned();
         let request = ActionRequest {
             group: group.spec.name.clone(),
             kind,
@@ -575,8 +568,7 @@ impl Engine {
         if let Err(e) = spawned {
             error!(
                 "cannot start the {} of group {:?}: {e}",
-                kind_word(kind),
-                group.spec.name
+                kind, group.spec.name
             );
             group.slot.finished(false);
         }
@@ -650,7 +642,7 @@ impl Engine {
 fn log_result(
     spec: &CheckSpec,
     state: &CheckState,
-    transition: Option<state::Transition>,
+    transition: Option<crate::model::Transition>,
     result: &CheckResult,
 ) {
     let what = describe(spec);
@@ -696,13 +688,6 @@ fn describe(spec: &CheckSpec) -> String {
         spec.probe.kind(),
         spec.probe.endpoint()
     )
-}
-
-fn kind_word(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Promotion => "promotion",
-        Kind::Demotion => "demotion",
-    }
 }
 
 fn build_pool(threads: usize) -> Result<rayon::ThreadPool, String> {

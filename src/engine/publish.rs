@@ -3,8 +3,7 @@
 //! one group after each of its actions.
 
 use super::Engine;
-use super::state::Health;
-use crate::exec::actions::Kind;
+use crate::model::ActionKind;
 use crate::status::{CheckStatus, GroupStatus, Snapshot};
 
 impl Engine {
@@ -29,13 +28,7 @@ impl Engine {
                 .iter()
                 .map(|&i| self.config.checks[i].name.clone())
                 .collect(),
-            running: group.slot.running.map(|h| {
-                if h == Health::Healthy {
-                    Kind::Promotion
-                } else {
-                    Kind::Demotion
-                }
-            }),
+            running: group.slot.running.map(ActionKind::announcing),
             last_action: group.last_action.clone(),
         }
     }

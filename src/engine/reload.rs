@@ -9,9 +9,10 @@ use std::time::SystemTime;
 
 use log::{error, info, warn};
 
-use super::state::{ActionSlot, CheckState, Health};
+use super::state::{ActionSlot, CheckState};
 use super::{Engine, Group, Lifecycle, build_pool};
 use crate::checks;
+use crate::model::Health;
 use crate::model::{CheckSpec, Config};
 
 impl Engine {

@@ -5,40 +5,7 @@
 //! on what it returns, and the tests below feed it sequences and assert the
 //! state after every step.
 
-use std::fmt;
-
-/// Health of a check or an action group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Health {
-    /// No result yet.
-    #[default]
-    Unknown,
-    /// Passing.
-    Healthy,
-    /// Failing.
-    Unhealthy,
-}
-
-impl Health {
-    /// The word used in logs and in `HEARTBEAT_STATE`:
-    /// `unknown`, `healthy` or `unhealthy`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Unknown => "unknown",
-            Health::Healthy => "healthy",
-            Health::Unhealthy => "unhealthy",
-        }
-    }
-}
-
-impl fmt::Display for Health {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A change of health: from, to.
-pub type Transition = (Health, Health);
+use crate::model::{Health, Transition};
 
 /// One check's hysteresis: its health and its run of equal results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,27 +40,6 @@ impl CheckState {
         };
         let previous = std::mem::replace(&mut self.health, next);
         (previous != next).then_some((previous, next))
-    }
-}
-
-/// The health of an action group from the health of its checks: healthy iff
-/// every check is healthy, unhealthy iff at least one is unhealthy, unknown
-/// otherwise (and for a group with no checks).
-pub fn group_health(checks: impl IntoIterator<Item = Health>) -> Health {
-    let mut any = false;
-    let mut unknown = false;
-    for health in checks {
-        any = true;
-        match health {
-            Health::Unhealthy => return Health::Unhealthy,
-            Health::Unknown => unknown = true,
-            Health::Healthy => {}
-        }
-    }
-    if unknown || !any {
-        Health::Unknown
-    } else {
-        Health::Healthy
     }
 }
 
@@ -208,14 +154,6 @@ mod tests {
         assert_eq!((s.successes, s.failures), (0, 3));
         assert_eq!(s.observe(true, 1, 2), Some((Unhealthy, Healthy)));
         assert_eq!((s.successes, s.failures), (1, 0));
-    }
-
-    #[test]
-    fn group_is_unhealthy_if_any_check_is() {
-        assert_eq!(group_health([Healthy, Unknown, Unhealthy]), Unhealthy);
-        assert_eq!(group_health([Healthy, Unknown]), Unknown);
-        assert_eq!(group_health([Healthy, Healthy]), Healthy);
-        assert_eq!(group_health([]), Unknown);
     }
 
     #[test]

@@ -11,14 +11,13 @@
 //! as with keepalived's notify scripts. [`spawn`] runs an action on its own
 //! thread so that a slow hook never holds up the engine.
 
-use std::fmt;
 use std::thread;
 use std::time::Duration;
 
 use log::{debug, error, info};
 
-use crate::engine::state::Health;
-use crate::exec::process::{self, Exit, ShellCommand};
+use crate::exec::process::{self, ChildExit, ShellCommand};
+use crate::model::{ActionKind, Health, short_duration};
 
 /// Time between SIGTERM and SIGKILL when an action outruns its deadline.
 pub const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -27,47 +26,13 @@ pub const KILL_GRACE: Duration = Duration::from_secs(5);
 /// last ones.
 pub const OUTPUT_CAP: usize = 8 * 1024;
 
-/// Promotion (the group turned healthy) or demotion (it turned unhealthy).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// The group turned healthy.
-    Promotion,
-    /// The group turned unhealthy.
-    Demotion,
-}
-
-impl Kind {
-    /// `promotion` or `demotion`, as in logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Promotion => "promotion",
-            Kind::Demotion => "demotion",
-        }
-    }
-
-    /// The state announced by this kind of action (`HEARTBEAT_STATE`):
-    /// healthy for a promotion, unhealthy for a demotion.
-    pub fn state(self) -> Health {
-        match self {
-            Kind::Promotion => Health::Healthy,
-            Kind::Demotion => Health::Unhealthy,
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// One action to run.
 #[derive(Debug, Clone)]
 pub struct ActionRequest {
     /// The action group's name (`HEARTBEAT_ACTION`).
     pub group: String,
     /// Promotion or demotion (`HEARTBEAT_STATE` healthy or unhealthy).
-    pub kind: Kind,
+    pub kind: ActionKind,
     /// The shell command.
     pub command: String,
     /// The state the group left (`HEARTBEAT_PREVIOUS_STATE`).
@@ -86,9 +51,9 @@ pub struct ActionReport {
     /// The action group's name.
     pub group: String,
     /// Promotion or demotion.
-    pub kind: Kind,
+    pub kind: ActionKind,
     /// How the command ended (`Code(0)` for a dry run).
-    pub exit: Exit,
+    pub exit: ChildExit,
     /// Wall time of the run.
     pub duration: Duration,
 }
@@ -109,7 +74,7 @@ pub struct ActionReport {
 /// Logs the start at INFO, a success at INFO (its output at DEBUG), a
 /// failure at ERROR with the exit status, signal or timeout and the output
 /// tail. A dry run logs what would run at INFO, runs nothing and reports
-/// `Exit::Code(0)`. Blocks the calling thread; never panics.
+/// `ChildExit::Code(0)`. Blocks the calling thread; never panics.
 pub fn run(request: &ActionRequest) -> ActionReport {
     let what = format!("{} of group {:?}", request.kind, request.group);
     if request.dry_run {
@@ -117,7 +82,7 @@ pub fn run(request: &ActionRequest) -> ActionReport {
         return ActionReport {
             group: request.group.clone(),
             kind: request.kind,
-            exit: Exit::Code(0),
+            exit: ChildExit::Code(0),
             duration: Duration::ZERO,
         };
     }
@@ -130,7 +95,7 @@ pub fn run(request: &ActionRequest) -> ActionReport {
         output_cap: OUTPUT_CAP,
     });
     let output = finished.output.trim_end();
-    let took = format!("{:.2}s", finished.duration.as_secs_f64());
+    let took = short_duration(finished.duration);
     if finished.exit.success() {
         info!("{what} succeeded in {took}");
         if !output.is_empty() {
@@ -201,7 +166,7 @@ mod tests {
     fn environment_names_group_states_and_failed_checks() {
         let request = ActionRequest {
             group: "web".into(),
-            kind: Kind::Demotion,
+            kind: ActionKind::Demotion,
             command: "true".into(),
             previous: Health::Unknown,
             failed_checks: vec!["nginx".into(), "disk".into()],

@@ -79,7 +79,7 @@ pub struct ShellCommand<'a> {
 /// reasons: `exit status 3`, `killed by signal 9`, `timed out after 2s`,
 /// `cannot start: …`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Exit {
+pub enum ChildExit {
     /// It exited with this status.
     Code(i32),
     /// It was killed by this signal (not by us).
@@ -90,20 +90,20 @@ pub enum Exit {
     SpawnFailed(String),
 }
 
-impl Exit {
+impl ChildExit {
     /// Exited with status 0.
     pub fn success(&self) -> bool {
-        *self == Exit::Code(0)
+        *self == ChildExit::Code(0)
     }
 }
 
-impl fmt::Display for Exit {
+impl fmt::Display for ChildExit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Exit::Code(code) => write!(f, "exit status {code}"),
-            Exit::Signal(signal) => write!(f, "killed by signal {signal}"),
-            Exit::TimedOut(after) => write!(f, "timed out after {}", short_duration(*after)),
-            Exit::SpawnFailed(reason) => write!(f, "cannot start: {reason}"),
+            ChildExit::Code(code) => write!(f, "exit status {code}"),
+            ChildExit::Signal(signal) => write!(f, "killed by signal {signal}"),
+            ChildExit::TimedOut(after) => write!(f, "timed out after {}", short_duration(*after)),
+            ChildExit::SpawnFailed(reason) => write!(f, "cannot start: {reason}"),
         }
     }
 }
@@ -112,7 +112,7 @@ impl fmt::Display for Exit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
     /// How it ended.
-    pub exit: Exit,
+    pub exit: ChildExit,
     /// The tail of its output (lossy UTF-8), at most `output_cap` bytes.
     pub output: String,
     /// Wall time from spawn to reaping.
@@ -129,10 +129,10 @@ pub struct Finished {
 /// - on the deadline, after SIGTERM to the process group, then SIGKILL to
 ///   the group once the shell has exited and the pipe is closed, or at the
 ///   latest `kill_grace` after the SIGTERM, and after reaping the shell.
-///   The exit is then [`Exit::TimedOut`] with `cmd.timeout`.
+///   The exit is then [`ChildExit::TimedOut`] with `cmd.timeout`.
 ///
 /// Never panics; a failure to start (no `/bin/sh`, a NUL byte in the command
-/// or in a variable, no file descriptors left) is [`Exit::SpawnFailed`].
+/// or in a variable, no file descriptors left) is [`ChildExit::SpawnFailed`].
 pub fn run(cmd: &ShellCommand<'_>) -> Finished {
     supervise(cmd, None).0
 }
@@ -160,7 +160,7 @@ impl ProcessGroups {
     /// Like [`run`], registered in this set from spawn until the shell
     /// exits. Spawns hold the set's lock, so they are serialised. Returns
     /// the finished run and whether [`ProcessGroups::kill_all`] ended it
-    /// (its exit is then usually `Exit::Signal(9)`).
+    /// (its exit is then usually `ChildExit::Signal(9)`).
     pub fn run(&self, cmd: &ShellCommand<'_>) -> (Finished, bool) {
         supervise(cmd, Some(self))
     }
@@ -227,8 +227,8 @@ impl Drop for Registration {
 pub struct Reaped {
     /// Its pid, as this process sees it.
     pub pid: u32,
-    /// How it ended: [`Exit::Code`] or [`Exit::Signal`].
-    pub exit: Exit,
+    /// How it ended: [`ChildExit::Code`] or [`ChildExit::Signal`].
+    pub exit: ChildExit,
 }
 
 /// Reaps the children of this process that have exited and that no
@@ -448,14 +448,14 @@ fn has_exited(child: &Child) -> bool {
     )
 }
 
-fn to_exit(status: io::Result<ExitStatus>) -> Exit {
+fn to_exit(status: io::Result<ExitStatus>) -> ChildExit {
     match status {
         Ok(status) => match (status.code(), status.signal()) {
-            (Some(code), _) => Exit::Code(code),
-            (None, Some(signal)) => Exit::Signal(signal),
-            (None, None) => Exit::Code(status.into_raw()),
+            (Some(code), _) => ChildExit::Code(code),
+            (None, Some(signal)) => ChildExit::Signal(signal),
+            (None, None) => ChildExit::Code(status.into_raw()),
         },
-        Err(e) => Exit::SpawnFailed(format!("lost track of {SHELL}: {e}")),
+        Err(e) => ChildExit::SpawnFailed(format!("lost track of {SHELL}: {e}")),
     }
 }
 
@@ -536,7 +536,7 @@ fn supervise(cmd: &ShellCommand<'_>, groups: Option<&ProcessGroups>) -> (Finishe
         Ok(spawned) => spawned,
         Err(reason) => {
             let finished = Finished {
-                exit: Exit::SpawnFailed(reason),
+                exit: ChildExit::SpawnFailed(reason),
                 output: String::new(),
                 duration: start.elapsed(),
             };
@@ -558,7 +558,7 @@ fn supervise(cmd: &ShellCommand<'_>, groups: Option<&ProcessGroups>) -> (Finishe
     let deadline = start.checked_add(cmd.timeout);
     let mut tail = Tail::new(cmd.output_cap);
     let mut pipe_open = true;
-    let mut exit: Option<Exit> = None;
+    let mut exit: Option<ChildExit> = None;
     // Set once the deadline has passed and SIGTERM has been sent.
     let mut kill_at: Option<Instant> = None;
 
@@ -598,7 +598,7 @@ fn supervise(cmd: &ShellCommand<'_>, groups: Option<&ProcessGroups>) -> (Finishe
         if exit.is_none() {
             reap(&mut child);
         }
-        exit = Some(Exit::TimedOut(cmd.timeout));
+        exit = Some(ChildExit::TimedOut(cmd.timeout));
     }
     // The shell is reaped now, on every path: its pid leaves the registry,
     // so that an orphan that reuses it is not passed over.
@@ -616,7 +616,7 @@ fn supervise(cmd: &ShellCommand<'_>, groups: Option<&ProcessGroups>) -> (Finishe
     }
 
     let finished = Finished {
-        exit: exit.unwrap_or(Exit::Code(-1)),
+        exit: exit.unwrap_or(ChildExit::Code(-1)),
         output: tail.into_string(),
         duration: start.elapsed(),
     };
@@ -733,13 +733,13 @@ mod tests {
             let runners: Vec<_> = (0..4)
                 .map(|_| {
                     s.spawn(|| {
-                        let mut exits: Vec<Exit> = (0..50).map(|_| run(&quick).exit).collect();
+                        let mut exits: Vec<ChildExit> = (0..50).map(|_| run(&quick).exit).collect();
                         exits.push(run(&hung).exit);
                         exits
                     })
                 })
                 .collect();
-            let exits: Vec<Exit> = runners
+            let exits: Vec<ChildExit> = runners
                 .into_iter()
                 .flat_map(|r| r.join().unwrap())
                 .collect();
@@ -752,10 +752,10 @@ mod tests {
             (exits, reaper.join().unwrap())
         });
 
-        let timed_out = Exit::TimedOut(Duration::from_millis(50));
-        let wrong: Vec<&Exit> = exits
+        let timed_out = ChildExit::TimedOut(Duration::from_millis(50));
+        let wrong: Vec<&ChildExit> = exits
             .iter()
-            .filter(|e| **e != Exit::Code(3) && **e != timed_out)
+            .filter(|e| **e != ChildExit::Code(3) && **e != timed_out)
             .collect();
         assert!(wrong.is_empty(), "runs that lost their exit: {wrong:?}");
         assert_eq!(exits.iter().filter(|e| **e == timed_out).count(), 4);
@@ -763,11 +763,14 @@ mod tests {
         // One `sleep 0.01` per quick run, which exits 0; the sleeps of the
         // hung runs die of SIGTERM or SIGKILL. A shell exits 3 or dies of
         // its group's SIGTERM: none may be here.
-        let finished = reaped.iter().filter(|r| r.exit == Exit::Code(0)).count();
+        let finished = reaped
+            .iter()
+            .filter(|r| r.exit == ChildExit::Code(0))
+            .count();
         assert_eq!(finished, 200, "{reaped:?}");
         let other: Vec<&Reaped> = reaped
             .iter()
-            .filter(|r| !matches!(r.exit, Exit::Code(0) | Exit::Signal(9 | 15)))
+            .filter(|r| !matches!(r.exit, ChildExit::Code(0) | ChildExit::Signal(9 | 15)))
             .collect();
         assert!(other.is_empty(), "not orphans: {other:?}");
         println!("child: done");

@@ -16,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::exit::Exit;
+use crate::model::short_duration;
 use crate::status::report::{CheckReport, GroupReport, StatusReport};
 
 /// How long the whole request may take unless told otherwise.
@@ -231,13 +232,10 @@ fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
 }
 
-/// `12 ms` below a second, `1.50 s` from there on.
+/// Seconds from the report, written as every duration in messages is
+/// ([`short_duration`]): `12ms`, `1.5s`.
 fn seconds(s: f64) -> String {
-    if s < 1.0 {
-        format!("{:.0} ms", s * 1000.0)
-    } else {
-        format!("{s:.2} s")
-    }
+    short_duration(Duration::try_from_secs_f64(s).unwrap_or_default())
 }
 
 /// Left-aligned columns two spaces apart; the last column is not padded.
@@ -274,9 +272,10 @@ mod tests {
 
     #[test]
     fn seconds_read_naturally() {
-        assert_eq!(seconds(0.0123), "12 ms");
-        assert_eq!(seconds(0.0), "0 ms");
-        assert_eq!(seconds(1.5), "1.50 s");
+        assert_eq!(seconds(0.0123), "12ms");
+        assert_eq!(seconds(0.0), "0s");
+        assert_eq!(seconds(1.5), "1.5s");
+        assert_eq!(seconds(-1.0), "0s");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! It runs on its own thread with a small current-thread tokio runtime and
 //! hyper, never on the engine's threads, and answers from the latest
-//! [`Snapshot`] the engine published. Only with `on_demand` do `GET /` and
+//! [`Snapshot`](crate::status::Snapshot) the engine published. Only with `on_demand` do `GET /` and
 //! `GET /ready` (the answers a load balancer acts on) ask the engine for a
 //! fresh round first, through the `probe` callback (the engine shares one
 //! probe run between concurrent requests). `/status` always reports what
@@ -21,17 +21,8 @@
 //! HEAD answers like GET without a body; other methods get 405 with
 //! `Allow: GET, HEAD`; other paths 404.
 //!
-//! **Healthy** (for `/` and `/ready`) means: at least one round has
-//! completed, the engine is alive, and every action group is healthy. A
-//! stalled engine is not healthy, because its results are stale.
-//!
-//! **Alive** means the engine keeps its schedule: the time since the latest
-//! round *ended* (or, before the first, since the engine started) is at
-//! most `2 × max(interval, duration of the latest round) + stall_margin`.
-//! A round in progress for longer than that, or a scheduler that stopped,
-//! both exceed it. The clock is the wall clock of the [`Snapshot`]; a jump
-//! backwards reads as alive, a jump forwards can read as stalled until the
-//! next round ends.
+//! Health and liveness are judged by [`Verdict`] (`crate::status`), from
+//! the snapshot alone.
 //!
 //! Robustness: each connection has a header read timeout (which in hyper 1
 //! also bounds how long a keep-alive connection may sit idle between
@@ -66,7 +57,7 @@ use tokio::time::Instant;
 
 use crate::status::metrics::{self, Metrics};
 use crate::status::report::{Alive, Ready, StatusReport};
-use crate::status::{SharedStatus, Snapshot};
+use crate::status::{SharedStatus, StallRule, Verdict};
 
 /// Asks the engine for a fresh round and returns once its results are
 /// published. Called on a blocking thread; the engine makes concurrent
@@ -80,7 +71,7 @@ pub struct ServerOptions {
     /// 503 by default).
     pub fail_status: u16,
     /// The configured interval between round starts; used by the stall rule
-    /// until the engine publishes its own in the [`Snapshot`].
+    /// until the engine publishes its own in the [`Snapshot`](crate::status::Snapshot).
     pub interval: Duration,
     /// Probe before answering `/` and `/ready`.
     pub on_demand: bool,
@@ -221,9 +212,11 @@ pub fn spawn(
         metrics,
         probe: if options.on_demand { probe } else { None },
         fail_status,
-        interval: options.interval,
-        stall_margin: options.stall_margin,
-        server_started: SystemTime::now(),
+        stall: StallRule {
+            interval: options.interval,
+            margin: options.stall_margin,
+            started: SystemTime::now(),
+        },
     });
     let (stop_tx, stop_rx) = oneshot::channel();
     let thread = std::thread::Builder::new()
@@ -251,9 +244,7 @@ struct App {
     metrics: Arc<Metrics>,
     probe: Option<ProbeFn>,
     fail_status: StatusCode,
-    interval: Duration,
-    stall_margin: Duration,
-    server_started: SystemTime,
+    stall: StallRule,
 }
 
 /// Logs at most once per period, counting what it left out.
@@ -593,7 +584,7 @@ fn from_snapshot(app: &App, route: Route, head: bool) -> Response<Full<Bytes>> {
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
-    let verdict = Verdict::of(&snapshot, app, SystemTime::now());
+    let verdict = Verdict::of(&snapshot, &app.stall, SystemTime::now());
     match route {
         Route::Health if verdict.reasons.is_empty() => {
             reply(StatusCode::OK, TEXT, "OK\n".into(), head)
@@ -668,142 +659,9 @@ fn reply(
     response
 }
 
-/// The server's judgement of a snapshot.
-struct Verdict {
-    /// Whether the engine keeps its schedule.
-    alive: bool,
-    /// Why it is not healthy; empty when it is.
-    reasons: Vec<String>,
-    /// One word for `GET /`'s body: `UNKNOWN`, `STALLED` or `UNHEALTHY`.
-    word: &'static str,
-}
-
-impl Verdict {
-    fn of(snapshot: &Snapshot, app: &App, now: SystemTime) -> Verdict {
-        let interval = if snapshot.interval.is_zero() {
-            app.interval
-        } else {
-            snapshot.interval
-        };
-        let stalled = stalled_for(
-            snapshot,
-            interval,
-            app.stall_margin,
-            app.server_started,
-            now,
-        );
-        let alive = stalled.is_none();
-        let mut reasons = Vec::new();
-        let mut word = "UNHEALTHY";
-        if let Some((since, limit)) = stalled {
-            word = "STALLED";
-            reasons.push(format!(
-                "engine stalled: no round completed for {} (limit {})",
-                seconds(since),
-                seconds(limit)
-            ));
-        }
-        if snapshot.last_round.is_none() {
-            if alive {
-                word = "UNKNOWN";
-            }
-            reasons.push("no round completed yet".to_owned());
-        } else if !snapshot.all_healthy() {
-            let checks = snapshot.reasons();
-            if checks.is_empty() {
-                if snapshot.used_groups().next().is_none() {
-                    reasons.push("no action groups".to_owned());
-                }
-                reasons.extend(
-                    snapshot
-                        .used_groups()
-                        .filter(|g| g.health != crate::engine::state::Health::Healthy)
-                        .map(|g| format!("group {}: {}", g.name, g.health)),
-                );
-            } else {
-                reasons.extend(checks);
-            }
-        }
-        Verdict {
-            alive,
-            reasons,
-            word,
-        }
-    }
-}
-
-/// A duration as whole seconds (`95s`), or milliseconds below one second.
-fn seconds(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}s", d.as_secs())
-    }
-}
-
-/// The stall rule (module docs): `Some((time since the reference point,
-/// limit))` when the engine has missed its schedule, `None` while it keeps
-/// it.
-pub fn stalled_for(
-    snapshot: &Snapshot,
-    interval: Duration,
-    margin: Duration,
-    server_started: SystemTime,
-    now: SystemTime,
-) -> Option<(Duration, Duration)> {
-    let (reference, round) = match &snapshot.last_round {
-        Some(round) => (round.started + round.duration, round.duration),
-        None => (snapshot.started.unwrap_or(server_started), Duration::ZERO),
-    };
-    let limit = interval.max(round).saturating_mul(2).saturating_add(margin);
-    let since = now.duration_since(reference).unwrap_or_default();
-    (since > limit).then_some((since, limit))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::RoundInfo;
-
-    const T0: Duration = Duration::from_secs(1_800_000_000);
-
-    fn at(secs: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + T0 + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn stall_rule_counts_from_the_end_of_the_latest_round() {
-        let mut snapshot = Snapshot {
-            started: Some(at(0)),
-            interval: Duration::from_secs(10),
-            ..Snapshot::default()
-        };
-        let ten = Duration::from_secs(10);
-        let margin = Duration::from_secs(5);
-        // Before the first round: counted from the start.
-        assert_eq!(stalled_for(&snapshot, ten, margin, at(0), at(25)), None);
-        assert_eq!(
-            stalled_for(&snapshot, ten, margin, at(0), at(26)),
-            Some((Duration::from_secs(26), Duration::from_secs(25)))
-        );
-        // A round that started at 100 and took 2 s ended at 102.
-        snapshot.last_round = Some(RoundInfo {
-            started: at(100),
-            duration: Duration::from_secs(2),
-            lateness: Duration::ZERO,
-        });
-        assert_eq!(stalled_for(&snapshot, ten, margin, at(0), at(127)), None);
-        assert!(stalled_for(&snapshot, ten, margin, at(0), at(128)).is_some());
-        // A long round stretches the limit: rounds of 30 s every 30 s.
-        snapshot.last_round = Some(RoundInfo {
-            started: at(100),
-            duration: Duration::from_secs(30),
-            lateness: Duration::ZERO,
-        });
-        assert_eq!(stalled_for(&snapshot, ten, margin, at(0), at(195)), None);
-        // A clock that went backwards reads as alive.
-        assert_eq!(stalled_for(&snapshot, ten, margin, at(0), at(50)), None);
-    }
 
     #[test]
     fn throttle_logs_once_per_period_and_counts_the_rest() {

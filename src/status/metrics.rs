@@ -36,9 +36,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::engine::state::Health;
-use crate::exec::actions::Kind;
-use crate::exec::process::Exit;
+use crate::exec::process::ChildExit;
+use crate::model::{ActionKind, CheckKind, Health};
 
 /// The `Content-Type` of [`Metrics::encode`]'s output: OpenMetrics text 1.0.0.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -58,7 +57,7 @@ const STATES: [Health; 3] = [Health::Unknown, Health::Healthy, Health::Unhealthy
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     check: String,
-    r#type: String,
+    r#type: &'static str,
     result: &'static str,
 }
 
@@ -132,20 +131,12 @@ fn long_histogram() -> Histogram {
 }
 
 /// The `outcome` label of an action run.
-pub fn outcome(exit: &Exit) -> &'static str {
+pub fn outcome(exit: &ChildExit) -> &'static str {
     match exit {
-        Exit::Code(0) => "ok",
-        Exit::Code(_) | Exit::Signal(_) => "failed",
-        Exit::TimedOut(_) => "timeout",
-        Exit::SpawnFailed(_) => "error",
-    }
-}
-
-/// The `kind` label of an action run: `promotion` or `demotion`.
-pub fn kind_label(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Promotion => "promotion",
-        Kind::Demotion => "demotion",
+        ChildExit::Code(0) => "ok",
+        ChildExit::Code(_) | ChildExit::Signal(_) => "failed",
+        ChildExit::TimedOut(_) => "timeout",
+        ChildExit::SpawnFailed(_) => "error",
     }
 }
 
@@ -237,10 +228,10 @@ impl Metrics {
 
     /// One check result and its latency. `kind` is the check type (`tcp`,
     /// `http`, `https`, `script`).
-    pub fn check_result(&self, check: &str, kind: &str, healthy: bool, latency: Duration) {
+    pub fn check_result(&self, check: &str, kind: CheckKind, healthy: bool, latency: Duration) {
         let labels = ResultLabels {
             check: check.to_owned(),
-            r#type: kind.to_owned(),
+            r#type: kind.as_str(),
             result: if healthy { "ok" } else { "failed" },
         };
         self.check_results.get_or_create(&labels).inc();
@@ -314,18 +305,18 @@ impl Metrics {
     }
 
     /// An action ended: counted by [`outcome`], and its duration observed.
-    pub fn action(&self, group: &str, kind: Kind, exit: &Exit, duration: Duration) {
+    pub fn action(&self, group: &str, kind: ActionKind, exit: &ChildExit, duration: Duration) {
         self.actions
             .get_or_create(&ActionLabels {
                 group: group.to_owned(),
-                kind: kind_label(kind),
+                kind: kind.as_str(),
                 outcome: outcome(exit),
             })
             .inc();
         self.action_duration
             .get_or_create(&ActionKindLabels {
                 group: group.to_owned(),
-                kind: kind_label(kind),
+                kind: kind.as_str(),
             })
             .observe(duration.as_secs_f64());
     }
@@ -371,10 +362,13 @@ mod tests {
 
     #[test]
     fn outcomes() {
-        assert_eq!(outcome(&Exit::Code(0)), "ok");
-        assert_eq!(outcome(&Exit::Code(2)), "failed");
-        assert_eq!(outcome(&Exit::Signal(9)), "failed");
-        assert_eq!(outcome(&Exit::TimedOut(Duration::from_secs(1))), "timeout");
-        assert_eq!(outcome(&Exit::SpawnFailed("x".into())), "error");
+        assert_eq!(outcome(&ChildExit::Code(0)), "ok");
+        assert_eq!(outcome(&ChildExit::Code(2)), "failed");
+        assert_eq!(outcome(&ChildExit::Signal(9)), "failed");
+        assert_eq!(
+            outcome(&ChildExit::TimedOut(Duration::from_secs(1))),
+            "timeout"
+        );
+        assert_eq!(outcome(&ChildExit::SpawnFailed("x".into())), "error");
     }
 }

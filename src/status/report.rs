@@ -38,8 +38,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::process::Exit;
-use crate::status::metrics::{kind_label, outcome};
+use crate::exec::process::ChildExit;
+use crate::status::metrics::outcome;
 use crate::status::{ActionRecord, CheckStatus, GroupStatus, LastResult, RoundInfo, Snapshot};
 
 /// `GET /status`: everything the engine knows.
@@ -206,7 +206,7 @@ impl GroupReport {
             state: group.health.as_str().to_owned(),
             since: group.since.map(rfc3339),
             checks: group.checks.clone(),
-            running_action: group.running.map(|k| kind_label(k).to_owned()),
+            running_action: group.running.map(|k| k.as_str().to_owned()),
             last_action: group.last_action.as_ref().map(ActionRun::new),
         }
     }
@@ -215,17 +215,17 @@ impl GroupReport {
 impl ActionRun {
     fn new(record: &ActionRecord) -> ActionRun {
         ActionRun {
-            kind: kind_label(record.kind).to_owned(),
+            kind: record.kind.as_str().to_owned(),
             started: rfc3339(record.started),
             duration_seconds: record.duration.as_secs_f64(),
             outcome: outcome(&record.exit).to_owned(),
             exit: record.exit.to_string(),
             exit_code: match record.exit {
-                Exit::Code(code) => Some(code),
+                ChildExit::Code(code) => Some(code),
                 _ => None,
             },
             signal: match record.exit {
-                Exit::Signal(signal) => Some(signal),
+                ChildExit::Signal(signal) => Some(signal),
                 _ => None,
             },
         }
@@ -236,7 +236,7 @@ impl CheckReport {
     fn new(check: &CheckStatus) -> CheckReport {
         CheckReport {
             name: check.name.clone(),
-            kind: check.kind.to_owned(),
+            kind: check.kind.as_str().to_owned(),
             endpoint: check.endpoint.clone(),
             state: check.health.as_str().to_owned(),
             successes: check.successes,
@@ -262,8 +262,8 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::engine::state::Health;
-    use crate::exec::actions::Kind;
+    use crate::model::ActionKind;
+    use crate::model::Health;
 
     #[test]
     fn ready_omits_empty_reasons() {
@@ -290,10 +290,10 @@ mod tests {
                 checks: vec!["nginx".into()],
                 running: None,
                 last_action: Some(ActionRecord {
-                    kind: Kind::Demotion,
+                    kind: ActionKind::Demotion,
                     started: at,
                     duration: Duration::from_millis(50),
-                    exit: Exit::TimedOut(Duration::from_secs(60)),
+                    exit: ChildExit::TimedOut(Duration::from_secs(60)),
                 }),
             }],
             checks: vec![],

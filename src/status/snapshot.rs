@@ -8,9 +8,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use crate::engine::state::Health;
-use crate::exec::actions::Kind;
-use crate::exec::process::Exit;
+use crate::exec::process::ChildExit;
+use crate::model::ActionKind;
+use crate::model::{CheckKind, Health, overall_health};
 
 /// The shared, latest snapshot.
 pub type SharedStatus = Arc<RwLock<Snapshot>>;
@@ -40,8 +40,8 @@ impl Snapshot {
     /// no check feeds never changes state and never runs an action, so it
     /// does not count.
     pub fn all_healthy(&self) -> bool {
-        let mut used = self.used_groups().peekable();
-        used.peek().is_some() && used.all(|g| g.health == Health::Healthy)
+        let groups = self.groups.iter().map(|g| (g.health, !g.checks.is_empty()));
+        overall_health(groups) == Health::Healthy
     }
 
     /// The groups that at least one check feeds.
@@ -97,7 +97,7 @@ pub struct GroupStatus {
     /// Names of its checks.
     pub checks: Vec<String>,
     /// The action running now, if any.
-    pub running: Option<Kind>,
+    pub running: Option<ActionKind>,
     /// The last action that ended.
     pub last_action: Option<ActionRecord>,
 }
@@ -106,13 +106,13 @@ pub struct GroupStatus {
 #[derive(Debug, Clone)]
 pub struct ActionRecord {
     /// Promotion or demotion.
-    pub kind: Kind,
+    pub kind: ActionKind,
     /// When it started.
     pub started: SystemTime,
     /// How long it ran.
     pub duration: Duration,
     /// How it ended.
-    pub exit: Exit,
+    pub exit: ChildExit,
 }
 
 /// One check.
@@ -121,7 +121,7 @@ pub struct CheckStatus {
     /// Section name.
     pub name: String,
     /// `tcp`, `http`, `https` or `script`.
-    pub kind: &'static str,
+    pub kind: CheckKind,
     /// What it probes (address, URL or command).
     pub endpoint: String,
     /// Health after rise/fall.

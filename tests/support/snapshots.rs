@@ -5,16 +5,16 @@
 
 use std::time::{Duration, SystemTime};
 
-use heartbeat::engine::state::Health;
-use heartbeat::exec::actions::Kind;
-use heartbeat::exec::process::Exit;
+use heartbeat::exec::process::ChildExit;
+use heartbeat::model::Health;
+use heartbeat::model::{ActionKind, CheckKind};
 use heartbeat::status::{ActionRecord, CheckStatus, GroupStatus, LastResult, RoundInfo, Snapshot};
 
 pub fn check(name: &str, health: Health, reason: &str) -> CheckStatus {
     let passed = health == Health::Healthy;
     CheckStatus {
         name: name.into(),
-        kind: "tcp",
+        kind: CheckKind::Tcp,
         endpoint: "127.0.0.1:5432".into(),
         health,
         successes: u32::from(passed) * 3,
@@ -37,13 +37,13 @@ pub fn group(name: &str, health: Health, checks: &[&str]) -> GroupStatus {
         running: None,
         last_action: Some(ActionRecord {
             kind: if health == Health::Healthy {
-                Kind::Promotion
+                ActionKind::Promotion
             } else {
-                Kind::Demotion
+                ActionKind::Demotion
             },
             started: SystemTime::now() - Duration::from_secs(60),
             duration: Duration::from_millis(250),
-            exit: Exit::Code(0),
+            exit: ChildExit::Code(0),
         }),
     }
 }

@@ -1,4 +1,5 @@
-//! The validated configuration: what the engine runs.
+//! The domain model: the validated configuration (what the engine runs)
+//! and the words every step shares for health ([`Health`], in `health`).
 //!
 //! [`crate::config`] turns INI text into these types once, at start-up and on
 //! reload. Every value here has already been checked: durations are
@@ -10,6 +11,23 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod health;
+
+pub use health::*;
+
+/// Whole-check deadline when `timeout` is not set (and `--timeout`).
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most worker threads chosen when `threads` is not set: one per check up
+/// to this many.
+pub const MAX_DEFAULT_THREADS: usize = 64;
+
+/// The `threads` default for `checks` checks: one worker per check, at
+/// least 1, at most [`MAX_DEFAULT_THREADS`].
+pub fn default_threads(checks: usize) -> usize {
+    checks.clamp(1, MAX_DEFAULT_THREADS)
+}
 
 /// A whole validated configuration, from a file or from the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,10 +47,11 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq)]
 pub struct General {
     /// User to run as after start-up; `None` keeps the launching user.
-    /// Validated to exist when the configuration is loaded.
-    pub user: Option<String>,
+    /// Looked up when the configuration is loaded.
+    pub user: Option<UserAccount>,
     /// Group to run as after start-up; `None` keeps the user's group.
-    pub group: Option<String>,
+    /// Looked up when the configuration is loaded.
+    pub group: Option<UnixGroup>,
     /// Where log lines go.
     pub log: LogTarget,
     /// The most verbose level logged.
@@ -78,6 +97,29 @@ impl Default for General {
     }
 }
 
+/// A user account of this system (`user` in `[general]`), as the user
+/// database gave it when the configuration was loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAccount {
+    /// Its name (also when the configuration gave a numeric id).
+    pub name: String,
+    /// Its user id.
+    pub uid: u32,
+    /// Its primary group id.
+    pub gid: u32,
+    /// Its home directory.
+    pub home: PathBuf,
+}
+
+/// A group of this system (`group` in `[general]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixGroup {
+    /// Its name (also when the configuration gave a numeric id).
+    pub name: String,
+    /// Its group id.
+    pub gid: u32,
+}
+
 /// Where log lines are written (`logfile` in `[general]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogTarget {
@@ -98,6 +140,16 @@ pub struct GroupSpec {
     pub promotion: String,
     /// Shell command run when the group turns unhealthy.
     pub demotion: String,
+}
+
+impl GroupSpec {
+    /// The command run for `kind`: the promotion or the demotion.
+    pub fn command(&self, kind: ActionKind) -> &str {
+        match kind {
+            ActionKind::Promotion => &self.promotion,
+            ActionKind::Demotion => &self.demotion,
+        }
+    }
 }
 
 /// One check section.
@@ -136,15 +188,62 @@ pub enum Probe {
     },
 }
 
-impl Probe {
-    /// The check type as written in the configuration: `tcp`, `http`,
-    /// `https` or `script`.
-    pub fn kind(&self) -> &'static str {
+/// The type of a check, as `type = …` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckKind {
+    /// `tcp`: a connection opens.
+    Tcp,
+    /// `http`: a request gets an expected answer.
+    Http,
+    /// `https`: the same over TLS.
+    Https,
+    /// `script`: a shell command exits 0.
+    Script,
+}
+
+impl CheckKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [CheckKind; 4] = [
+        CheckKind::Tcp,
+        CheckKind::Http,
+        CheckKind::Https,
+        CheckKind::Script,
+    ];
+
+    /// The word of `type = …`, of logs, `/status` and metric labels:
+    /// `tcp`, `http`, `https` or `script`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Probe::Tcp { .. } => "tcp",
-            Probe::Http(h) if h.https => "https",
-            Probe::Http(_) => "http",
-            Probe::Script { .. } => "script",
+            CheckKind::Tcp => "tcp",
+            CheckKind::Http => "http",
+            CheckKind::Https => "https",
+            CheckKind::Script => "script",
+        }
+    }
+
+    /// The kind named `word`, in any case (`TCP`, `Http`); `None` for
+    /// anything else.
+    pub fn from_word(word: &str) -> Option<CheckKind> {
+        CheckKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(word))
+    }
+}
+
+impl std::fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Probe {
+    /// The check type this probe is.
+    pub fn kind(&self) -> CheckKind {
+        match self {
+            Probe::Tcp { .. } => CheckKind::Tcp,
+            Probe::Http(h) if h.https => CheckKind::Https,
+            Probe::Http(_) => CheckKind::Http,
+            Probe::Script { .. } => CheckKind::Script,
         }
     }
 
@@ -210,7 +309,11 @@ pub struct HttpProbe {
 impl HttpProbe {
     /// The full request URL, e.g. `http://[::1]:8080/health`.
     pub fn url(&self) -> String {
-        let scheme = if self.https { "https" } else { "http" };
+        let scheme = if self.https {
+            CheckKind::Https
+        } else {
+            CheckKind::Http
+        };
         format!(
             "{scheme}://{}{}",
             host_port(&self.host, self.port),
