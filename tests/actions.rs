@@ -7,8 +7,7 @@
 //! Time bounds are generous: they separate "at once" from "waited for the
 //! deadline", never measure exact durations.
 
-#[path = "support/proc.rs"]
-mod proc;
+use crate::support::proc;
 
 use std::fs;
 use std::path::Path;

@@ -6,8 +6,7 @@
 //! Time bounds are generous on purpose: they separate "gave up at the
 //! deadline" from "waited for the peer", not milliseconds.
 
-#[path = "support/net.rs"]
-mod net;
+use crate::support::{child, net};
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -427,13 +426,12 @@ fn ca_file_adds_to_the_system_roots() {
     std::fs::write(&cert, &system.cert_pem).expect("write certificate");
     std::fs::write(dir.path().join("system.key"), &system.key_pem).expect("write key");
 
-    let output = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "ca_file_child", "--ignored", "--nocapture"])
+    let output = child::command("checks_net::ca_file_child")
         .env(ROOTS_CHILD, dir.path())
         .env("SSL_CERT_FILE", &cert)
         .output()
         .expect("run the test binary");
-    assert_child_passed(&output);
+    child::assert_passed("checks_net::ca_file_child", &output);
 }
 
 /// The half of `ca_file_adds_to_the_system_roots` that runs with the test
@@ -496,7 +494,8 @@ fn hanging_dns_cannot_hold_a_check() {
         .args(["-m", "sh", "-c"])
         .arg(
             "mount --bind \"$1\" /etc/resolv.conf && \
-             exec \"$2\" --exact hanging_dns_child --ignored --nocapture",
+             exec \"$2\" --exact checks_net::hanging_dns_child --ignored --nocapture \
+             --test-threads=1",
         )
         .arg("sh")
         .arg(resolv.path())
@@ -504,7 +503,7 @@ fn hanging_dns_cannot_hold_a_check() {
         .env(DNS_CHILD, "1")
         .output()
         .expect("run unshare");
-    assert_child_passed(&output);
+    child::assert_passed("checks_net::hanging_dns_child", &output);
 }
 
 /// The half of `hanging_dns_cannot_hold_a_check` that runs behind the
@@ -569,15 +568,4 @@ fn hanging_dns_child() {
     // IP literals never wait for DNS.
     let server = net::silent_server("127.0.0.1:0");
     assert_pass(&run(tcp("127.0.0.1", server.port()), timeout), "connected");
-}
-
-/// Asserts that a re-run of this test binary for one ignored test passed.
-fn assert_child_passed(output: &std::process::Output) {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "child run failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
 }

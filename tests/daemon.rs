@@ -11,8 +11,7 @@
 //! drop, a private mount namespace for syslog, a PID namespace) skip
 //! themselves with a note otherwise.
 
-#[path = "support/bin.rs"]
-mod support;
+use crate::support::bin as support;
 
 use std::fs;
 use std::net::TcpListener;

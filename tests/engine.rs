@@ -2,8 +2,7 @@
 //! results the test controls, hooks that append to a log, and assertions
 //! on the exact order and count of promotions and demotions.
 
-#[path = "support/bin.rs"]
-mod support;
+use crate::support::bin as support;
 
 use std::fs;
 use std::path::Path;

@@ -7,8 +7,7 @@
 //! Needs the `nginx` binary (Debian package `nginx`, installed by
 //! `.ci/run`).
 
-#[path = "support/bin.rs"]
-mod support;
+use crate::support::bin as support;
 
 use std::fs;
 use std::net::TcpStream;

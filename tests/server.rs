@@ -1,6 +1,6 @@
 //! The status server against real HTTP clients on a free loopback port.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

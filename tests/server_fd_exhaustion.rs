@@ -2,10 +2,10 @@
 //! (`EMFILE` on accept): it logs, pauses, retries, and serves the waiting
 //! client once descriptors are free again.
 //!
-//! A test binary of its own, because it lowers the descriptor limit of the
-//! whole process.
+//! It runs in a process of its own (`support::child`), because it lowers
+//! the descriptor limit of the whole process.
 
-mod support;
+use crate::support;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -15,11 +15,20 @@ use std::time::Duration;
 use heartbeat::http::server::ServerOptions;
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
-use support::http::{Fixture, parse};
-use support::snapshots::all_healthy;
+use crate::support::http::{Fixture, parse};
+use crate::support::snapshots::all_healthy;
 
 #[test]
 fn accept_errors_do_not_kill_the_listener() {
+    support::child::run_alone("server_fd_exhaustion::child_accept_errors");
+}
+
+#[test]
+#[ignore = "run by accept_errors_do_not_kill_the_listener"]
+fn child_accept_errors() {
+    if !support::child::is_child("server_fd_exhaustion::child_accept_errors") {
+        return;
+    }
     let f = Fixture::start(all_healthy(), ServerOptions::default());
     let original = getrlimit(Resource::Nofile);
     let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;

@@ -1,7 +1,7 @@
 //! `heartbeat status` against a real status server, and against addresses
 //! where none answers.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};

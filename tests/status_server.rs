@@ -6,16 +6,12 @@
 //! conditions with deadlines, and leaves the process to the harness, which
 //! stops and reaps it.
 
-#[path = "support/bin.rs"]
-mod support;
+use crate::support::bin as support;
 
-#[path = "support/http.rs"]
-mod http;
+use crate::support::http;
 
-#[path = "support/metrics.rs"]
-mod metrics;
-#[path = "support/net.rs"]
-mod net;
+use crate::support::metrics;
+use crate::support::net;
 
 use std::collections::HashMap;
 use std::fs;

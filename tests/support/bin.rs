@@ -2,7 +2,6 @@
 //! directory, free ports, a child process that is stopped and reaped on
 //! drop, a detached daemon adopted by the test and reaped the same way, and
 //! waiting on conditions with a deadline.
-#![allow(dead_code)]
 
 use std::fs;
 use std::net::TcpListener;
@@ -264,10 +263,6 @@ impl Adopted {
     /// Takes charge of process `pid`, an orphan adopted by this process.
     pub fn new(pid: i32) -> Adopted {
         Adopted { pid, reaped: false }
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.pid
     }
 
     pub fn signal(&self, signal: Signal) {

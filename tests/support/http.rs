@@ -2,8 +2,6 @@
 //! loopback port, a `ureq` client, and a raw client that shows exactly what
 //! went over the wire.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, RwLock};

@@ -1,6 +1,5 @@
 //! Reading `/metrics` as OpenMetrics text with a real parser, and the
 //! metric families heartbeat exposes.
-#![allow(dead_code)]
 
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 

@@ -6,8 +6,6 @@
 //! it closes its listener and joins its threads, so tests can run in
 //! parallel and leave nothing behind.
 
-#![allow(dead_code)]
-
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::io::{self, Read, Write};
@@ -61,11 +59,6 @@ impl Server {
             accept: Some(accept),
             workers,
         }
-    }
-
-    /// The address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// The port it listens on.

@@ -3,8 +3,6 @@
 //!
 //! Included with `#[path]` by test binaries, each of which uses a part.
 
-#![allow(dead_code)]
-
 use std::fs;
 use std::path::Path;
 use std::thread;

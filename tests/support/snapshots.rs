@@ -1,8 +1,6 @@
 //! Snapshots as the engine would publish them, in each state the status
 //! server distinguishes.
 
-#![allow(dead_code)]
-
 use std::time::{Duration, SystemTime};
 
 use heartbeat::exec::process::ChildExit;

@@ -1,0 +1,20 @@
+//! The integration tests, one module per area, in one test binary. They run
+//! the real `heartbeat` binary, or the library's pieces, against real
+//! things: loopback sockets, `/bin/sh` hooks, nginx, misbehaving peers.
+//! Shared fixtures live in `support`.
+//!
+//! Filter by area with `cargo test --test tests -- daemon::`.
+
+mod support;
+
+mod actions;
+mod checks_net;
+mod config;
+mod daemon;
+mod engine;
+mod nginx;
+mod server;
+mod server_fd_exhaustion;
+mod sidecar;
+mod status_cmd;
+mod status_server;
