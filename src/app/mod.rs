@@ -10,9 +10,7 @@
 //! exists; then the process detaches (when asked); then privileges are
 //! dropped; only then do threads start (checks, signals, status server).
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,11 +27,12 @@ use crate::http::client;
 use crate::http::server::{self, ServerOptions};
 use crate::logging;
 use crate::model::Health;
-use crate::model::{Config, LogTarget, Probe, short_duration};
+use crate::model::{Config, LogTarget, short_duration};
 use cli::{Cli, Command};
 
 pub mod cli;
 pub mod sidecar;
+pub mod summary;
 
 /// How long a status-server request waits for an on-demand round beyond
 /// the longest check timeout.
@@ -53,7 +52,7 @@ pub fn run(cli: Cli) -> Result<Exit, Fatal> {
         for w in &warnings {
             eprintln!("warning: {w}");
         }
-        print!("{}", summary(&config));
+        print!("{}", summary::summary(&config));
         return Ok(Exit::Ok);
     }
     let options = Options {
@@ -430,51 +429,4 @@ fn status(cli: &Cli, address: Option<SocketAddr>) -> Result<Exit, Fatal> {
         &mut std::io::stderr(),
     );
     Ok(exit)
-}
-
-/// The `--check-config` report: groups and their checks.
-pub fn summary(config: &Config) -> String {
-    let mut out = String::new();
-    let origin = config
-        .path
-        .as_deref()
-        .map_or_else(|| "command line".into(), |p: &Path| p.display().to_string());
-    let g = &config.general;
-    let _ = writeln!(
-        out,
-        "{origin}: OK: {} groups, {} checks, interval {}, {} threads",
-        config.groups.len(),
-        config.checks.len(),
-        short_duration(g.interval),
-        g.threads
-    );
-    for group in &config.groups {
-        let _ = writeln!(out, "group {}", group.name);
-        let _ = writeln!(out, "  promotion: {}", group.promotion);
-        let _ = writeln!(out, "  demotion:  {}", group.demotion);
-        for check in config
-            .checks
-            .iter()
-            .filter(|c| c.groups.contains(&group.name))
-        {
-            let _ = writeln!(
-                out,
-                "  check {:<16} {:<6} {}  timeout {} rise {} fall {}",
-                check.name,
-                check.probe.kind(),
-                endpoint(&check.probe),
-                short_duration(check.timeout),
-                check.rise,
-                check.fall
-            );
-        }
-    }
-    out
-}
-
-fn endpoint(probe: &Probe) -> String {
-    match probe {
-        Probe::Http(h) => format!("{} expect {}", h.url(), h.expect_status),
-        other => other.endpoint(),
-    }
 }
