@@ -108,6 +108,8 @@ fn engine_round(n: usize, targets: &[SocketAddr]) -> Duration {
             groups: vec![format!("g{}", i % 100)],
             rise: 1,
             fall: 1,
+            interval: None,
+            fast_interval: None,
         })
         .collect();
     let groups = (0..100.min(n))

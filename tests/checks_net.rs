@@ -29,6 +29,8 @@ fn spec(name: &str, probe: Probe, timeout: Duration) -> CheckSpec {
         groups: vec!["g".to_owned()],
         rise: 1,
         fall: 1,
+        interval: None,
+        fast_interval: None,
     }
 }
 

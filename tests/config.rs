@@ -371,7 +371,7 @@ fn unknown_users_and_misplaced_keys_are_errors_with_hints() {
 user = no-such-user-here
 timeout = 3
 [DEFAULT]
-interval = 5
+action_timeout = 5
 [promotions]
 a = true
 [demotions]
@@ -391,7 +391,7 @@ action = a
     );
     assert_has(
         &all,
-        "test.conf:6: [DEFAULT] interval: unknown key (it belongs in [general])",
+        "test.conf:6: [DEFAULT] action_timeout: unknown key (it belongs in [general])",
     );
 }
 

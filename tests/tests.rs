@@ -13,6 +13,7 @@ mod config;
 mod daemon;
 mod engine;
 mod nginx;
+mod schedule;
 mod server;
 mod server_fd_exhaustion;
 mod sidecar;

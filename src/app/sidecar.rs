@@ -102,6 +102,8 @@ pub fn config_from_args(
         groups: vec![GROUP.to_owned()],
         rise: 1,
         fall,
+        interval: None,
+        fast_interval: None,
     };
     let mut checks: Vec<CheckSpec> = Vec::new();
     for url in &inline.checks {

@@ -100,7 +100,15 @@ impl Reader<'_> {
             ],
             CheckKind::Script => &["command"],
         };
-        let common = ["type", "timeout", "action", "rise", "fall"];
+        let common = [
+            "type",
+            "timeout",
+            "action",
+            "rise",
+            "fall",
+            "interval",
+            "fast_interval",
+        ];
         for entry in &section.entries {
             let key = entry.key.as_str();
             if common.contains(&key) || applies.contains(&key) {
@@ -122,6 +130,8 @@ impl Reader<'_> {
         };
         let rise = self.counter(doc, section, "rise");
         let fall = self.counter(doc, section, "fall");
+        let interval = self.optional_duration(doc, section, "interval");
+        let fast_interval = self.optional_duration(doc, section, "fast_interval");
         let actions = self.check_key(doc, section, "action");
         let groups_of = match actions {
             None if has_key(doc, section, "action") => None,
@@ -200,7 +210,23 @@ impl Reader<'_> {
             groups: groups_of?,
             rise: rise?,
             fall: fall?,
+            interval: interval?,
+            fast_interval: fast_interval?,
         })
+    }
+
+    /// A duration key that may be absent (`None`); `None` inside when its
+    /// value was refused (and reported).
+    fn optional_duration(
+        &mut self,
+        doc: &Document,
+        section: &Section,
+        key: &str,
+    ) -> Option<Option<std::time::Duration>> {
+        match self.check_key(doc, section, key) {
+            Some(found) => self.typed(key, &found, value::duration).map(Some),
+            None => Some(None),
+        }
     }
 
     fn counter(&mut self, doc: &Document, section: &Section, key: &str) -> Option<u32> {

@@ -54,6 +54,8 @@ pub const CHECK_KEYS: &[&str] = &[
     "action",
     "rise",
     "fall",
+    "interval",
+    "fast_interval",
     "expect_status",
     "expect_body",
     "tls_verify",

@@ -167,6 +167,14 @@ pub struct CheckSpec {
     pub rise: u32,
     /// Consecutive failures that turn the check unhealthy (>= 1).
     pub fall: u32,
+    /// Time between the starts of two runs of this check (`interval` in
+    /// its section); `None` follows `[general] interval`.
+    pub interval: Option<Duration>,
+    /// Time between two runs while the check is between states: it has
+    /// failed but fewer than `fall` times in a row, or passed but fewer
+    /// than `rise` times (`fast_interval`, HAProxy's `fastinter`). `None`:
+    /// the check keeps its `interval`.
+    pub fast_interval: Option<Duration>,
 }
 
 /// What a check probes.
