@@ -239,16 +239,96 @@ fn every_endpoint_has_its_content_type() {
         ("/alive", "application/json"),
         ("/ready", "application/json"),
         ("/status", "application/json"),
-        (
-            "/metrics",
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        ),
+        ("/metrics", support::metrics::TEXT_004),
     ];
     for (path, content_type) in expected {
         let r = raw(f.addr(), "GET", path);
         assert_eq!(r.header("content-type"), Some(content_type), "{path}");
         assert_eq!(r.header("cache-control"), Some("no-store"), "{path}");
     }
+}
+
+/// `GET path` with `Accept: accept`, as sent over the wire.
+fn raw_accepting(addr: std::net::SocketAddr, path: &str, accept: &str) -> support::http::Raw {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    );
+    raw_bytes(addr, request.as_bytes())
+}
+
+#[test]
+fn metrics_answer_in_the_format_the_client_accepts() {
+    use support::metrics::{OPENMETRICS, PROMETHEUS_ACCEPT, TEXT_004};
+    const PROTOBUF: &str = "application/vnd.google.protobuf; \
+        proto=io.prometheus.client.MetricFamily; encoding=delimited";
+    let f = Fixture::start(all_healthy(), options());
+    f.metrics
+        .transition("web", Health::Unknown, Health::Healthy);
+    f.metrics
+        .check_result("nginx", CheckKind::Http, true, Duration::from_millis(3));
+    let cases = [
+        (PROMETHEUS_ACCEPT, OPENMETRICS),
+        ("application/openmetrics-text", OPENMETRICS),
+        ("text/plain;version=0.0.4", TEXT_004),
+        ("text/plain", TEXT_004),
+        ("*/*", TEXT_004),
+        ("application/json", TEXT_004),
+        (
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+             encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3",
+            PROTOBUF,
+        ),
+    ];
+    for (accept, want) in cases {
+        let r = raw_accepting(f.addr(), "/metrics", accept);
+        assert_eq!(
+            (r.status, r.header("content-type")),
+            (200, Some(want)),
+            "Accept: {accept}"
+        );
+        assert_eq!(r.header("vary"), Some("accept"), "Accept: {accept}");
+    }
+    // No Accept header at all: the text format.
+    let bare = raw(f.addr(), "GET", "/metrics");
+    assert_eq!(bare.header("content-type"), Some(TEXT_004));
+
+    // The text format names counters with their suffix everywhere and has
+    // no OpenMetrics-only lines.
+    let text = support::metrics::scrape_text(f.addr());
+    assert!(
+        text.contains("# HELP heartbeat_transitions_total ")
+            && text.contains("# TYPE heartbeat_transitions_total counter\n")
+            && text.contains("heartbeat_transitions_total{group=\"web\",to=\"healthy\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("# UNIT") && !text.contains("# EOF"),
+        "{text}"
+    );
+    let text_families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .collect();
+    for line in &text_families {
+        if let Some(name) = line.strip_suffix(" counter") {
+            assert!(name.ends_with("_total"), "{line}");
+        }
+    }
+
+    // Protobuf carries the same families, with the same names and types.
+    use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::{
+        MetricFamily, MetricType,
+    };
+    use prost::Message;
+    let r = raw_accepting(f.addr(), "/metrics", PROTOBUF.replace(' ', "").as_str());
+    let mut body = r.body.as_slice();
+    let mut decoded = Vec::new();
+    while !body.is_empty() {
+        let family = MetricFamily::decode_length_delimited(&mut body).expect("a MetricFamily");
+        let kind = MetricType::try_from(family.r#type).unwrap().as_str_name();
+        decoded.push(format!("{} {}", family.name, kind.to_ascii_lowercase()));
+    }
+    assert_eq!(decoded, text_families);
 }
 
 /// Label name → value of one sample.
@@ -301,14 +381,14 @@ fn metrics_parse_as_openmetrics_with_the_documented_families() {
     );
     m.round(Duration::from_millis(40), Duration::from_millis(5));
 
-    let reply = f.get("/metrics");
-    assert_eq!(reply.status, 200);
-    let exposition = support::metrics::parse(&reply.body);
+    // The same registry in the text format passes promtool.
+    support::metrics::scrape_text(f.addr());
+    let (body, exposition) = support::metrics::scrape_openmetrics(f.addr());
     let family = |name: &str| {
         exposition
             .families
             .get(name)
-            .unwrap_or_else(|| panic!("no family {name} in:\n{}", reply.body))
+            .unwrap_or_else(|| panic!("no family {name} in:\n{body}"))
     };
     let find = |name: &str, want: &[(&str, &str)]| {
         let want = labelled(want);

@@ -13,7 +13,6 @@ use crate::support::http;
 use crate::support::metrics;
 use crate::support::net;
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -32,7 +31,6 @@ const LONG: Duration = Duration::from_secs(20);
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 use http::{Reply, get, get_json};
 
@@ -73,7 +71,7 @@ fn time(value: &Value) -> SystemTime {
 /// Writes `hb.conf` with `listen` on a free port followed by `rest` (which
 /// continues `[general]`), starts heartbeat on it, and waits until its
 /// status server listens.
-fn start(s: &Scratch, rest: &str) -> (Daemon, SocketAddr) {
+pub(crate) fn start(s: &Scratch, rest: &str) -> (Daemon, SocketAddr) {
     launch(s, |addr| {
         let conf = s.write(
             "hb.conf",
@@ -109,7 +107,7 @@ fn launch(s: &Scratch, args: impl Fn(SocketAddr) -> Vec<String>) -> (Daemon, Soc
 
 /// The rest of a configuration after `[general]`: `[promotions]` and
 /// `[demotions]` from `(group, promotion, demotion)`, then `checks`.
-fn with_hooks(groups: &[(&str, &str, &str)], checks: &str) -> String {
+pub(crate) fn with_hooks(groups: &[(&str, &str, &str)], checks: &str) -> String {
     let mut out = String::from("[promotions]\n");
     for (group, promotion, _) in groups {
         out += &format!("{group} = {promotion}\n");
@@ -160,11 +158,8 @@ fn before_the_first_round_nothing_is_ready_and_once_healthy_everything_is() {
     assert_ne!(before["round_in_progress_since"], Value::Null, "{before}");
     assert_eq!(named(&before["groups"], "web")["state"], "unknown");
     assert_eq!(named(&before["checks"], "slow")["last_result"], Value::Null);
-    let metrics = get(addr, "/metrics");
-    assert_eq!(
-        (metrics.status, metrics.content_type.as_str()),
-        (200, OPENMETRICS)
-    );
+    metrics::scrape_openmetrics(addr);
+    metrics::scrape_text(addr);
     assert_eq!(
         rounds(addr),
         0,
@@ -563,61 +558,11 @@ fn checks_that_time_out_one_after_another_are_not_a_stall() {
 
 // 3. Metrics, as Prometheus scrapes them.
 
-use metrics::Exposition;
+use metrics::{Exposition, counter, gauge, histogram, sample};
 
-/// `GET /metrics`, parsed as OpenMetrics text.
+/// `GET /metrics` as Prometheus asks for it, parsed as OpenMetrics text.
 fn scrape(addr: SocketAddr) -> (String, Exposition) {
-    let reply = get(addr, "/metrics");
-    assert_eq!(
-        (reply.status, reply.content_type.as_str()),
-        (200, OPENMETRICS)
-    );
-    assert!(reply.body.ends_with("# EOF\n"), "{}", reply.body);
-    let exposition = metrics::parse(&reply.body);
-    (reply.body, exposition)
-}
-
-/// The value of the sample of family `name` whose labels are exactly `want`,
-/// if there is one.
-fn sample(m: &Exposition, name: &str, want: &[(&str, &str)]) -> Option<OpenMetricsValue> {
-    let want: HashMap<String, String> = want
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    m.families.get(name)?.iter_samples().find_map(|s| {
-        let labels: HashMap<String, String> = s
-            .get_labelset()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        (labels == want).then(|| s.value.clone())
-    })
-}
-
-fn counter(m: &Exposition, name: &str, want: &[(&str, &str)]) -> f64 {
-    match sample(m, name, want) {
-        Some(OpenMetricsValue::Counter(c)) => c.value.as_f64(),
-        other => panic!("{name}{want:?} is not a counter: {other:?}"),
-    }
-}
-
-fn gauge(m: &Exposition, name: &str, want: &[(&str, &str)]) -> f64 {
-    match sample(m, name, want) {
-        Some(OpenMetricsValue::Gauge(g)) => g.as_f64(),
-        other => panic!("{name}{want:?} is not a gauge: {other:?}"),
-    }
-}
-
-fn histogram(
-    m: &Exposition,
-    name: &str,
-    want: &[(&str, &str)],
-) -> openmetrics_parser::HistogramValue {
-    match sample(m, name, want) {
-        Some(OpenMetricsValue::Histogram(h)) => h,
-        other => panic!("{name}{want:?} is not a histogram: {other:?}"),
-    }
+    metrics::scrape_openmetrics(addr)
 }
 
 fn unix_now() -> f64 {

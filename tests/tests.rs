@@ -12,6 +12,7 @@ mod checks_net;
 mod config;
 mod daemon;
 mod engine;
+mod metrics;
 mod nginx;
 mod schedule;
 mod server;

@@ -16,7 +16,7 @@
 //! | `GET /alive`, `/.well-known/alive` | 200 `{"alive":true}`, or 503 `{"alive":false}` once the engine stalls |
 //! | `GET /ready`, `/.well-known/ready` | 200 `{"ready":true}`, or 503 `{"ready":false,"reasons":[…]}` |
 //! | `GET /status` | 200 with the [`StatusReport`] JSON |
-//! | `GET /metrics` | 200 with the OpenMetrics text of [`Metrics::encode`] |
+//! | `GET /metrics` | 200 with the metrics, in the format the `Accept` header asks for ([`Format::negotiate`]) |
 //!
 //! HEAD answers like GET without a body; other methods get 405 with
 //! `Allow: GET, HEAD`; other paths 404.
@@ -55,7 +55,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::time::Instant;
 
-use crate::status::metrics::{self, Metrics};
+use crate::status::metrics::{Format, Metrics};
 use crate::status::report::{Alive, Ready, StatusReport};
 use crate::status::{SharedStatus, StallRule, Verdict};
 
@@ -544,13 +544,13 @@ const JSON: &str = "application/json";
 async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let head = request.method() == Method::HEAD;
     let Some(route) = Route::of(request.uri().path()) else {
-        return reply(StatusCode::NOT_FOUND, TEXT, "not found\n".into(), head);
+        return reply(StatusCode::NOT_FOUND, TEXT, "not found\n", head);
     };
     if request.method() != Method::GET && !head {
         let mut response = reply(
             StatusCode::METHOD_NOT_ALLOWED,
             TEXT,
-            "method not allowed\n".into(),
+            "method not allowed\n",
             false,
         );
         response
@@ -567,12 +567,23 @@ async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>>
         }
     }
     if route == Route::Metrics {
-        return reply(
+        let accept = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        let format = Format::negotiate(accept);
+        let mut response = reply(
             StatusCode::OK,
-            metrics::CONTENT_TYPE,
-            app.metrics.encode(),
+            format.content_type(),
+            app.metrics.encode_as(format),
             head,
         );
+        // Caches between heartbeat and a client must not hand one format
+        // to a client that asked for another.
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept"));
+        return response;
     }
     from_snapshot(app, route, head)
 }
@@ -586,9 +597,7 @@ fn from_snapshot(app: &App, route: Route, head: bool) -> Response<Full<Bytes>> {
         .clone();
     let verdict = Verdict::of(&snapshot, &app.stall, SystemTime::now());
     match route {
-        Route::Health if verdict.reasons.is_empty() => {
-            reply(StatusCode::OK, TEXT, "OK\n".into(), head)
-        }
+        Route::Health if verdict.reasons.is_empty() => reply(StatusCode::OK, TEXT, "OK\n", head),
         Route::Health => {
             let mut body = format!("{}\n", verdict.word);
             for reason in &verdict.reasons {
@@ -641,15 +650,12 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 fn reply(
     status: StatusCode,
     content_type: &'static str,
-    body: String,
+    body: impl Into<Bytes>,
     head: bool,
 ) -> Response<Full<Bytes>> {
+    let body: Bytes = body.into();
     let length = body.len();
-    let body = if head {
-        Bytes::new()
-    } else {
-        Bytes::from(body)
-    };
+    let body = if head { Bytes::new() } else { body };
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -69,9 +69,15 @@ impl Fixture {
 /// `GET path` from the server at `addr` with ureq: status, content type,
 /// body.
 pub fn get(addr: SocketAddr, path: &str) -> Reply {
+    get_accepting(addr, path, "*/*")
+}
+
+/// `GET path` with `Accept: accept`.
+pub fn get_accepting(addr: SocketAddr, path: &str, accept: &str) -> Reply {
     let url = format!("http://{addr}{path}");
     let mut response = agent()
         .get(&url)
+        .header("accept", accept)
         .call()
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let content_type = response

@@ -1,10 +1,12 @@
 //! Prometheus metrics of the engine, rendered for `GET /metrics`.
 //!
 //! The engine reports every check result, round, transition and action run
-//! here; the status server renders the text exposition. Built on the
-//! `prometheus-client` crate, which writes the OpenMetrics 1.0 text format
-//! (<https://github.com/OpenObservability/OpenMetrics/blob/main/specification/OpenMetrics.md>);
-//! Prometheus reads it when it is served with [`CONTENT_TYPE`].
+//! here; the status server renders the exposition in the format the client
+//! asks for ([`exposition`]): OpenMetrics 1.0 text
+//! (<https://github.com/OpenObservability/OpenMetrics/blob/main/specification/OpenMetrics.md>),
+//! the Prometheus text format 0.0.4, or Prometheus protobuf. Built on the
+//! `prometheus-client` crate, which keeps the registry and writes
+//! OpenMetrics and protobuf itself.
 //!
 //! The families, all prefixed `heartbeat_`:
 //!
@@ -39,8 +41,9 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::exec::process::ChildExit;
 use crate::model::{ActionKind, CheckKind, Health};
 
-/// The `Content-Type` of [`Metrics::encode`]'s output: OpenMetrics text 1.0.0.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub mod exposition;
+
+pub use exposition::Format;
 
 /// Upper bounds (seconds) of check latency buckets: 1 ms to 30 s.
 const CHECK_BUCKETS: [f64; 14] = [
@@ -331,8 +334,7 @@ impl Metrics {
         self.last_round.set(now.as_secs_f64());
     }
 
-    /// The OpenMetrics text exposition (served with [`CONTENT_TYPE`]),
-    /// ending with `# EOF`.
+    /// The OpenMetrics text exposition, ending with `# EOF`.
     pub fn encode(&self) -> String {
         let mut text = String::new();
         // Writing to a String cannot fail; the encoder's only other error
@@ -341,6 +343,36 @@ impl Metrics {
             log::error!("cannot encode metrics: {e}");
         }
         text
+    }
+
+    /// The Prometheus text format 0.0.4 exposition (see [`exposition`]).
+    pub fn encode_text(&self) -> String {
+        let mut text = String::new();
+        match prometheus_client::encoding::prometheus_protobuf::encode(&self.registry) {
+            Ok(families) => {
+                if let Err(e) = exposition::write_text(&families, &mut text) {
+                    log::error!("cannot encode metrics: {e}");
+                }
+            }
+            Err(e) => log::error!("cannot encode metrics: {e}"),
+        }
+        text
+    }
+
+    /// The exposition in `format`, to be served with
+    /// [`Format::content_type`].
+    pub fn encode_as(&self, format: Format) -> Vec<u8> {
+        match format {
+            Format::OpenMetrics => self.encode().into_bytes(),
+            Format::Text => self.encode_text().into_bytes(),
+            Format::Protobuf => {
+                prometheus_client::encoding::prometheus_protobuf::encode_to_vec(&self.registry)
+                    .unwrap_or_else(|e| {
+                        log::error!("cannot encode metrics: {e}");
+                        Vec::new()
+                    })
+            }
+        }
     }
 }
 
