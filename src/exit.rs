@@ -38,27 +38,53 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// An error that ends the program: the message for stderr and the status.
-#[derive(Debug)]
-pub struct Fatal {
-    /// Exit status.
-    pub exit: Exit,
-    /// What went wrong, for the operator.
-    pub message: String,
-}
+/// Shows an error with every cause behind it, outermost first, joined by
+/// `: ` — `cannot listen on 127.0.0.1:80: Permission denied (os error
+/// 13)` — as ripgrep prints an error chain. The errors of heartbeat leave
+/// their cause out of their own message and return it as
+/// [`std::error::Error::source`], so that each cause is said exactly once.
+pub struct Chain<'a>(pub &'a dyn std::error::Error);
 
-impl Fatal {
-    /// A fatal error with this status and message.
-    pub fn new(exit: Exit, message: impl Into<String>) -> Fatal {
-        Fatal {
-            exit,
-            message: message.into(),
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
         }
+        Ok(())
     }
 }
 
-impl std::fmt::Display for Fatal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("cannot open pidfile /run/x.pid")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_chain_says_every_cause_once_outermost_first() {
+        let inner = std::io::Error::other("disk on fire");
+        let outer = Outer(inner);
+        assert_eq!(
+            Chain(&outer).to_string(),
+            "cannot open pidfile /run/x.pid: disk on fire"
+        );
+        let alone = std::io::Error::other("alone");
+        assert_eq!(Chain(&alone).to_string(), "alone");
     }
 }

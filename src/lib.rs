@@ -19,10 +19,12 @@
 //! Around the pipeline, [`daemon`] is the Unix plumbing of a daemon: the
 //! pidfile, detaching, dropping privileges, signals and systemd readiness.
 //!
-//! The program itself is [`app`]: the command line as typed, the
-//! configuration-free sidecar mode, the start-up order and the modes of
-//! operation; [`exit`] maps every ending to its exit status. `main.rs`
-//! only calls [`app::run`].
+//! The program itself is [`app`]: the command line as typed
+//! ([`app::cli`]), converted once into a [`app::Mode`] ([`app::mode`]),
+//! the configuration-free sidecar mode, the start-up order, and the typed
+//! [`app::Error`] that carries each failure's exit status; [`exit`] lists
+//! the exit statuses and prints an error with its causes. `main.rs` only
+//! parses, calls [`app::run`] and exits.
 
 pub mod app;
 pub mod checks;

@@ -81,6 +81,35 @@ impl LogFile {
     }
 }
 
+/// Why the logger could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The log file cannot be opened: exit status 73 (`EX_CANTCREAT`).
+    #[error("cannot open log file {}", path.display())]
+    Open {
+        /// The log file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A logger is already installed in this process: exit status 70
+    /// (`EX_SOFTWARE`), a bug.
+    #[error("cannot install the logger: {0}")]
+    Installed(String),
+}
+
+impl LogError {
+    /// The exit status: [`crate::exit::Exit::CantCreat`] (73) for a log
+    /// file that cannot be opened, else [`crate::exit::Exit::Software`].
+    pub fn exit(&self) -> crate::exit::Exit {
+        match self {
+            LogError::Open { .. } => crate::exit::Exit::CantCreat,
+            LogError::Installed(_) => crate::exit::Exit::Software,
+        }
+    }
+}
+
 /// Installs the logger: `level` and more severe records go to `target`.
 ///
 /// Call it once per process, early: before [`crate::daemon::detach::detach`] (so
@@ -94,7 +123,7 @@ impl LogFile {
 /// # Errors
 /// When the log file cannot be opened (the message names the path and the
 /// OS error), or when a logger is already installed in this process.
-pub fn init(target: &LogTarget, level: LevelFilter) -> Result<(), String> {
+pub fn init(target: &LogTarget, level: LevelFilter) -> Result<(), LogError> {
     init_with_syslog_socket(target, level, Path::new(SYSLOG_SOCKET))
 }
 
@@ -103,14 +132,14 @@ fn init_with_syslog_socket(
     target: &LogTarget,
     level: LevelFilter,
     socket: &Path,
-) -> Result<(), String> {
+) -> Result<(), LogError> {
     let file = match target {
         LogTarget::File(path) => Some(LogFile {
             path: path.clone(),
-            file: Mutex::new(
-                open_log_file(path)
-                    .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?,
-            ),
+            file: Mutex::new(open_log_file(path).map_err(|source| LogError::Open {
+                path: path.clone(),
+                source,
+            })?),
         }),
         LogTarget::Stderr | LogTarget::Syslog => None,
     };
@@ -133,9 +162,9 @@ fn init_with_syslog_socket(
         level: AtomicUsize::new(level as usize),
         file,
     };
-    STATE
-        .set(state)
-        .map_err(|_| "logging is already initialised in this process".to_owned())?;
+    STATE.set(state).map_err(|_| {
+        LogError::Installed("logging is already initialised in this process".to_owned())
+    })?;
     let state: &'static State = STATE.get().expect("just set");
 
     let dispatch = fern::Dispatch::new()
@@ -169,7 +198,7 @@ fn init_with_syslog_socket(
     };
     dispatch
         .apply()
-        .map_err(|e| format!("cannot install the logger: {e}"))?;
+        .map_err(|e| LogError::Installed(e.to_string()))?;
     // fern sets the global maximum to its own (Trace); the configured level
     // lets the `log` macros skip disabled records without formatting them.
     log::set_max_level(level);

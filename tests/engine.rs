@@ -367,7 +367,7 @@ fn check_config_prints_a_summary_or_every_error() {
 #[test]
 fn usage_errors_exit_2() {
     let s = Scratch::new();
-    assert_eq!(s.run(&[]).status.code(), Some(2));
+    assert_eq!(s.run(&["--interval", "5"]).status.code(), Some(2));
     assert_eq!(s.run(&["--bogus"]).status.code(), Some(2));
     let missing = s.run(&["-c", "does-not-exist.conf"]);
     assert_eq!(missing.status.code(), Some(78));

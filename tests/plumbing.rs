@@ -370,6 +370,7 @@ fn drop_or_exit(user: Option<&str>, group: Option<&str>) {
         });
     let dropped = accounts.and_then(|(user, group)| {
         heartbeat::daemon::privileges::drop_to(user.as_ref(), group.flatten().as_ref())
+            .map_err(|e| heartbeat::exit::Chain(&e).to_string())
     });
     if let Err(e) = dropped {
         println!("error: {e}");

@@ -113,7 +113,7 @@ fn an_invalid_failure_status_is_refused() {
         None,
     )
     .unwrap_err();
-    assert_eq!(err, "fail_status 1000 is not an HTTP status");
+    assert_eq!(err.to_string(), "fail_status 1000 is not an HTTP status");
 }
 
 #[test]
@@ -729,6 +729,7 @@ fn a_busy_address_is_an_error_naming_it() {
         None,
     )
     .unwrap_err();
+    let err = heartbeat::exit::Chain(&err).to_string();
     assert!(
         err.starts_with(&format!("cannot listen on {}: ", f.addr())),
         "{err}"

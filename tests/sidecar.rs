@@ -25,7 +25,9 @@ fn probe(url: &str) -> Probe {
 }
 
 fn error(args: InlineChecks) -> String {
-    config_from_args(&args, None, false).expect_err("a usage error")
+    let err = config_from_args(&args, None, false).expect_err("a usage error");
+    assert_eq!(err.exit() as u8, 2, "{err}");
+    err.to_string()
 }
 
 fn check_error(url: &str) -> String {
@@ -328,7 +330,8 @@ fn from_the_real_command_line() {
         "--exit-on-failure",
     ])
     .unwrap();
-    let config = config_from_args(&cli.inline, cli.listen, cli.exit_on_failure).unwrap();
+    let listen = cli.listen.as_deref().map(|l| l.parse().unwrap());
+    let config = config_from_args(&cli.inline, listen, cli.exit_on_failure).unwrap();
     assert_eq!(config.general.interval, Duration::from_millis(500));
     assert_eq!(config.checks.len(), 2);
     assert_eq!(config.checks[0].fall, 2);
@@ -353,7 +356,9 @@ fn a_load_balancer_helper_needs_no_file_on_demand_with_its_failure_status() {
         ..inline(&["tcp://127.0.0.1:5432"], &[])
     };
     assert_eq!(
-        config_from_args(&bad, Some(listen), false).unwrap_err(),
+        config_from_args(&bad, Some(listen), false)
+            .unwrap_err()
+            .to_string(),
         "invalid value '42' for '--fail-status <CODE>': expected an HTTP status from 100 to 599"
     );
     let without_listen = InlineChecks {

@@ -7,23 +7,22 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
-use heartbeat::exit::Exit;
+use heartbeat::exit::{Chain, Exit};
 use heartbeat::http::client as status_cmd;
 use heartbeat::http::server::ServerOptions;
 
 use support::http::Fixture;
 use support::snapshots::{all_healthy, before_first_round, one_unhealthy, stalled};
 
-/// Runs the subcommand against `addr`: exit status, stdout, stderr.
+/// Runs the subcommand against `addr`: exit status, stdout, and stderr as
+/// `main` prints it.
 fn status(addr: SocketAddr, timeout: Duration) -> (Exit, String, String) {
     let mut out = Vec::new();
-    let mut err = Vec::new();
-    let code = status_cmd::run(addr, timeout, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
+    let (code, err) = match status_cmd::run(addr, timeout, &mut out) {
+        Ok(code) => (code, String::new()),
+        Err(e) => (e.exit(), format!("heartbeat: {}\n", Chain(&e))),
+    };
+    (code, String::from_utf8(out).unwrap(), err)
 }
 
 /// The whitespace-separated cells of the line that starts with `first`.

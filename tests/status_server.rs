@@ -1103,11 +1103,7 @@ fn once_with_inline_checks_exits_0_when_healthy_and_1_when_not() {
 #[test]
 fn usage_errors_exit_2_and_say_what_was_expected() {
     let s = Scratch::new();
-    let conf = s.write(
-        "hb.conf",
-        "[promotions]\ng = true\n[demotions]\ng = true\n[c]\ntype = script\ncommand = true\naction = g\n",
-    );
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["--check", "localhost:80"],
             "heartbeat: invalid value 'localhost:80' for '--check <URL>': no scheme; expected tcp://HOST:PORT, http://HOST[:PORT][/PATH] or https://HOST[:PORT][/PATH]\n",
@@ -1123,15 +1119,6 @@ fn usage_errors_exit_2_and_say_what_was_expected() {
         (
             &["--script", "true", "--interval", "0s"],
             "heartbeat: invalid value '0s' for '--interval <DURATION>': \"0s\" is zero; expected a duration above zero\n",
-        ),
-        (
-            &[
-                "-c",
-                conf.to_str().unwrap(),
-                "--check",
-                "tcp://127.0.0.1:80",
-            ],
-            "heartbeat: give either -c FILE or --check/--script, not both\n",
         ),
         (
             &["--script", "true", "--retries", "0"],
@@ -1254,10 +1241,5 @@ fn status_command_needs_an_address_or_a_file_with_listen() {
         String::from_utf8_lossy(&out.stderr),
         "heartbeat: hb.conf has no listen address in [general]; give ADDR:PORT\n"
     );
-    let out = s.run(&["status"]);
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "heartbeat: status needs ADDR:PORT, or -c FILE with listen in [general]\n"
-    );
+    // Without either, the default file (see cli::the_default_configuration_file_is_named).
 }

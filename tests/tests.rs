@@ -9,6 +9,7 @@ mod support;
 
 mod actions;
 mod checks_net;
+mod cli;
 mod config;
 mod daemon;
 mod engine;

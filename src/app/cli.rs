@@ -1,31 +1,48 @@
 //! The command line, as typed. `--help` is generated from these doc
-//! comments; `app::run` turns the flags into one mode of operation.
+//! comments; the conflict rules that clap enforces (exit status 2) are
+//! written next to each flag. [`crate::app::mode`] turns what was typed
+//! into one [`Mode`](crate::app::mode::Mode) of operation.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+/// The configuration file read when neither `-c FILE` nor `--check` /
+/// `--script` is given.
+pub const DEFAULT_CONFIG: &str = "/etc/heartbeat/heartbeat.conf";
 
 /// Health checks that promote and demote action groups.
 ///
 /// Runs TCP, HTTP, HTTPS and script checks every interval and runs an action
 /// group's promotion command when it turns healthy, its demotion command
 /// when it turns unhealthy.
+///
+/// Without -c FILE and without --check/--script, heartbeat reads
+/// /etc/heartbeat/heartbeat.conf.
 #[derive(Debug, Parser)]
-#[command(name = "heartbeat", version, about, long_about = None)]
+#[command(
+    name = "heartbeat",
+    version,
+    about,
+    group = ArgGroup::new("inline_checks").args(["checks", "scripts"]).multiple(true)
+)]
 pub struct Cli {
-    /// Configuration file (INI).
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    /// Configuration file (INI) [default: /etc/heartbeat/heartbeat.conf].
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
     /// Run one round, apply its actions, and exit: 0 if every group is
     /// healthy, 1 if not.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["daemonize", "listen", "exit_on_failure"])]
     pub once: bool,
 
     /// Validate the configuration, print its groups and checks, and exit
     /// (0 when valid, 78 when not).
-    #[arg(short = 't', long = "check-config")]
+    #[arg(
+        short = 't',
+        long = "check-config",
+        conflicts_with_all = ["once", "daemonize", "dry_run"]
+    )]
     pub check_config: bool,
 
     /// Log promotions and demotions instead of running them.
@@ -39,7 +56,7 @@ pub struct Cli {
     /// Serve status, readiness and metrics on this address (e.g.
     /// 127.0.0.1:8080). Overrides `listen` in the file.
     #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: Option<SocketAddr>,
+    pub listen: Option<String>,
 
     /// Exit with status 1 once any check is unhealthy.
     #[arg(long)]
@@ -53,39 +70,46 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// Checks given on the command line (no configuration file).
+/// Checks given on the command line (no configuration file). Each flag but
+/// `--check` and `--script` needs one of those, and none goes with
+/// `-c FILE`.
 #[derive(Debug, Args, Default)]
 pub struct InlineChecks {
     /// A check URL: tcp://HOST:PORT, http://HOST/PATH or https://HOST/PATH
     /// (HTTP ports optional, IPv6 addresses in brackets). Repeatable.
-    #[arg(long = "check", value_name = "URL")]
+    #[arg(long = "check", value_name = "URL", conflicts_with = "config")]
     pub checks: Vec<String>,
 
     /// A shell command; healthy iff it exits 0. Repeatable.
-    #[arg(long = "script", value_name = "CMD")]
+    #[arg(long = "script", value_name = "CMD", conflicts_with = "config")]
     pub scripts: Vec<String>,
 
     /// Time between rounds (e.g. 10, 10s, 500ms) [default: 10s].
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", requires = "inline_checks")]
     pub interval: Option<String>,
 
     /// Deadline of each check [default: 5s].
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", requires = "inline_checks")]
     pub timeout: Option<String>,
 
     /// Consecutive failures before a check counts as unhealthy [default: 1].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", requires = "inline_checks")]
     pub retries: Option<u32>,
 
     /// With --listen: run a round per request to the status server
     /// (concurrent requests share one) instead of answering from the latest
     /// scheduled round.
-    #[arg(long)]
+    #[arg(long, requires = "inline_checks", requires = "listen")]
     pub on_demand: bool,
 
     /// With --listen: the HTTP status of `GET /` when unhealthy, e.g. 504
     /// [default: 503].
-    #[arg(long, value_name = "CODE")]
+    #[arg(
+        long,
+        value_name = "CODE",
+        requires = "inline_checks",
+        requires = "listen"
+    )]
     pub fail_status: Option<u16>,
 }
 
@@ -94,10 +118,22 @@ pub struct InlineChecks {
 pub enum Command {
     /// Ask a running heartbeat for its status and print it; exit 0 when
     /// every group is healthy.
-    Status {
-        /// Address of its status server (its `listen`); read from the
-        /// configuration file when omitted.
-        #[arg(value_name = "ADDR:PORT")]
-        address: Option<SocketAddr>,
-    },
+    ///
+    /// The address is that of its status server (its `listen`); without
+    /// one, it is read from the configuration file (-c FILE, by default
+    /// /etc/heartbeat/heartbeat.conf).
+    Status(StatusArgs),
+}
+
+/// The arguments of `heartbeat status`.
+#[derive(Debug, Args, Default)]
+pub struct StatusArgs {
+    /// Address of its status server [default: `listen` of the
+    /// configuration file].
+    #[arg(value_name = "ADDR:PORT", conflicts_with = "config")]
+    pub address: Option<String>,
+
+    /// How long the whole request may take (e.g. 5, 500ms) [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
 }

@@ -1,16 +1,17 @@
-//! What the program does once the command line is parsed: pick the mode,
-//! load the configuration, start up in the right order, run, and say how it
-//! ended.
+//! What the program does once the command line is a [`Mode`]: load the
+//! configuration, start up in the right order, run, and say how it ended.
 //!
-//! Modes: `status` (ask a running instance), `--check-config`, `--once`,
-//! and the long-running daemon, in the foreground or detached (`-d`).
+//! [`run`] dispatches on the mode: `status` (ask a running instance),
+//! `--check-config`, `--once`, and the long-running daemon in the
+//! foreground or detached (`-d`). Every failure is an [`Error`] that
+//! carries its exit status.
 //!
 //! Start-up order matters and is kept in one place, `start`: logging and
 //! the pidfile are opened while still privileged and before any thread
 //! exists; then the process detaches (when asked); then privileges are
 //! dropped; only then do threads start (checks, signals, status server).
 
-use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,18 +20,22 @@ use log::{debug, error, info, warn};
 use crate::config;
 use crate::daemon::detach::{self, Detached};
 use crate::daemon::pidfile::Pidfile;
-use crate::daemon::signals::{self, SignalHandlers};
+use crate::daemon::signals::{self, SignalHandlers, SignalThread};
 use crate::daemon::{notify, privileges};
-use crate::engine::{Engine, Lifecycle, Options, Stopped};
-use crate::exit::{Exit, Fatal};
+use crate::engine::{Engine, Handle, Lifecycle, Options, Stopped};
+use crate::exit::{Chain, Exit};
 use crate::http::client;
-use crate::http::server::{self, ServerOptions};
+use crate::http::server::{self, Server, ServerOptions};
 use crate::logging;
-use crate::model::Health;
-use crate::model::{Config, LogTarget, short_duration};
-use cli::{Cli, Command};
+use crate::model::{Config, General, Health, LogTarget, short_duration};
+
+pub use error::Error;
+pub use mode::Mode;
+use mode::{Overrides, Run, Source, StatusQuery, Target};
 
 pub mod cli;
+pub mod error;
+pub mod mode;
 pub mod sidecar;
 pub mod summary;
 
@@ -38,90 +43,57 @@ pub mod summary;
 /// the longest check timeout.
 const PROBE_SLACK: Duration = Duration::from_secs(2);
 
-/// Runs heartbeat as `cli` asks; returns the exit status of a normal end.
+/// Does what `mode` says; returns the exit status of a normal end.
 ///
 /// # Errors
-/// A [`Fatal`] with the message for stderr (empty when it was already
-/// reported) and the exit status.
-pub fn run(cli: Cli) -> Result<Exit, Fatal> {
-    if let Some(Command::Status { address }) = &cli.command {
-        return status(&cli, *address);
-    }
-    let (config, warnings) = configure(&cli)?;
-    if cli.check_config {
-        for w in &warnings {
-            eprintln!("warning: {w}");
-        }
-        print!("{}", summary::summary(&config));
-        return Ok(Exit::Ok);
-    }
-    let options = Options {
-        dry_run: cli.dry_run,
-        // Decided once started: detaching changes the pid.
-        reap_orphans: false,
-    };
-    if cli.once {
-        once(config, &warnings, options)
-    } else {
-        serve(config, &warnings, options, Overrides::from_cli(&cli))
+/// An [`Error`] that carries its exit status ([`Error::exit`]); its
+/// message has not been printed yet unless it is [`Error::Reported`].
+pub fn run(mode: Mode) -> Result<Exit, Error> {
+    match mode {
+        Mode::Status(query) => status(query),
+        Mode::CheckConfig(source) => check_config(source),
+        Mode::Once(run) => once(run),
+        Mode::Foreground(run) => serve(run, false),
+        Mode::Daemon(run) => serve(run, true),
     }
 }
 
-/// The configuration from `-c FILE` or from `--check`/`--script`, with the
-/// command line's overrides applied, and the warnings found on the way.
-fn configure(cli: &Cli) -> Result<(Config, Vec<String>), Fatal> {
-    let inline = !cli.inline.checks.is_empty() || !cli.inline.scripts.is_empty();
-    let (mut config, warnings) = match (&cli.config, inline) {
-        (Some(_), true) => {
-            return Err(Fatal::new(
-                Exit::Usage,
-                "give either -c FILE or --check/--script, not both",
-            ));
-        }
-        (Some(path), false) => {
-            let loaded = config::load(path).map_err(|e| Fatal::new(Exit::Config, e.to_string()))?;
+/// The configuration from `source`, with the command line's overrides
+/// applied, and the warnings found on the way.
+fn load(source: Source, overrides: Overrides) -> Result<(Config, Vec<String>), Error> {
+    let (mut config, warnings) = match source {
+        Source::File { path, default } => {
+            if default && !path.exists() {
+                return Err(Error::NoConfig {
+                    path,
+                    hint: "give -c FILE, or checks with --check URL / --script CMD",
+                });
+            }
+            let loaded = config::load(&path)?;
             (loaded.config, loaded.warnings)
         }
-        (None, true) => {
-            let config = sidecar::config_from_args(&cli.inline, cli.listen, cli.exit_on_failure)
-                .map_err(|e| Fatal::new(Exit::Usage, e))?;
-            (config, Vec::new())
-        }
-        (None, false) => {
-            return Err(Fatal::new(
-                Exit::Usage,
-                "no checks: give -c FILE, or --check URL / --script CMD (see --help)",
-            ));
-        }
+        Source::Sidecar(config) => (*config, Vec::new()),
     };
-    Overrides::from_cli(cli).apply(&mut config);
+    overrides.apply(&mut config);
     Ok((config, warnings))
 }
 
-/// Settings of `[general]` that the command line overrides (`--listen`,
-/// `--exit-on-failure`, `-d`), kept so that a reload applies them again.
-#[derive(Debug, Clone, Copy)]
-struct Overrides {
-    listen: Option<SocketAddr>,
-    exit_on_failure: bool,
-    daemonize: bool,
+/// `--check-config`: the warnings on stderr, the groups and checks on
+/// stdout.
+fn check_config(source: Source) -> Result<Exit, Error> {
+    let (config, warnings) = load(source, Overrides::default())?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    print!("{}", summary::summary(&config));
+    Ok(Exit::Ok)
 }
 
-impl Overrides {
-    fn from_cli(cli: &Cli) -> Overrides {
-        Overrides {
-            listen: cli.listen,
-            exit_on_failure: cli.exit_on_failure,
-            daemonize: cli.daemonize,
-        }
-    }
-
-    fn apply(self, config: &mut Config) {
-        if let Some(listen) = self.listen {
-            config.general.listen = Some(listen);
-        }
-        config.general.exit_on_failure |= self.exit_on_failure;
-        config.general.daemonize |= self.daemonize;
+fn engine_options(run: &Run) -> Options {
+    Options {
+        dry_run: run.dry_run,
+        // Decided once started: detaching changes the pid.
+        reap_orphans: false,
     }
 }
 
@@ -136,19 +108,20 @@ struct Started {
 
 impl Started {
     /// Reports a start-up failure to the launching command when detached
-    /// (it prints the message and exits with the code), and returns the
+    /// (it prints the message and exits with the status), and returns the
     /// error for this process to exit with.
-    fn fail(&mut self, fatal: Fatal) -> Fatal {
+    fn fail(&mut self, error: Error) -> Error {
         match self.detached.take() {
             Some(detached) => {
+                let message = Chain(&error).to_string();
                 // With the log on stderr, the launcher's message is enough.
                 if !self.logs_to_stderr {
-                    error!("{}", fatal.message);
+                    error!("{message}");
                 }
-                detached.fail(fatal.exit as i32, &format!("heartbeat: {}", fatal.message));
-                Fatal::new(fatal.exit, "")
+                detached.fail(error.exit() as i32, &format!("heartbeat: {message}"));
+                Error::Reported(error.exit())
             }
-            None => fatal,
+            None => error,
         }
     }
 
@@ -156,18 +129,24 @@ impl Started {
     fn finish(self) {
         if let Some(pidfile) = self.pidfile {
             if let Err(e) = pidfile.release() {
-                warn!("{e}");
+                warn!("{}", Chain(&e));
             }
         }
     }
 }
 
 /// Opens the log and the pidfile, detaches when `detach`, and drops
-/// privileges: everything that must happen before any thread exists.
-fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, Fatal> {
+/// privileges: everything that must happen before any thread exists, in
+/// the one order that works (see the module documentation). A step added
+/// to start-up goes here, at its place in that order.
+///
+/// # Errors
+/// The first step that fails; after detaching, the failure has also been
+/// reported to the launcher ([`Error::Reported`]).
+fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, Error> {
     let general = &config.general;
     detach::reset_ignored_sigchld();
-    logging::init(&general.log, general.log_level).map_err(|e| Fatal::new(Exit::CantCreat, e))?;
+    logging::init(&general.log, general.log_level)?;
     for w in warnings {
         warn!("{w}");
     }
@@ -177,16 +156,13 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
         );
     }
     raise_file_limit();
-    let identity = privileges::resolve(general.user.as_ref(), general.group.as_ref())
-        .map_err(|e| Fatal::new(Exit::NoPerm, e))?;
+    let identity = privileges::resolve(general.user.as_ref(), general.group.as_ref())?;
     let pidfile = match &general.pidfile {
-        Some(path) => {
-            Some(Pidfile::acquire(path).map_err(|e| Fatal::new(e.exit(), e.to_string()))?)
-        }
+        Some(path) => Some(Pidfile::acquire(path)?),
         None => None,
     };
     let detached = if detach {
-        Some(detach::detach().map_err(|e| Fatal::new(Exit::OsErr, e))?)
+        Some(detach::detach()?)
     } else {
         None
     };
@@ -197,19 +173,18 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
     };
     if let Some(pidfile) = started.pidfile.as_mut() {
         if let Err(e) = pidfile.write_pid() {
-            let fatal = Fatal::new(e.exit(), e.to_string());
-            return Err(started.fail(fatal));
+            return Err(started.fail(e.into()));
         }
     }
     if let Some(identity) = &identity {
         if let Some(pidfile) = &started.pidfile {
             if let Err(e) = pidfile.chown(identity.uid, identity.gid) {
-                warn!("{e}; it may stay behind on exit");
+                warn!("{}; it may stay behind on exit", Chain(&e));
             }
         }
         // apply() logs the identity it switched to.
         if let Err(e) = identity.apply() {
-            return Err(started.fail(Fatal::new(Exit::OsErr, e)));
+            return Err(started.fail(e.into()));
         }
     }
     Ok(started)
@@ -252,13 +227,12 @@ fn reaping_if_init(options: Options) -> Options {
 }
 
 /// `--once`: one round, its actions, and the overall health as exit status.
-fn once(config: Config, warnings: &[String], options: Options) -> Result<Exit, Fatal> {
-    let mut started = start(&config, warnings, false)?;
-    let options = reaping_if_init(options);
-    let engine = match Engine::new(config, options) {
-        Ok(engine) => engine,
-        Err(e) => return Err(started.fail(Fatal::new(Exit::Config, e))),
-    };
+fn once(run: Run) -> Result<Exit, Error> {
+    let options = engine_options(&run);
+    let (config, warnings) = load(run.source, run.overrides)?;
+    let mut started = start(&config, &warnings, false)?;
+    let engine = Engine::new(config, reaping_if_init(options))
+        .map_err(|e| started.fail(Error::Engine(e)))?;
     let health = engine.run_once();
     info!("one round done: {health}");
     started.finish();
@@ -269,92 +243,78 @@ fn once(config: Config, warnings: &[String], options: Options) -> Result<Exit, F
     })
 }
 
-/// The daemon, in the foreground or detached: rounds until a signal stops
-/// it (or `exit_on_failure` trips).
-fn serve(
-    config: Config,
-    warnings: &[String],
-    options: Options,
-    overrides: Overrides,
-) -> Result<Exit, Fatal> {
+/// The daemon, in the foreground or detached (`detach`, or `daemonize =
+/// yes` in the file): rounds until a signal stops it (or `exit_on_failure`
+/// trips).
+fn serve(run: Run, detach: bool) -> Result<Exit, Error> {
     // Detaching changes to `/`: a reload resolves relative paths against
     // the directory heartbeat was launched in, as the first load did.
     // (Without one, loading the file at start-up failed already.)
     let launch_dir = std::env::current_dir().ok();
-    let mut started = start(&config, warnings, config.general.daemonize)?;
-    let options = reaping_if_init(options);
-    let general = config.general.clone();
-    let longest_check = config
-        .checks
-        .iter()
-        .map(|c| c.timeout)
-        .max()
-        .unwrap_or_default();
-    // The longest a round may take: every check runs into its timeout (and
-    // a script into its kill grace), `threads` of them at a time.
-    let waves = config.checks.len().div_ceil(config.general.threads.max(1));
-    let longest_round = (longest_check + crate::checks::script::KILL_GRACE)
-        .saturating_mul(u32::try_from(waves).unwrap_or(u32::MAX));
-    let mut engine = match Engine::new(config, options) {
-        Ok(engine) => engine,
-        Err(e) => return Err(started.fail(Fatal::new(Exit::Config, e))),
+    let options = engine_options(&run);
+    let overrides = run.overrides;
+    let (config, warnings) = load(run.source, overrides)?;
+    let detach = detach || config.general.daemonize;
+    let mut started = start(&config, &warnings, detach)?;
+    let stopped = match daemon(
+        config,
+        options,
+        &mut started,
+        Reloader {
+            launch_dir,
+            overrides,
+        },
+    ) {
+        Ok(stopped) => stopped,
+        Err(e) => return Err(started.fail(e)),
     };
-    engine.set_loader(Box::new(move |path| {
-        let loaded = match &launch_dir {
-            Some(dir) => config::load_relative_to(path, dir),
-            None => config::load(path),
-        };
-        let mut loaded = loaded.map_err(|e| e.to_string())?;
-        overrides.apply(&mut loaded.config);
-        Ok(loaded)
-    }));
-    let handle = engine.handle();
-    let (stop, reload) = (handle.clone(), handle.clone());
-    let signals = signals::spawn(SignalHandlers {
-        on_stop: Box::new(move || stop.stop()),
-        on_reload: Box::new(move || reload.reload()),
-        // reopen() logs its outcome, success or failure, itself.
-        on_reopen: Box::new(|| {
-            let _ = logging::reopen();
-        }),
-    });
-    let signals = match signals {
-        Ok(signals) => signals,
-        Err(e) => return Err(started.fail(Fatal::new(Exit::OsErr, e))),
-    };
-    let server = match general.listen {
-        None => None,
-        Some(addr) => {
-            let options = ServerOptions {
-                fail_status: general.fail_status,
-                interval: general.interval,
-                on_demand: general.on_demand,
-                stall_margin: longest_round + Duration::from_secs(5),
-                ..ServerOptions::default()
-            };
-            let probe_timeout = longest_check + PROBE_SLACK;
-            let prober = handle.clone();
-            let probe: server::ProbeFn = Arc::new(move || {
-                prober.probe(probe_timeout);
-            });
-            match server::spawn(
-                addr,
-                options,
-                engine.status(),
-                engine.metrics(),
-                Some(probe),
-            ) {
-                Ok(server) => {
-                    info!("status server listening on http://{}", server.local_addr());
-                    Some(server)
-                }
-                Err(e) => return Err(started.fail(Fatal::new(Exit::OsErr, e))),
-            }
+    started.finish();
+    match stopped {
+        Stopped::Requested => {
+            info!("stopped");
+            Ok(Exit::Ok)
         }
-    };
+        Stopped::CheckFailed(reason) => Err(Error::Unhealthy(reason)),
+    }
+}
+
+/// What a reload needs to read the file as the first load did.
+struct Reloader {
+    launch_dir: Option<PathBuf>,
+    overrides: Overrides,
+}
+
+impl Reloader {
+    fn into_loader(self) -> crate::engine::Loader {
+        Box::new(move |path| {
+            let loaded = match &self.launch_dir {
+                Some(dir) => config::load_relative_to(path, dir),
+                None => config::load(path),
+            };
+            let mut loaded = loaded.map_err(|e| e.to_string())?;
+            self.overrides.apply(&mut loaded.config);
+            Ok(loaded)
+        })
+    }
+}
+
+/// The daemon once started: the engine, its signals and status server,
+/// readiness, and the rounds until it stops.
+fn daemon(
+    config: Config,
+    options: Options,
+    started: &mut Started,
+    reloader: Reloader,
+) -> Result<Stopped, Error> {
+    let bounds = RoundBounds::of(&config);
+    let general = config.general.clone();
+    let mut engine = Engine::new(config, reaping_if_init(options)).map_err(Error::Engine)?;
+    engine.set_loader(reloader.into_loader());
+    let signals = spawn_signals(engine.handle())?;
+    let server = start_status_server(&general, &bounds, &engine)?;
     if let Some(detached) = started.detached.take() {
         if let Err(e) = detached.ready() {
-            warn!("{e}");
+            warn!("{}", Chain(&e));
         }
     }
     info!(
@@ -370,17 +330,82 @@ fn serve(
     if let Some(server) = server {
         server.shutdown();
     }
-    started.finish();
-    match stopped {
-        Stopped::Requested => {
-            info!("stopped");
-            Ok(Exit::Ok)
+    Ok(stopped)
+}
+
+/// How long checks and rounds of a configuration may take, for the status
+/// server's deadlines.
+struct RoundBounds {
+    /// The longest check timeout.
+    longest_check: Duration,
+    /// The longest a round may take: every check runs into its timeout (and
+    /// a script into its kill grace), `threads` of them at a time.
+    longest_round: Duration,
+}
+
+impl RoundBounds {
+    fn of(config: &Config) -> RoundBounds {
+        let longest_check = config
+            .checks
+            .iter()
+            .map(|c| c.timeout)
+            .max()
+            .unwrap_or_default();
+        let waves = config.checks.len().div_ceil(config.general.threads.max(1));
+        let longest_round = (longest_check + crate::checks::script::KILL_GRACE)
+            .saturating_mul(u32::try_from(waves).unwrap_or(u32::MAX));
+        RoundBounds {
+            longest_check,
+            longest_round,
         }
-        Stopped::CheckFailed(reason) => Err(Fatal::new(
-            Exit::Unhealthy,
-            format!("unhealthy, exiting (exit_on_failure): {reason}"),
-        )),
     }
+}
+
+/// SIGTERM and SIGINT stop the engine, SIGHUP reloads it, SIGUSR1 reopens
+/// the log.
+fn spawn_signals(handle: Handle) -> Result<SignalThread, Error> {
+    let (stop, reload) = (handle.clone(), handle);
+    let signals = signals::spawn(SignalHandlers {
+        on_stop: Box::new(move || stop.stop()),
+        on_reload: Box::new(move || reload.reload()),
+        // reopen() logs its outcome, success or failure, itself.
+        on_reopen: Box::new(|| {
+            let _ = logging::reopen();
+        }),
+    })?;
+    Ok(signals)
+}
+
+/// The status server on `listen`, if one is configured.
+fn start_status_server(
+    general: &General,
+    bounds: &RoundBounds,
+    engine: &Engine,
+) -> Result<Option<Server>, Error> {
+    let Some(addr) = general.listen else {
+        return Ok(None);
+    };
+    let options = ServerOptions {
+        fail_status: general.fail_status,
+        interval: general.interval,
+        on_demand: general.on_demand,
+        stall_margin: bounds.longest_round + Duration::from_secs(5),
+        ..ServerOptions::default()
+    };
+    let probe_timeout = bounds.longest_check + PROBE_SLACK;
+    let prober = engine.handle();
+    let probe: server::ProbeFn = Arc::new(move || {
+        prober.probe(probe_timeout);
+    });
+    let server = server::spawn(
+        addr,
+        options,
+        engine.status(),
+        engine.metrics(),
+        Some(probe),
+    )?;
+    info!("status server listening on http://{}", server.local_addr());
+    Ok(Some(server))
 }
 
 /// Tells systemd about an engine [`Lifecycle`] event: `Ready` and
@@ -398,35 +423,21 @@ fn announce(event: Lifecycle) {
     }
 }
 
-/// `heartbeat status`: asks a running instance at `address`, or at the
-/// `listen` address of the configuration file.
-fn status(cli: &Cli, address: Option<SocketAddr>) -> Result<Exit, Fatal> {
-    let address = match (address, &cli.config) {
-        (Some(address), _) => address,
-        (None, Some(path)) => {
-            let loaded = config::load(path).map_err(|e| Fatal::new(Exit::Config, e.to_string()))?;
+/// `heartbeat status`: asks a running instance at the address given, or
+/// at the `listen` address of the configuration file, and prints its
+/// answer.
+fn status(query: StatusQuery) -> Result<Exit, Error> {
+    let address = match query.target {
+        Target::Address(address) => address,
+        Target::File(path) => {
+            let loaded = config::load(&path)?;
             loaded.config.general.listen.ok_or_else(|| {
-                Fatal::new(
-                    Exit::Usage,
-                    format!(
-                        "{} has no listen address in [general]; give ADDR:PORT",
-                        path.display()
-                    ),
-                )
+                Error::Usage(format!(
+                    "{} has no listen address in [general]; give ADDR:PORT",
+                    path.display()
+                ))
             })?
         }
-        (None, None) => {
-            return Err(Fatal::new(
-                Exit::Usage,
-                "status needs ADDR:PORT, or -c FILE with listen in [general]",
-            ));
-        }
     };
-    let exit = client::run(
-        address,
-        client::DEFAULT_TIMEOUT,
-        &mut std::io::stdout(),
-        &mut std::io::stderr(),
-    );
-    Ok(exit)
+    Ok(client::run(address, query.timeout, &mut std::io::stdout())?)
 }

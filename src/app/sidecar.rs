@@ -22,6 +22,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::app::cli::InlineChecks;
+use crate::app::error::Error;
+use crate::app::mode::invalid;
 use crate::config;
 use crate::model::{
     CheckSpec, Config, DEFAULT_CHECK_TIMEOUT, General, GroupSpec, Probe, default_threads,
@@ -40,68 +42,114 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 ///
 /// Defaults: `--interval` 10 s, `--timeout` 5 s, `--retries` 1 (the `fall`
 /// of every check; `rise` is 1); the thread pool has one thread per check,
-/// at most [`MAX_DEFAULT_THREADS`](crate::model::MAX_DEFAULT_THREADS). Everything else is the `[general]` default.
+/// at most [`MAX_DEFAULT_THREADS`](crate::model::MAX_DEFAULT_THREADS).
+/// Everything else is the `[general]` default.
 ///
 /// # Errors
-/// A usage message naming the flag, the value and what was expected, in
+/// [`Error::Usage`] naming the flag, the value and what was expected, in
 /// the manner of clap: `invalid value 'localhost:80' for '--check <URL>': no
 /// scheme; expected tcp://HOST:PORT, …`. Also when no check is given at all.
 pub fn config_from_args(
     inline: &InlineChecks,
     listen: Option<SocketAddr>,
     exit_on_failure: bool,
-) -> Result<Config, String> {
+) -> Result<Config, Error> {
     if inline.checks.is_empty() && inline.scripts.is_empty() {
-        return Err(
+        return Err(Error::Usage(
             "no checks: give --check URL or --script CMD (both repeatable), \
-                    or a configuration file with -c FILE"
+             or a configuration file with -c FILE"
                 .to_owned(),
-        );
+        ));
     }
-    let interval = match &inline.interval {
-        Some(text) => positive_duration("--interval <DURATION>", text)?,
-        None => DEFAULT_INTERVAL,
-    };
-    let timeout = match &inline.timeout {
-        Some(text) => positive_duration("--timeout <DURATION>", text)?,
-        None => DEFAULT_CHECK_TIMEOUT,
-    };
-    let fail_status = match inline.fail_status {
-        Some(code) if !(100..=599).contains(&code) => {
-            return Err(invalid(
-                "--fail-status <CODE>",
-                &code.to_string(),
-                "expected an HTTP status from 100 to 599",
-            ));
-        }
-        Some(code) => code,
-        None => General::default().fail_status,
-    };
+    let timing = Timing::from_flags(inline)?;
+    let fail_status = fail_status(inline, listen)?;
+    let checks = checks(inline, &timing)?;
+    Ok(Config {
+        path: None,
+        general: General {
+            threads: default_threads(checks.len()),
+            interval: timing.interval,
+            listen,
+            on_demand: inline.on_demand,
+            fail_status,
+            exit_on_failure,
+            ..General::default()
+        },
+        groups: vec![GroupSpec {
+            name: GROUP.to_owned(),
+            promotion: NO_OP.to_owned(),
+            demotion: NO_OP.to_owned(),
+        }],
+        checks,
+    })
+}
+
+/// `--interval`, `--timeout` and `--retries`, read.
+struct Timing {
+    interval: Duration,
+    timeout: Duration,
+    fall: u32,
+}
+
+impl Timing {
+    fn from_flags(inline: &InlineChecks) -> Result<Timing, Error> {
+        let interval = match &inline.interval {
+            Some(text) => positive_duration("--interval <DURATION>", text)?,
+            None => DEFAULT_INTERVAL,
+        };
+        let timeout = match &inline.timeout {
+            Some(text) => positive_duration("--timeout <DURATION>", text)?,
+            None => DEFAULT_CHECK_TIMEOUT,
+        };
+        let fall = match inline.retries {
+            Some(0) => {
+                return Err(Error::Usage(
+                    "invalid value '0' for '--retries <N>': expected at least 1 (the number of \
+                     consecutive failures before a check counts as unhealthy)"
+                        .to_owned(),
+                ));
+            }
+            Some(n) => n,
+            None => 1,
+        };
+        Ok(Timing {
+            interval,
+            timeout,
+            fall,
+        })
+    }
+}
+
+/// `--fail-status`, which, like `--on-demand`, shapes the status server's
+/// answers and so needs `--listen`.
+fn fail_status(inline: &InlineChecks, listen: Option<SocketAddr>) -> Result<u16, Error> {
     if (inline.on_demand || inline.fail_status.is_some()) && listen.is_none() {
-        return Err(
+        return Err(Error::Usage(
             "--on-demand and --fail-status shape the status server's answers: add --listen ADDR:PORT"
                 .to_owned(),
-        );
+        ));
     }
-    let fall = match inline.retries {
-        Some(0) => {
-            return Err(
-                "invalid value '0' for '--retries <N>': expected at least 1 (the number of \
-                 consecutive failures before a check counts as unhealthy)"
-                    .to_owned(),
-            );
-        }
-        Some(n) => n,
-        None => 1,
-    };
+    match inline.fail_status {
+        Some(code) if !(100..=599).contains(&code) => Err(invalid(
+            "--fail-status <CODE>",
+            &code.to_string(),
+            "expected an HTTP status from 100 to 599",
+        )),
+        Some(code) => Ok(code),
+        None => Ok(General::default().fail_status),
+    }
+}
 
+/// The checks of `--check URL` (named after the URL) and `--script CMD`
+/// (`script1`, `script2`, …), all feeding [`GROUP`].
+fn checks(inline: &InlineChecks, timing: &Timing) -> Result<Vec<CheckSpec>, Error> {
     let spec = |name: String, probe: Probe| CheckSpec {
         name,
         probe,
-        timeout,
+        timeout: timing.timeout,
         groups: vec![GROUP.to_owned()],
         rise: 1,
-        fall,
+        fall: timing.fall,
         interval: None,
         fast_interval: None,
     };
@@ -127,34 +175,11 @@ pub fn config_from_args(
         };
         checks.push(spec(format!("script{}", i + 1), probe));
     }
-
-    Ok(Config {
-        path: None,
-        general: General {
-            threads: default_threads(checks.len()),
-            interval,
-            listen,
-            on_demand: inline.on_demand,
-            fail_status,
-            exit_on_failure,
-            ..General::default()
-        },
-        groups: vec![GroupSpec {
-            name: GROUP.to_owned(),
-            promotion: NO_OP.to_owned(),
-            demotion: NO_OP.to_owned(),
-        }],
-        checks,
-    })
-}
-
-/// clap's wording for a bad flag value.
-fn invalid(flag: &str, value: &str, why: &str) -> String {
-    format!("invalid value '{value}' for '{flag}': {why}")
+    Ok(checks)
 }
 
 /// A duration flag, read as the configuration file reads durations
 /// ([`config::value::duration`]): above zero, at most a day.
-fn positive_duration(flag: &str, text: &str) -> Result<Duration, String> {
+fn positive_duration(flag: &str, text: &str) -> Result<Duration, Error> {
     config::value::duration(text.trim()).map_err(|why| invalid(flag, text, &why))
 }

@@ -12,7 +12,7 @@
 mod check;
 mod general;
 
-pub use general::{unix_group, user_account};
+pub use general::{listen_address, unix_group, user_account};
 pub mod ini;
 pub mod url;
 pub mod value;
@@ -129,6 +129,14 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// The exit status: always [`crate::exit::Exit::Config`] (78,
+    /// `EX_CONFIG` in sysexits.h).
+    pub fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Config
+    }
+}
 
 /// A valid configuration and the warnings found on the way.
 #[derive(Debug, Clone)]

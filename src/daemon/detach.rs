@@ -37,6 +37,34 @@ const EX_SOFTWARE: i32 = Exit::Software as i32;
 /// `sysexits.h`).
 const EX_OSERR: i32 = Exit::OsErr as i32;
 
+/// Why the process could not detach, or could not tell the launcher it is
+/// ready. Every case is the operating system's refusal: exit status 71
+/// (`EX_OSERR`).
+#[derive(Debug, thiserror::Error)]
+pub enum DetachError {
+    /// A second thread exists: `fork(2)` would copy only the caller.
+    #[error(
+        "cannot detach: {0} threads are running; detaching must happen before any thread starts"
+    )]
+    Threads(usize),
+    /// The start-up pipe cannot be made.
+    #[error("cannot detach: cannot create a pipe")]
+    Pipe(#[source] nix::Error),
+    /// The first `fork(2)` failed.
+    #[error("cannot detach: cannot fork")]
+    Fork(#[source] nix::Error),
+    /// stdout and stderr cannot be pointed at `/dev/null`.
+    #[error("cannot redirect output to /dev/null")]
+    DevNull(#[source] io::Error),
+}
+
+impl DetachError {
+    /// The exit status: always [`Exit::OsErr`] (71).
+    pub fn exit(&self) -> Exit {
+        Exit::OsErr
+    }
+}
+
 /// The daemon's end of the start-up pipe. Report exactly once, with
 /// [`Detached::ready`] or [`Detached::fail`]; dropping it without a report
 /// tells the launcher that the daemon died during start-up (it exits 70).
@@ -63,21 +91,19 @@ pub struct Detached {
 /// # Errors
 /// In the original process, before anything was forked: when more than
 /// one thread is running, or the pipe or the first fork cannot be made.
-pub fn detach() -> Result<Detached, String> {
+pub fn detach() -> Result<Detached, DetachError> {
     if let Some(threads) = thread_count().filter(|&n| n > 1) {
-        return Err(format!(
-            "cannot detach: {threads} threads are running; detaching must happen before any thread starts"
-        ));
+        return Err(DetachError::Threads(threads));
     }
     // Buffered output would otherwise be written twice, by both processes.
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
-    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| format!("cannot detach: cannot create a pipe: {e}"))?;
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(DetachError::Pipe)?;
     // SAFETY: the process has a single thread (checked above), so the child
     // is a complete copy and may run any code.
     match unsafe { nix::unistd::fork() } {
-        Err(e) => Err(format!("cannot detach: cannot fork: {e}")),
+        Err(e) => Err(DetachError::Fork(e)),
         Ok(ForkResult::Parent { child }) => {
             drop(write);
             wait_for_report(File::from(read), child)
@@ -101,13 +127,13 @@ impl Detached {
     /// # Errors
     /// When `/dev/null` cannot be opened or duplicated; the launcher is then
     /// told of the failure (exit 71) instead, and the daemon should exit.
-    pub fn ready(mut self) -> Result<(), String> {
+    pub fn ready(mut self) -> Result<(), DetachError> {
         let _ = io::stdout().flush();
         let _ = io::stderr().flush();
         if let Err(e) = redirect_output_to_dev_null() {
             let message = format!("heartbeat: cannot redirect output to /dev/null: {e}");
             self.send(&format!("fail {EX_OSERR}\n{message}"));
-            return Err(message);
+            return Err(DetachError::DevNull(e));
         }
         // The launcher may be gone (killed by ^C): nothing to do about it.
         self.send("ready\n");
@@ -296,6 +322,7 @@ mod tests {
     fn detach_refuses_when_threads_exist() {
         // The test harness runs this test in a thread of its own.
         let err = detach().unwrap_err();
-        assert!(err.contains("threads are running"), "{err}");
+        assert!(matches!(err, DetachError::Threads(n) if n > 1), "{err}");
+        assert!(err.to_string().contains("threads are running"), "{err}");
     }
 }

@@ -92,11 +92,9 @@ impl fmt::Display for PidfileError {
                 "heartbeat is already running (pidfile {} is locked and holds no PID yet)",
                 path.display()
             ),
-            PidfileError::Io {
-                action,
-                path,
-                source,
-            } => write!(f, "cannot {action} pidfile {}: {source}", path.display()),
+            PidfileError::Io { action, path, .. } => {
+                write!(f, "cannot {action} pidfile {}", path.display())
+            }
         }
     }
 }
@@ -308,6 +306,7 @@ fn read_pid(file: &File) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::Chain;
     use crate::test_support::{child, child_lines, is_child};
     use std::os::unix::fs::PermissionsExt;
 
@@ -438,7 +437,8 @@ mod tests {
     fn a_missing_directory_is_an_error_naming_the_path() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing").join("heartbeat.pid");
-        let err = Pidfile::acquire(&path).unwrap_err().to_string();
+        let err = Pidfile::acquire(&path).unwrap_err();
+        let err = Chain(&err).to_string();
         assert!(
             err.starts_with(&format!("cannot open pidfile {}: ", path.display())),
             "{err}"
@@ -496,7 +496,7 @@ mod tests {
         nix::unistd::seteuid(nobody.uid).unwrap();
         let err = pidfile.release().unwrap_err();
         nix::unistd::seteuid(nix::unistd::Uid::from_raw(0)).unwrap();
-        println!("child: {err}");
+        println!("child: {}", Chain(&err));
         if std::fs::read(&path).unwrap().is_empty() {
             println!("child: left empty");
         }

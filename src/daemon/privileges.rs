@@ -24,7 +24,58 @@ use std::path::PathBuf;
 
 use nix::unistd::{Gid, Uid};
 
+use crate::exit::Exit;
 use crate::model::{UnixGroup, UserAccount};
+
+/// Why privileges could not be dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivilegeError {
+    /// Another identity was asked for, and the process is not root: exit
+    /// status 77 (`EX_NOPERM`).
+    #[error("{setting} in [general] needs heartbeat to start as root; it runs as uid {euid}")]
+    NotRoot {
+        /// `user = NAME` and/or `group = NAME`.
+        setting: String,
+        /// The effective uid heartbeat runs as.
+        euid: u32,
+    },
+    /// A second thread exists: the identity and the environment must
+    /// change before any thread starts.
+    #[error(
+        "cannot drop privileges: {0} threads are running; it must happen before any thread starts"
+    )]
+    Threads(usize),
+    /// A system call refused (the message says which and for what).
+    #[error("{what}")]
+    Call {
+        /// What was being done: `cannot change user to uid 65534`…
+        what: String,
+        /// The OS error.
+        #[source]
+        source: nix::Error,
+    },
+    /// A user name holds a NUL byte and cannot be passed to the C library.
+    #[error("user name {0:?} contains a NUL byte")]
+    Name(String),
+    /// The checks after the switch found it incomplete or reversible.
+    #[error("privilege drop incomplete: {0}")]
+    Incomplete(String),
+}
+
+impl PrivilegeError {
+    /// The exit status: [`Exit::NoPerm`] (77) when not root, else
+    /// [`Exit::OsErr`] (71).
+    pub fn exit(&self) -> Exit {
+        match self {
+            PrivilegeError::NotRoot { .. } => Exit::NoPerm,
+            _ => Exit::OsErr,
+        }
+    }
+}
+
+fn call(what: String) -> impl FnOnce(nix::Error) -> PrivilegeError {
+    move |source| PrivilegeError::Call { what, source }
+}
 
 /// An identity to switch to, resolved from the names in `[general]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +109,7 @@ pub struct Identity {
 pub fn resolve(
     user: Option<&UserAccount>,
     group: Option<&UnixGroup>,
-) -> Result<Option<Identity>, String> {
+) -> Result<Option<Identity>, PrivilegeError> {
     if user.is_none() && group.is_none() {
         return Ok(None);
     }
@@ -83,15 +134,16 @@ pub fn resolve(
     };
     let euid = nix::unistd::geteuid();
     if !euid.is_root() {
-        return Err(format!(
-            "{setting} in [general] needs heartbeat to start as root; it runs as uid {euid}"
-        ));
+        return Err(PrivilegeError::NotRoot {
+            setting,
+            euid: euid.as_raw(),
+        });
     }
     let groups = match user {
         Some(u) => {
             let name = c_name(&u.name)?;
             let mut groups: Vec<u32> = nix::unistd::getgrouplist(&name, gid)
-                .map_err(|e| format!("cannot list the groups of user {:?}: {e}", u.name))?
+                .map_err(call(format!("cannot list the groups of user {:?}", u.name)))?
                 .into_iter()
                 .map(Gid::as_raw)
                 .collect();
@@ -122,7 +174,10 @@ pub fn resolve(
 /// Those of [`resolve`], and an OS failure or an incomplete drop found by
 /// the checks, after which the process must not go on (exit 71,
 /// `EX_OSERR`).
-pub fn drop_to(user: Option<&UserAccount>, group: Option<&UnixGroup>) -> Result<(), String> {
+pub fn drop_to(
+    user: Option<&UserAccount>,
+    group: Option<&UnixGroup>,
+) -> Result<(), PrivilegeError> {
     match resolve(user, group)? {
         Some(identity) => identity.apply(),
         None => Ok(()),
@@ -136,25 +191,22 @@ impl Identity {
     /// # Errors
     /// When a thread other than the caller exists, a system call fails, or
     /// the checks find the switch incomplete.
-    pub fn apply(&self) -> Result<(), String> {
+    pub fn apply(&self) -> Result<(), PrivilegeError> {
         if let Some(threads) = crate::daemon::detach::thread_count().filter(|&n| n > 1) {
-            return Err(format!(
-                "cannot drop privileges: {threads} threads are running; \
-                 it must happen before any thread starts"
-            ));
+            return Err(PrivilegeError::Threads(threads));
         }
         let gid = Gid::from_raw(self.gid);
         let uid = Uid::from_raw(self.uid);
         match &self.user {
-            Some((name, _)) => nix::unistd::initgroups(&c_name(name)?, gid)
-                .map_err(|e| format!("cannot set the supplementary groups of {name:?}: {e}"))?,
+            Some((name, _)) => nix::unistd::initgroups(&c_name(name)?, gid).map_err(call(
+                format!("cannot set the supplementary groups of {name:?}"),
+            ))?,
             None => nix::unistd::setgroups(&[gid])
-                .map_err(|e| format!("cannot set the supplementary groups: {e}"))?,
+                .map_err(call("cannot set the supplementary groups".to_owned()))?,
         }
-        nix::unistd::setgid(gid).map_err(|e| format!("cannot change group to gid {gid}: {e}"))?;
+        nix::unistd::setgid(gid).map_err(call(format!("cannot change group to gid {gid}")))?;
         if self.user.is_some() {
-            nix::unistd::setuid(uid)
-                .map_err(|e| format!("cannot change user to uid {uid}: {e}"))?;
+            nix::unistd::setuid(uid).map_err(call(format!("cannot change user to uid {uid}")))?;
         }
         self.verify()?;
         if let Some((name, home)) = &self.user {
@@ -177,8 +229,8 @@ impl Identity {
     }
 
     /// Checks that the switch is complete and cannot be undone.
-    fn verify(&self) -> Result<(), String> {
-        let incomplete = |what: String| format!("privilege drop incomplete: {what}");
+    fn verify(&self) -> Result<(), PrivilegeError> {
+        let incomplete = PrivilegeError::Incomplete;
         let uids = nix::unistd::getresuid().map_err(|e| incomplete(format!("getresuid: {e}")))?;
         let gids = nix::unistd::getresgid().map_err(|e| incomplete(format!("getresgid: {e}")))?;
         let uid = Uid::from_raw(self.uid);
@@ -217,8 +269,8 @@ impl Identity {
     }
 }
 
-fn c_name(name: &str) -> Result<CString, String> {
-    CString::new(name).map_err(|_| format!("user name {name:?} contains a NUL byte"))
+fn c_name(name: &str) -> Result<CString, PrivilegeError> {
+    CString::new(name).map_err(|_| PrivilegeError::Name(name.to_owned()))
 }
 
 #[cfg(test)]
@@ -231,12 +283,12 @@ mod tests {
 
     #[test]
     fn nothing_to_do_without_names_or_for_the_current_identity() {
-        assert_eq!(resolve(None, None), Ok(None));
+        assert_eq!(resolve(None, None).unwrap(), None);
         let me = crate::config::user_account(&nix::unistd::getuid().to_string())
             .unwrap()
             .unwrap();
         if me.gid == nix::unistd::getgid().as_raw() {
-            assert_eq!(resolve(Some(&me), None), Ok(None));
+            assert_eq!(resolve(Some(&me), None).unwrap(), None);
         }
     }
 

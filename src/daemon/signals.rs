@@ -21,6 +21,28 @@ use nix::sys::signal::{SigSet, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::{Handle, Signals};
 
+/// Why the signal handlers or their thread could not be set up: exit
+/// status 71 (`EX_OSERR`).
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    /// A handler cannot be installed.
+    #[error("cannot install signal handlers")]
+    Install(#[source] std::io::Error),
+    /// The signals cannot be unblocked.
+    #[error("cannot unblock signals")]
+    Unblock(#[source] nix::Error),
+    /// The thread cannot be started.
+    #[error("cannot start the signal thread")]
+    Thread(#[source] std::io::Error),
+}
+
+impl SignalError {
+    /// The exit status: always [`crate::exit::Exit::OsErr`] (71).
+    pub fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::OsErr
+    }
+}
+
 /// The signals heartbeat acts on.
 const HANDLED: [i32; 4] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1];
 
@@ -63,16 +85,13 @@ pub struct SignalThread {
 /// # Errors
 /// When a handler cannot be installed, the signals cannot be unblocked or
 /// the thread cannot be started.
-pub fn spawn(handlers: SignalHandlers) -> Result<SignalThread, String> {
-    let mut signals =
-        Signals::new(HANDLED).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+pub fn spawn(handlers: SignalHandlers) -> Result<SignalThread, SignalError> {
+    let mut signals = Signals::new(HANDLED).map_err(SignalError::Install)?;
     let mut unblock = SigSet::empty();
     for sig in HANDLED {
-        unblock.add(Signal::try_from(sig).map_err(|e| format!("signal {sig}: {e}"))?);
+        unblock.add(Signal::try_from(sig).map_err(SignalError::Unblock)?);
     }
-    unblock
-        .thread_unblock()
-        .map_err(|e| format!("cannot unblock signals: {e}"))?;
+    unblock.thread_unblock().map_err(SignalError::Unblock)?;
     let handle = signals.handle();
     let thread = std::thread::Builder::new()
         .name("signals".to_owned())
@@ -99,7 +118,7 @@ pub fn spawn(handlers: SignalHandlers) -> Result<SignalThread, String> {
                 }
             }
         })
-        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+        .map_err(SignalError::Thread)?;
     Ok(SignalThread {
         handle,
         thread: Some(thread),

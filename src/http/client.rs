@@ -108,31 +108,26 @@ pub fn fetch(address: SocketAddr, timeout: Duration) -> Result<StatusReport, Fet
     })
 }
 
-/// Runs the subcommand: fetches, prints the tables on `out` (or the error
-/// on `err`, prefixed `heartbeat: `), and returns the exit status:
-/// [`Exit::Ok`], [`Exit::Unhealthy`], [`Exit::Unavailable`] or
-/// [`Exit::Protocol`].
+/// Runs the subcommand: fetches, prints the tables on `out`, and returns
+/// the exit status: [`Exit::Ok`] when the instance is healthy,
+/// [`Exit::Unhealthy`] when not.
+///
+/// # Errors
+/// Those of [`fetch`], for the caller to print (they carry their exit
+/// status, [`FetchError::exit`]).
 pub fn run(
     address: SocketAddr,
     timeout: Duration,
     out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Exit {
-    match fetch(address, timeout) {
-        Ok(report) => {
-            // A closed stdout (`| head`) is no reason to change the answer.
-            let _ = out.write_all(render(&report).as_bytes());
-            if report.healthy {
-                Exit::Ok
-            } else {
-                Exit::Unhealthy
-            }
-        }
-        Err(e) => {
-            let _ = writeln!(err, "heartbeat: {e}");
-            e.exit()
-        }
-    }
+) -> Result<Exit, FetchError> {
+    let report = fetch(address, timeout)?;
+    // A closed stdout (`| head`) is no reason to change the answer.
+    let _ = out.write_all(render(&report).as_bytes());
+    Ok(if report.healthy {
+        Exit::Ok
+    } else {
+        Exit::Unhealthy
+    })
 }
 
 /// The human form of a report: a summary line, then a table of groups and

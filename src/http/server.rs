@@ -170,6 +170,40 @@ impl Drop for Server {
     }
 }
 
+/// Why the status server could not start. Every case exits 71
+/// (`EX_OSERR`): the operating system refused the address, the thread or
+/// its runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// `fail_status` is not an HTTP status (validated with the
+    /// configuration, so a caller's bug).
+    #[error("fail_status {0} is not an HTTP status")]
+    FailStatus(u16),
+    /// The address cannot be bound or set up.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The runtime or the thread cannot be started.
+    #[error("cannot start the status server")]
+    Start(#[source] io::Error),
+}
+
+impl ServerError {
+    /// The exit status: [`crate::exit::Exit::OsErr`] (71), or
+    /// [`crate::exit::Exit::Software`] for an invalid `fail_status`.
+    pub fn exit(&self) -> crate::exit::Exit {
+        match self {
+            ServerError::FailStatus(_) => crate::exit::Exit::Software,
+            ServerError::Bind { .. } | ServerError::Start(_) => crate::exit::Exit::OsErr,
+        }
+    }
+}
+
 /// Binds `addr` and serves on a new thread named `status-server`. The
 /// caller announces the address ([`Server::local_addr`]); this logs nothing
 /// on success, so the start-up log names it once.
@@ -185,23 +219,19 @@ pub fn spawn(
     status: SharedStatus,
     metrics: Arc<Metrics>,
     probe: Option<ProbeFn>,
-) -> Result<Server, String> {
+) -> Result<Server, ServerError> {
     let fail_status = StatusCode::from_u16(options.fail_status)
-        .map_err(|_| format!("fail_status {} is not an HTTP status", options.fail_status))?;
-    let listener =
-        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        .map_err(|_| ServerError::FailStatus(options.fail_status))?;
+    let bind = |source| ServerError::Bind { addr, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind)?;
+    listener.set_nonblocking(true).map_err(bind)?;
+    let local = listener.local_addr().map_err(bind)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(4)
         .thread_name("status-probe")
         .build()
-        .map_err(|e| format!("cannot start the status server: {e}"))?;
+        .map_err(ServerError::Start)?;
     let limits = Limits {
         max_buf_size: options.limits.max_buf_size.max(8192),
         max_connections: options.limits.max_connections.max(1),
@@ -230,7 +260,7 @@ pub fn spawn(
             });
             runtime.shutdown_timeout(Duration::from_millis(500));
         })
-        .map_err(|e| format!("cannot start the status server thread: {e}"))?;
+        .map_err(ServerError::Start)?;
     Ok(Server {
         addr: local,
         stop: Some(stop_tx),

@@ -1,0 +1,233 @@
+//! The command line converted once into what to do: a [`Mode`], in which
+//! contradicting flags cannot be written down.
+//!
+//! clap refuses what it can see from the flags alone (`-t --once`,
+//! `--once -d`, `-c FILE --check URL`, … exit status 2); [`Cli::into_mode`]
+//! then reads the values (addresses, durations, the inline checks) and
+//! refuses the rest with [`Error::Usage`]. The configuration file itself is
+//! read later, by the mode that needs it.
+//!
+//! Where the checks come from ([`Source`]: a file, or `--check`/`--script`
+//! for a sidecar) is independent of how heartbeat runs them, so a sidecar
+//! can be validated (`-t`), run once, or run as a daemon like a file.
+//! The control commands of a running instance will be further variants.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::app::cli::{Cli, Command, DEFAULT_CONFIG, StatusArgs};
+use crate::app::error::Error;
+use crate::app::sidecar;
+use crate::config;
+use crate::http::client;
+use crate::model::Config;
+
+/// What heartbeat was asked to do.
+#[derive(Debug)]
+pub enum Mode {
+    /// `status`: ask a running instance and print its answer.
+    Status(StatusQuery),
+    /// `-t`: validate the configuration, print its groups and checks.
+    CheckConfig(Source),
+    /// `--once`: one round, its actions, the overall health as exit status.
+    Once(Run),
+    /// The daemon in the foreground (the default). A file that says
+    /// `daemonize = yes` detaches all the same.
+    Foreground(Run),
+    /// `-d`: the daemon, detached from the terminal.
+    Daemon(Run),
+}
+
+/// Where the checks come from.
+#[derive(Debug)]
+pub enum Source {
+    /// A configuration file: `-c FILE`, or [`DEFAULT_CONFIG`].
+    File {
+        /// The file, as given.
+        path: PathBuf,
+        /// Whether it is [`DEFAULT_CONFIG`], not named on the command line.
+        default: bool,
+    },
+    /// `--check`/`--script`: the sidecar's configuration, already
+    /// validated ([`sidecar::config_from_args`]).
+    Sidecar(Box<Config>),
+}
+
+/// A run of the checks: where they come from and how their actions run.
+#[derive(Debug)]
+pub struct Run {
+    /// The checks.
+    pub source: Source,
+    /// `--dry-run`: log promotions and demotions instead of running them.
+    pub dry_run: bool,
+    /// What the command line overrides in `[general]`.
+    pub overrides: Overrides,
+}
+
+/// Settings of `[general]` that the command line overrides (`--listen`,
+/// `--exit-on-failure`, `-d`), kept so that a reload applies them again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--exit-on-failure`.
+    pub exit_on_failure: bool,
+    /// `-d`.
+    pub daemonize: bool,
+}
+
+impl Overrides {
+    /// Applies the overrides to a configuration read from a file.
+    pub fn apply(self, config: &mut Config) {
+        if let Some(listen) = self.listen {
+            config.general.listen = Some(listen);
+        }
+        config.general.exit_on_failure |= self.exit_on_failure;
+        config.general.daemonize |= self.daemonize;
+    }
+}
+
+/// `heartbeat status`: whom to ask, and for how long.
+#[derive(Debug)]
+pub struct StatusQuery {
+    /// The status server's address, or the file whose `listen` names it.
+    pub target: Target,
+    /// The deadline of the whole request.
+    pub timeout: Duration,
+}
+
+/// Whom `heartbeat status` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The address given.
+    Address(SocketAddr),
+    /// The `listen` address of this configuration file.
+    File(PathBuf),
+}
+
+impl Cli {
+    /// Converts the command line into one [`Mode`].
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for a value clap cannot judge (`--listen` that is
+    /// not an address, a bad `--check` URL or duration), naming the flag,
+    /// the value and what was expected.
+    pub fn into_mode(self) -> Result<Mode, Error> {
+        let run_flag = self.run_flag();
+        if let Some(Command::Status(args)) = self.command {
+            if let Some(flag) = run_flag {
+                return Err(Error::Usage(format!(
+                    "the subcommand 'status' cannot be used with '{flag}'"
+                )));
+            }
+            return status_query(self.config, args).map(Mode::Status);
+        }
+        let listen = self
+            .listen
+            .as_deref()
+            .map(|text| listen_flag("--listen <ADDR:PORT>", text))
+            .transpose()?;
+        let overrides = Overrides {
+            listen,
+            exit_on_failure: self.exit_on_failure,
+            daemonize: self.daemonize,
+        };
+        let inline = !self.inline.checks.is_empty() || !self.inline.scripts.is_empty();
+        let source = match self.config {
+            // clap refuses -c FILE together with --check/--script.
+            Some(path) => Source::File {
+                path,
+                default: false,
+            },
+            None if inline => Source::Sidecar(Box::new(sidecar::config_from_args(
+                &self.inline,
+                listen,
+                self.exit_on_failure,
+            )?)),
+            None => Source::File {
+                path: PathBuf::from(DEFAULT_CONFIG),
+                default: true,
+            },
+        };
+        if self.check_config {
+            return Ok(Mode::CheckConfig(source));
+        }
+        let run = Run {
+            source,
+            dry_run: self.dry_run,
+            overrides,
+        };
+        Ok(if self.once {
+            Mode::Once(run)
+        } else if self.daemonize {
+            Mode::Daemon(run)
+        } else {
+            Mode::Foreground(run)
+        })
+    }
+}
+
+impl Cli {
+    /// The first flag given that only a run of the checks takes: `-c FILE`
+    /// is the only one that goes with a subcommand. (clap's
+    /// `args_conflicts_with_subcommands` would refuse `-c FILE status`.)
+    fn run_flag(&self) -> Option<&'static str> {
+        let i = &self.inline;
+        [
+            (self.once, "--once"),
+            (self.check_config, "--check-config"),
+            (self.dry_run, "--dry-run"),
+            (self.daemonize, "--daemonize"),
+            (self.listen.is_some(), "--listen"),
+            (self.exit_on_failure, "--exit-on-failure"),
+            (!i.checks.is_empty(), "--check"),
+            (!i.scripts.is_empty(), "--script"),
+            (i.interval.is_some(), "--interval"),
+            (i.timeout.is_some(), "--timeout"),
+            (i.retries.is_some(), "--retries"),
+            (i.on_demand, "--on-demand"),
+            (i.fail_status.is_some(), "--fail-status"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+}
+
+/// The query of `heartbeat status [ADDR:PORT] [-c FILE] [--timeout D]`.
+fn status_query(config: Option<PathBuf>, args: StatusArgs) -> Result<StatusQuery, Error> {
+    let timeout = match &args.timeout {
+        Some(text) => config::value::duration(text.trim())
+            .map_err(|why| invalid("--timeout <DURATION>", text, &why))?,
+        None => client::DEFAULT_TIMEOUT,
+    };
+    // clap refuses `status ADDR -c FILE`, not `-c FILE status ADDR`.
+    let target = match (args.address, config) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(
+                "give the status server's address or -c FILE, not both".to_owned(),
+            ));
+        }
+        (Some(text), None) => Target::Address(listen_flag("<ADDR:PORT>", &text)?),
+        (None, Some(path)) => Target::File(path),
+        (None, None) => Target::File(PathBuf::from(DEFAULT_CONFIG)),
+    };
+    if target == Target::File(PathBuf::from(DEFAULT_CONFIG)) && !Path::new(DEFAULT_CONFIG).exists()
+    {
+        return Err(Error::NoConfig {
+            path: DEFAULT_CONFIG.into(),
+            hint: "give ADDR:PORT or -c FILE",
+        });
+    }
+    Ok(StatusQuery { target, timeout })
+}
+
+/// An address in any form `listen` takes in the file.
+fn listen_flag(flag: &str, text: &str) -> Result<SocketAddr, Error> {
+    config::listen_address(text.trim()).map_err(|why| invalid(flag, text, &why))
+}
+
+/// clap's wording for a bad flag value.
+pub(crate) fn invalid(flag: &str, value: &str, why: &str) -> Error {
+    Error::Usage(format!("invalid value '{value}' for '{flag}': {why}"))
+}
