@@ -4,7 +4,9 @@
 
 use crate::status_server::{start, with_hooks};
 use crate::support::bin::{Scratch, wait_for};
-use crate::support::metrics::{Exposition, sample, scrape_openmetrics, scrape_text};
+use crate::support::metrics::{
+    Exposition, gauge, histogram, sample, scrape_openmetrics, scrape_text,
+};
 
 use std::fs;
 use std::net::SocketAddr;
@@ -102,4 +104,97 @@ fn promtool_passes_in_every_state_of_the_engine() {
     wait_scrape(addr, "a result of the added check", |m| {
         count(m, "heartbeat_check_results", &extra) >= 1.0
     });
+    // The removed check's series are gone, counters and histograms too.
+    let (text, _) = scrape_openmetrics(addr);
+    assert!(!text.contains("check=\"slow\""), "{text}");
+}
+
+/// Regression: labelled counters appeared only on first use, at 1, so
+/// `increase(heartbeat_transitions_total{to="unhealthy"}[3m])` was 0 right
+/// after the first demotion and alerts on the first failure never fired.
+#[test]
+fn every_series_exists_at_zero_before_the_first_transition() {
+    let s = Scratch::new();
+    // `down` fails from the start; `slow` holds the first round for 2 s.
+    let checks = "[down]\ntype = script\ncommand = false\naction = web\n\
+                  [slow]\ntype = script\ncommand = sleep 2\ntimeout = 10\naction = web\n";
+    let conf = format!(
+        "interval = 300ms\n{}",
+        with_hooks(&[("web", "true", "true")], checks)
+    );
+    let (_hb, addr) = start(&s, &conf);
+
+    let (text, m) = scrape_openmetrics(addr);
+    assert_eq!(
+        rounds(addr),
+        0,
+        "the first round ended before the test looked"
+    );
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        sample(&m, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in:\n{text}"))
+    };
+    let zero_counter = |name: &str, labels: &[(&str, &str)]| {
+        assert_eq!(count(&m, name, labels), 0.0, "{name}{labels:?}");
+        value(name, labels);
+    };
+    for check in ["down", "slow"] {
+        for result in ["ok", "failed"] {
+            let labels = [("check", check), ("type", "script"), ("result", result)];
+            zero_counter("heartbeat_check_results", &labels);
+        }
+        for (state, want) in [("unknown", 1.0), ("healthy", 0.0), ("unhealthy", 0.0)] {
+            let labels = [("check", check), ("state", state)];
+            assert_eq!(
+                gauge(&m, "heartbeat_check_state", &labels),
+                want,
+                "{labels:?}"
+            );
+        }
+        let latency = histogram(&m, "heartbeat_check_latency_seconds", &[("check", check)]);
+        assert_eq!(latency.count, Some(0), "{check}");
+    }
+    for (state, want) in [("unknown", 1.0), ("healthy", 0.0), ("unhealthy", 0.0)] {
+        let labels = [("group", "web"), ("state", state)];
+        assert_eq!(
+            gauge(&m, "heartbeat_group_state", &labels),
+            want,
+            "{labels:?}"
+        );
+        zero_counter("heartbeat_transitions", &[("group", "web"), ("to", state)]);
+    }
+    for kind in ["promotion", "demotion"] {
+        for outcome in ["ok", "failed", "timeout", "error"] {
+            let labels = [("group", "web"), ("kind", kind), ("outcome", outcome)];
+            zero_counter("heartbeat_actions", &labels);
+        }
+    }
+    // No round yet: nothing claims when the latest one ended.
+    assert!(
+        !text.contains("heartbeat_last_round_timestamp_seconds"),
+        "{text}"
+    );
+    assert!(!text.contains("heartbeat_round_lateness_seconds"), "{text}");
+    assert_eq!(
+        histogram(&m, "heartbeat_round_duration_seconds", &[]).count,
+        Some(0)
+    );
+
+    // The first demotion moves the counters from 0 to 1: increase() sees it.
+    let demoted = [("group", "web"), ("kind", "demotion"), ("outcome", "ok")];
+    wait_for("the first demotion", LONG, || {
+        count(&scrape_openmetrics(addr).1, "heartbeat_actions", &demoted) == 1.0
+    });
+    let (_, m) = scrape_openmetrics(addr);
+    let to = |state| {
+        count(
+            &m,
+            "heartbeat_transitions",
+            &[("group", "web"), ("to", state)],
+        )
+    };
+    assert_eq!(
+        (to("unhealthy"), to("healthy"), to("unknown")),
+        (1.0, 0.0, 0.0)
+    );
+    assert!(gauge(&m, "heartbeat_last_round_timestamp_seconds", &[]) > 1.0e9);
 }

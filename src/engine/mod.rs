@@ -200,6 +200,8 @@ impl Engine {
         let (tx, rx) = mpsc::channel();
         let groups = make_groups(&config, &HashMap::new(), &mut HashMap::new());
         let n = config.checks.len();
+        let metrics = Arc::new(Metrics::new());
+        metrics.configure(&config);
         let engine = Engine {
             options,
             checks: Arc::new(checks),
@@ -210,7 +212,7 @@ impl Engine {
             tx,
             rx,
             status: Arc::new(RwLock::new(Snapshot::default())),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             round_started: None,
             last_round: None,
             last_round_end: None,

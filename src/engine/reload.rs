@@ -87,16 +87,7 @@ impl Engine {
             .drain(..)
             .map(|g| (g.spec.name.clone(), g))
             .collect();
-        for spec in &self.config.checks {
-            if !config.checks.iter().any(|c| c.name == spec.name) {
-                self.metrics.forget_check(&spec.name);
-            }
-        }
-        for group in &self.config.groups {
-            if !config.groups.iter().any(|g| g.name == group.name) {
-                self.metrics.forget_group(&group.name);
-            }
-        }
+        self.metrics.configure(&config);
         let added = config.checks.len() - kept;
         let removed = self.config.checks.len() - kept;
         for (name, old) in &previous {

@@ -27,19 +27,38 @@
 //! always present (0 or 1), in the manner of kube-state-metrics, so an alert
 //! can be written `heartbeat_group_state{state="unhealthy"} == 1` and a
 //! dashboard can `sum by (state)`.
+//!
+//! Every labelled series the configuration implies exists from start-up:
+//! [`Metrics::configure`], called with the configuration at start-up and
+//! after each reload, creates the result counters of every check (`ok` and
+//! `failed`), the transition counters of every group (to each state), the
+//! action counters of every group, kind and outcome, all at 0, and the
+//! state gauges at `unknown` = 1. A counter that first appears at 1 is
+//! invisible to `increase()` and `rate()`, so an alert on the first
+//! demotion would never fire. The series of checks and groups a reload
+//! removed are dropped, counters and histograms too.
+//!
+//! `heartbeat_round_lateness_seconds` and
+//! `heartbeat_last_round_timestamp_seconds` are absent until the first
+//! round ends: there is no latest round to describe, and a 0 would read as
+//! a round 56 years ago. `heartbeat_round_duration_seconds_count` is 0
+//! until then.
 
-use std::sync::atomic::AtomicU64;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::exec::process::ChildExit;
-use crate::model::{ActionKind, CheckKind, Health};
+use crate::model::{ActionKind, CheckKind, CheckSpec, Config, GroupSpec, Health};
 
 pub mod exposition;
 
@@ -56,6 +75,14 @@ const LONG_BUCKETS: [f64; 13] = [
 ];
 
 const STATES: [Health; 3] = [Health::Unknown, Health::Healthy, Health::Unhealthy];
+
+const KINDS: [ActionKind; 2] = [ActionKind::Promotion, ActionKind::Demotion];
+
+/// Every `outcome` label of [`outcome`].
+pub const OUTCOMES: [&str; 4] = ["ok", "failed", "timeout", "error"];
+
+/// Every `result` label of a check result.
+const RESULTS: [&str; 2] = ["ok", "failed"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -115,8 +142,50 @@ pub struct Metrics {
     actions: Family<ActionLabels, Counter>,
     action_duration: HistogramFamily<ActionKindLabels>,
     round_duration: Histogram,
-    round_lateness: Gauge<f64, AtomicU64>,
-    last_round: Gauge<f64, AtomicU64>,
+    last_round: std::sync::Arc<LastRound>,
+    /// The checks and groups whose series exist, as last configured.
+    known: Mutex<Known>,
+}
+
+/// What [`Metrics::configure`] last created series for.
+#[derive(Debug, Default)]
+struct Known {
+    checks: HashMap<String, CheckSpec>,
+    groups: HashMap<String, GroupSpec>,
+}
+
+/// The latest round's lateness and end, exposed once there is one.
+#[derive(Debug, Default)]
+struct LastRound(Mutex<Option<(f64, f64)>>);
+
+impl Collector for LastRound {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some((lateness, ended)) = *self.0.lock().unwrap_or_else(PoisonError::into_inner) else {
+            return Ok(());
+        };
+        let families = [
+            (
+                "round_lateness",
+                "How late the latest round started against its schedule",
+                lateness,
+            ),
+            (
+                "last_round_timestamp",
+                "Unix time at which the latest round ended",
+                ended,
+            ),
+        ];
+        for (name, help, value) in families {
+            let metric = encoder.encode_descriptor(
+                name,
+                &format!("{help}."),
+                Some(&Unit::Seconds),
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(value).encode(metric)?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for Metrics {
@@ -200,20 +269,8 @@ impl Metrics {
             Unit::Seconds,
             round_duration.clone(),
         );
-        let round_lateness = Gauge::<f64, AtomicU64>::default();
-        registry.register_with_unit(
-            "round_lateness",
-            "How late the latest round started against its schedule",
-            Unit::Seconds,
-            round_lateness.clone(),
-        );
-        let last_round = Gauge::<f64, AtomicU64>::default();
-        registry.register_with_unit(
-            "last_round_timestamp",
-            "Unix time at which the latest round ended",
-            Unit::Seconds,
-            last_round.clone(),
-        );
+        let last_round = std::sync::Arc::new(LastRound::default());
+        registry.register_collector(Box::new(last_round.clone()));
         Metrics {
             registry,
             check_results,
@@ -224,8 +281,8 @@ impl Metrics {
             actions,
             action_duration,
             round_duration,
-            round_lateness,
             last_round,
+            known: Mutex::new(Known::default()),
         }
     }
 
@@ -273,24 +330,139 @@ impl Metrics {
         }
     }
 
-    /// Removes the state series of a check that is no longer configured
-    /// (after a reload), so it does not linger as if still reported. Its
-    /// counters and histograms stay: they are history.
-    pub fn forget_check(&self, check: &str) {
+    /// Creates every series `config` implies and drops those of checks and
+    /// groups it no longer has; call it at start-up and after each reload.
+    ///
+    /// A check or group that is new, or whose definition changed (the
+    /// engine then starts it afresh), gets its state gauges set to
+    /// `unknown` = 1; its counters are created at 0 where missing and keep
+    /// their counts otherwise, unless its check type changed (the `type`
+    /// label). Series of an unchanged check or group are left alone.
+    pub fn configure(&self, config: &Config) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        let checks: HashMap<String, CheckSpec> = config
+            .checks
+            .iter()
+            .map(|c| (c.name.clone(), c.clone()))
+            .collect();
+        let groups: HashMap<String, GroupSpec> = config
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), g.clone()))
+            .collect();
+        for (name, old) in &known.checks {
+            match checks.get(name) {
+                None => self.drop_check(old, true),
+                Some(new) if new.probe.kind() != old.probe.kind() => self.drop_check(old, false),
+                Some(_) => {}
+            }
+        }
+        for name in known.groups.keys() {
+            if !groups.contains_key(name) {
+                self.drop_group(name);
+            }
+        }
+        for spec in &config.checks {
+            if known.checks.get(&spec.name) != Some(spec) {
+                self.add_check(spec);
+            }
+        }
+        for spec in &config.groups {
+            if known.groups.get(&spec.name) != Some(spec) {
+                self.add_group(&spec.name);
+            }
+        }
+        *known = Known { checks, groups };
+    }
+
+    /// Creates the series of a new or changed check, its state `unknown`.
+    fn add_check(&self, spec: &CheckSpec) {
+        for result in RESULTS {
+            drop(self.check_results.get_or_create(&ResultLabels {
+                check: spec.name.clone(),
+                r#type: spec.probe.kind().as_str(),
+                result,
+            }));
+        }
+        drop(self.check_latency.get_or_create(&CheckLabels {
+            check: spec.name.clone(),
+        }));
+        self.check_health(&spec.name, Health::Unknown);
+    }
+
+    /// Removes the series of a check: all of them when it is gone
+    /// (`entirely`), those labelled with its old type when its type changed.
+    fn drop_check(&self, old: &CheckSpec, entirely: bool) {
+        for result in RESULTS {
+            self.check_results.remove(&ResultLabels {
+                check: old.name.clone(),
+                r#type: old.probe.kind().as_str(),
+                result,
+            });
+        }
+        if !entirely {
+            return;
+        }
+        let check = CheckLabels {
+            check: old.name.clone(),
+        };
+        self.check_latency.remove(&check);
         for state in STATES {
             self.check_state.remove(&CheckStateLabels {
-                check: check.to_owned(),
+                check: old.name.clone(),
                 state: state.as_str(),
             });
         }
     }
 
-    /// Removes the state series of a group that is no longer configured.
-    pub fn forget_group(&self, group: &str) {
-        for state in STATES {
-            self.group_state.remove(&GroupStateLabels {
+    /// Creates the series of a new or changed group, its state `unknown`.
+    fn add_group(&self, group: &str) {
+        for to in STATES {
+            drop(self.transitions.get_or_create(&TransitionLabels {
                 group: group.to_owned(),
+                to: to.as_str(),
+            }));
+        }
+        for kind in KINDS {
+            for outcome in OUTCOMES {
+                drop(self.actions.get_or_create(&ActionLabels {
+                    group: group.to_owned(),
+                    kind: kind.as_str(),
+                    outcome,
+                }));
+            }
+            drop(self.action_duration.get_or_create(&ActionKindLabels {
+                group: group.to_owned(),
+                kind: kind.as_str(),
+            }));
+        }
+        self.group_health(group, Health::Unknown);
+    }
+
+    /// Removes every series of a group that is no longer configured.
+    fn drop_group(&self, group: &str) {
+        for state in STATES {
+            let group = group.to_owned();
+            self.group_state.remove(&GroupStateLabels {
+                group: group.clone(),
                 state: state.as_str(),
+            });
+            self.transitions.remove(&TransitionLabels {
+                group,
+                to: state.as_str(),
+            });
+        }
+        for kind in KINDS {
+            for outcome in OUTCOMES {
+                self.actions.remove(&ActionLabels {
+                    group: group.to_owned(),
+                    kind: kind.as_str(),
+                    outcome,
+                });
+            }
+            self.action_duration.remove(&ActionKindLabels {
+                group: group.to_owned(),
+                kind: kind.as_str(),
             });
         }
     }
@@ -327,11 +499,15 @@ impl Metrics {
     /// A round ended: its duration and how late it started.
     pub fn round(&self, duration: Duration, lateness: Duration) {
         self.round_duration.observe(duration.as_secs_f64());
-        self.round_lateness.set(lateness.as_secs_f64());
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        self.last_round.set(now.as_secs_f64());
+        *self
+            .last_round
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            Some((lateness.as_secs_f64(), now.as_secs_f64()));
     }
 
     /// The OpenMetrics text exposition, ending with `# EOF`.
@@ -380,6 +556,146 @@ impl Metrics {
 mod tests {
     use super::*;
 
+    /// A configuration from INI text, as the engine gets it.
+    fn config(text: &str) -> Config {
+        let dir = std::path::Path::new("/");
+        crate::config::parse(text, &dir.join("hb.conf"), dir)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config
+    }
+
+    /// The sample lines of the text format that mention `needle`, sorted.
+    fn lines_with(m: &Metrics, needle: &str) -> Vec<String> {
+        let mut lines: Vec<String> = m
+            .encode_text()
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains(needle))
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    const TWO_GROUPS: &str = "[promotions]\nweb = true\ndb = true\n\
+        [demotions]\nweb = true\ndb = true\n\
+        [nginx]\ntype = tcp\nport = 80\naction = web\n\
+        [pg]\ntype = tcp\nport = 5432\naction = db\n";
+
+    #[test]
+    fn configure_creates_every_series_at_zero_and_states_unknown() {
+        let m = Metrics::new();
+        m.configure(&config(TWO_GROUPS));
+        let want_results = [
+            r#"heartbeat_check_results_total{check="nginx",type="tcp",result="failed"} 0"#,
+            r#"heartbeat_check_results_total{check="nginx",type="tcp",result="ok"} 0"#,
+        ];
+        let results: Vec<String> = lines_with(&m, "check=\"nginx\"")
+            .into_iter()
+            .filter(|l| l.starts_with("heartbeat_check_results_total"))
+            .collect();
+        assert_eq!(results, want_results);
+        let web = lines_with(&m, "group=\"web\"");
+        for to in ["healthy", "unhealthy", "unknown"] {
+            let line = format!(r#"heartbeat_transitions_total{{group="web",to="{to}"}} 0"#);
+            assert!(web.contains(&line), "{line} not in {web:#?}");
+        }
+        for kind in ["promotion", "demotion"] {
+            for outcome in ["ok", "failed", "timeout", "error"] {
+                let line = format!(
+                    r#"heartbeat_actions_total{{group="web",kind="{kind}",outcome="{outcome}"}} 0"#
+                );
+                assert!(web.contains(&line), "{line} not in {web:#?}");
+            }
+            let count = format!(
+                r#"heartbeat_action_duration_seconds_count{{group="web",kind="{kind}"}} 0"#
+            );
+            assert!(web.contains(&count), "{count} not in {web:#?}");
+        }
+        for (state, value) in [("unknown", 1), ("healthy", 0), ("unhealthy", 0)] {
+            let group = format!(r#"heartbeat_group_state{{group="web",state="{state}"}} {value}"#);
+            assert!(web.contains(&group), "{group} not in {web:#?}");
+            let check = format!(r#"heartbeat_check_state{{check="pg",state="{state}"}} {value}"#);
+            assert!(lines_with(&m, "check=\"pg\"").contains(&check), "{check}");
+        }
+        assert!(
+            lines_with(&m, "heartbeat_check_latency_seconds_count")
+                .contains(&r#"heartbeat_check_latency_seconds_count{check="pg"} 0"#.to_owned())
+        );
+    }
+
+    #[test]
+    fn the_latest_round_is_absent_until_there_is_one() {
+        let m = Metrics::new();
+        assert!(lines_with(&m, "round_lateness").is_empty());
+        assert!(lines_with(&m, "last_round_timestamp").is_empty());
+        assert_eq!(
+            lines_with(&m, "heartbeat_round_duration_seconds_count"),
+            ["heartbeat_round_duration_seconds_count 0"]
+        );
+        let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        m.round(Duration::from_millis(20), Duration::from_millis(5));
+        assert_eq!(
+            lines_with(&m, "round_lateness"),
+            ["heartbeat_round_lateness_seconds 0.005"]
+        );
+        let stamp = lines_with(&m, "last_round_timestamp");
+        let value: f64 = stamp[0].split(' ').nth(1).unwrap().parse().unwrap();
+        assert!(value >= before.as_secs_f64() && value < before.as_secs_f64() + 60.0);
+    }
+
+    #[test]
+    fn a_reload_drops_removed_series_and_keeps_unchanged_counts() {
+        let m = Metrics::new();
+        m.configure(&config(TWO_GROUPS));
+        m.check_result("nginx", CheckKind::Tcp, true, Duration::from_millis(1));
+        m.check_health("nginx", Health::Healthy);
+        m.transition("db", Health::Unknown, Health::Healthy);
+        m.check_result("pg", CheckKind::Tcp, true, Duration::from_millis(1));
+        // pg and db are gone; nginx is unchanged; a new check joins web.
+        m.configure(&config(
+            "[promotions]\nweb = true\n[demotions]\nweb = true\n\
+             [nginx]\ntype = tcp\nport = 80\naction = web\n\
+             [disk]\ntype = script\ncommand = true\naction = web\n",
+        ));
+        assert_eq!(lines_with(&m, "pg"), Vec::<String>::new());
+        assert_eq!(lines_with(&m, "db"), Vec::<String>::new());
+        let nginx = lines_with(&m, "check=\"nginx\"");
+        for line in [
+            r#"heartbeat_check_results_total{check="nginx",type="tcp",result="ok"} 1"#,
+            r#"heartbeat_check_state{check="nginx",state="healthy"} 1"#,
+        ] {
+            assert!(nginx.contains(&line.to_owned()), "{line} not in {nginx:#?}");
+        }
+        let disk = lines_with(&m, "check=\"disk\"");
+        assert!(
+            disk.contains(
+                &r#"heartbeat_check_results_total{check="disk",type="script",result="failed"} 0"#
+                    .to_owned()
+            )
+        );
+        // A check whose type changed loses its series of the old type.
+        m.configure(&config(
+            "[promotions]\nweb = true\n[demotions]\nweb = true\n\
+             [nginx]\ntype = http\nport = 80\naction = web\n",
+        ));
+        let nginx = lines_with(&m, "heartbeat_check_results_total{check=\"nginx\"");
+        assert_eq!(
+            nginx,
+            [
+                r#"heartbeat_check_results_total{check="nginx",type="http",result="failed"} 0"#,
+                r#"heartbeat_check_results_total{check="nginx",type="http",result="ok"} 0"#,
+            ]
+        );
+        assert!(
+            lines_with(
+                &m,
+                "heartbeat_check_state{check=\"nginx\",state=\"unknown\"} 1"
+            )
+            .len()
+                == 1
+        );
+    }
+
     #[test]
     fn states_are_one_hot() {
         let m = Metrics::new();
@@ -388,8 +704,6 @@ mod tests {
         assert!(text.contains(r#"heartbeat_group_state{group="web",state="unhealthy"} 1"#));
         assert!(text.contains(r#"heartbeat_group_state{group="web",state="healthy"} 0"#));
         assert!(text.contains(r#"heartbeat_group_state{group="web",state="unknown"} 0"#));
-        m.forget_group("web");
-        assert!(!m.encode().contains(r#"group="web""#));
     }
 
     #[test]
