@@ -218,3 +218,253 @@ fn status_gives_up_at_its_timeout() {
         "{err}"
     );
 }
+
+/// Starts heartbeat with `args(port)` on a free port until its status
+/// server says it listens; tries another port should the one picked be
+/// taken meanwhile.
+fn listening(s: &Scratch, args: impl Fn(u16) -> Vec<String>) -> (crate::support::bin::Daemon, u16) {
+    for _ in 0..3 {
+        let port = free_port();
+        let args = args(port);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let hb = s.spawn(&args);
+        wait_for("the status server to listen or fail", LONG, || {
+            let log = hb.log_text();
+            log.contains("status server listening on") || log.contains("cannot listen on")
+        });
+        if hb.log_text().contains("status server listening on") {
+            return (hb, port);
+        }
+    }
+    panic!("no free port in three tries");
+}
+
+/// `heartbeat status` with `args` until it answers healthy (the first
+/// round may still run); its stdout.
+fn healthy_status(s: &Scratch, args: &[&str]) -> String {
+    let mut out = s.run(args);
+    wait_for(&format!("status {args:?} to answer healthy"), LONG, || {
+        out = s.run(args);
+        out.status.code() == Some(0)
+    });
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Regression (issue 15): the README's `--listen :9000` was refused
+/// ("invalid socket address syntax"), and so were `status :8081` and
+/// `status localhost:8081`.
+#[test]
+fn listen_and_status_take_every_form_of_the_files_listen() {
+    let s = Scratch::new();
+    // :PORT listens on every IPv4 address; status asks the loopback one.
+    let (hb, port) = listening(&s, |port| {
+        ["--script", "true", "--interval", "200ms", "--listen"]
+            .iter()
+            .map(|a| a.to_string())
+            .chain([format!(":{port}")])
+            .collect()
+    });
+    assert!(
+        hb.log_text()
+            .contains(&format!("listening on http://0.0.0.0:{port}")),
+        "{}",
+        hb.log_text()
+    );
+    for form in [
+        format!(":{port}"),
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+    ] {
+        let text = healthy_status(&s, &["status", &form]);
+        assert!(text.starts_with("healthy: "), "{form}: {text}");
+    }
+    assert!(hb.stop().success());
+
+    // A name, in the file and on the command line.
+    let (hb, port) = listening(&s, |port| {
+        s.write(
+            "hb.conf",
+            &format!("[general]\nlisten = localhost:{port}\ninterval = 200ms\n{ONE_CHECK}"),
+        );
+        vec!["-c".into(), "hb.conf".into()]
+    });
+    assert!(
+        hb.log_text()
+            .contains(&format!("listening on http://127.0.0.1:{port}")),
+        "localhost is 127.0.0.1 in /etc/hosts: {}",
+        hb.log_text()
+    );
+    healthy_status(&s, &["status", "-c", "hb.conf"]);
+    assert!(hb.stop().success());
+
+    // IPv6 in brackets, where the loopback interface has ::1.
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let (hb, port) = listening(&s, |port| {
+            vec![
+                "--script".into(),
+                "true".into(),
+                "--listen".into(),
+                format!("[::1]:{port}"),
+            ]
+        });
+        healthy_status(&s, &["status", &format!("[::1]:{port}")]);
+        assert!(hb.stop().success());
+    }
+}
+
+#[test]
+fn a_listen_address_in_no_known_form_is_a_usage_error_saying_what_is_expected() {
+    let s = Scratch::new();
+    for bad in [
+        "8080",
+        "localhost",
+        "host:port",
+        "[::1]",
+        "a b:80",
+        ":99999",
+    ] {
+        let (code, err) = run(&s, &["--script", "true", "--listen", bad]);
+        assert_eq!(code, Some(2), "{bad}: {err}");
+        assert_eq!(
+            err,
+            format!(
+                "heartbeat: invalid value '{bad}' for '--listen <ADDR:PORT>': {bad:?} is not an \
+                 address; expected HOST:PORT such as 127.0.0.1:8080, localhost:8080, \
+                 [::1]:8080 or :8080\n"
+            )
+        );
+        let (code, err) = run(&s, &["status", bad]);
+        assert_eq!(code, Some(2), "{bad}: {err}");
+    }
+    // A name that does not resolve: said, with the name.
+    let (code, err) = run(&s, &["status", "no-such-host.invalid:80"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("cannot resolve \"no-such-host.invalid\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_version_says_the_commit_and_the_tls_library_when_asked() {
+    let s = Scratch::new();
+    let short = s.run(&["-V"]);
+    assert_eq!(short.status.code(), Some(0));
+    let expected = format!("heartbeat {}\n", env!("CARGO_PKG_VERSION"));
+    assert_eq!(String::from_utf8_lossy(&short.stdout), expected);
+    // The version of the OpenSSL loaded, as its own tool reports it.
+    let openssl = std::process::Command::new("openssl")
+        .arg("version")
+        .output();
+    for args in [&["--version"][..], &["-V", "--verbose"]] {
+        let out = s.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{args:?}: {text}");
+        assert_eq!(format!("{}\n", lines[0]), expected);
+        let commit = lines[1].strip_prefix("commit: ").expect("a commit line");
+        assert!(
+            commit == "unknown"
+                || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+            "{text}"
+        );
+        assert!(lines[2].starts_with("tls: OpenSSL "), "{text}");
+        if let Ok(openssl) = &openssl {
+            let tool = String::from_utf8_lossy(&openssl.stdout);
+            // "OpenSSL 3.0.17 1 Jul 2025 (Library: OpenSSL 3.0.17 1 Jul 2025)"
+            let library = tool
+                .split("(Library: ")
+                .nth(1)
+                .map_or(tool.trim(), |l| l.trim().trim_end_matches(')'));
+            assert!(lines[2].contains(library), "{text} vs {tool}");
+        }
+    }
+    let (code, err) = run(&s, &["--verbose"]);
+    assert_eq!(code, Some(2), "{err}");
+}
+
+#[test]
+fn sidecar_https_checks_trust_a_ca_file_or_with_insecure_anything() {
+    let s = Scratch::new();
+    let cert = crate::support::net::self_signed(&["127.0.0.1"]);
+    let server = crate::support::net::https_server("127.0.0.1:0", cert.identity, |_| {
+        crate::support::net::ok("ok\n")
+    });
+    let url = format!("https://127.0.0.1:{}/", server.port());
+    s.write("ca.pem", &cert.cert_pem);
+
+    let untrusted = s.run(&["--check", &url, "--once"]);
+    assert_eq!(untrusted.status.code(), Some(1), "{untrusted:?}");
+    let trusted = s.run(&["--check", &url, "--ca-file", "ca.pem", "--once"]);
+    assert_eq!(trusted.status.code(), Some(0), "{trusted:?}");
+    let insecure = s.run(&["--check", &url, "--insecure", "--once"]);
+    assert_eq!(insecure.status.code(), Some(0), "{insecure:?}");
+    let said = String::from_utf8_lossy(&insecure.stderr);
+    assert!(
+        said.contains("WARNING  --insecure: https checks accept any certificate"),
+        "{said}"
+    );
+
+    // Each would be ignored, or contradicts the other: refused.
+    let tcp = format!("tcp://127.0.0.1:{}", server.port());
+    for (args, expected) in [
+        (
+            vec!["--check", tcp.as_str(), "--insecure"],
+            "heartbeat: --insecure applies to https checks, and no --check is https://\n",
+        ),
+        (
+            vec!["--check", url.as_str(), "--ca-file", "missing.pem"],
+            "heartbeat: invalid value 'missing.pem' for '--ca-file <FILE>': no such file; \
+             expected a PEM file of CA certificates\n",
+        ),
+    ] {
+        let (code, err) = run(&s, &args);
+        assert_eq!((code, err.as_str()), (Some(2), expected), "{args:?}");
+    }
+    let (code, err) = run(&s, &["--check", &url, "--insecure", "--ca-file", "ca.pem"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
+    // Spelled out in --help.
+    let help = String::from_utf8_lossy(&s.run(&["--help"]).stdout).into_owned();
+    assert!(help.contains("DANGEROUS"), "{help}");
+}
+
+#[test]
+fn sidecar_logs_where_and_as_verbosely_as_told() {
+    let s = Scratch::new();
+    let hb = s.spawn(&[
+        "--script",
+        "true",
+        "--interval",
+        "100ms",
+        "--logfile",
+        "hb.log",
+        "--loglevel",
+        "debug",
+    ]);
+    // A second result that confirms the state is logged at DEBUG.
+    let log = s.path("hb.log");
+    wait_for("a DEBUG line in hb.log", LONG, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains(" DEBUG    check \"script1\""))
+    });
+    assert!(hb.stop().success());
+    assert_eq!(
+        std::fs::read_to_string(s.path("stderr.log")).unwrap(),
+        "",
+        "the log went to the file"
+    );
+
+    let quiet = s.run(&["--script", "true", "--once", "--loglevel", "ERROR"]);
+    assert_eq!(quiet.status.code(), Some(0), "{quiet:?}");
+    assert!(quiet.stderr.is_empty(), "{quiet:?}");
+
+    let (code, err) = run(&s, &["--script", "true", "--loglevel", "chatty"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with("heartbeat: invalid value 'chatty' for '--loglevel <LEVEL>': "),
+        "{err}"
+    );
+    let (code, err) = run(&s, &["--logfile", "hb.log"]);
+    assert_eq!(code, Some(2), "needs --check or --script: {err}");
+}

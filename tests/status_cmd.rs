@@ -18,7 +18,7 @@ use support::snapshots::{all_healthy, before_first_round, one_unhealthy, stalled
 /// `main` prints it.
 fn status(addr: SocketAddr, timeout: Duration) -> (Exit, String, String) {
     let mut out = Vec::new();
-    let (code, err) = match status_cmd::run(addr, timeout, &mut out) {
+    let (code, err) = match status_cmd::run(&[addr], timeout, &mut out) {
         Ok(code) => (code, String::new()),
         Err(e) => (e.exit(), format!("heartbeat: {}\n", Chain(&e))),
     };

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Args, Parser, Subcommand};
+use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand};
 
 /// The configuration file read when neither `-c FILE` nor `--check` /
 /// `--script` is given.
@@ -24,9 +24,24 @@ pub const DEFAULT_CONFIG: &str = "/etc/heartbeat/heartbeat.conf";
     name = "heartbeat",
     version,
     about,
-    group = ArgGroup::new("inline_checks").args(["checks", "scripts"]).multiple(true)
+    disable_version_flag = true,
+    group = ArgGroup::new("inline_checks").args(["checks", "scripts"]).multiple(true),
+    group = ArgGroup::new("version_flags").args(["version", "version_long"])
 )]
 pub struct Cli {
+    /// Print the version.
+    #[arg(short = 'V', action = ArgAction::SetTrue)]
+    pub version: bool,
+
+    /// Print the version, the commit it was built from, and the TLS
+    /// library and its version.
+    #[arg(long = "version", id = "version_long")]
+    pub version_long: bool,
+
+    /// With -V: print the commit and the TLS library too, as --version does.
+    #[arg(long, requires = "version_flags")]
+    pub verbose: bool,
+
     /// Configuration file (INI) [default: /etc/heartbeat/heartbeat.conf].
     #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
@@ -111,6 +126,33 @@ pub struct InlineChecks {
         requires = "listen"
     )]
     pub fail_status: Option<u16>,
+
+    /// PEM file of CA certificates that https checks trust in addition to
+    /// the system's (an internal CA).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "inline_checks",
+        conflicts_with = "insecure"
+    )]
+    pub ca_file: Option<PathBuf>,
+
+    /// DANGEROUS: https checks accept any certificate for any name, so
+    /// whoever sits between heartbeat and the target can answer for it and
+    /// keep a dead service "healthy". For a test set-up only: trust an
+    /// internal CA with --ca-file instead.
+    #[arg(long, requires = "inline_checks")]
+    pub insecure: bool,
+
+    /// Where the log goes: a file (appended, reopened on SIGUSR1), stderr,
+    /// or syslog [default: stderr].
+    #[arg(long, value_name = "FILE|stderr|syslog", requires = "inline_checks")]
+    pub logfile: Option<String>,
+
+    /// The most verbose level logged: DEBUG, INFO, WARNING, ERROR or
+    /// CRITICAL (any case) [default: INFO].
+    #[arg(long, value_name = "LEVEL", requires = "inline_checks")]
+    pub loglevel: Option<String>,
 }
 
 /// Subcommands.

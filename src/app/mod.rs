@@ -38,6 +38,7 @@ pub mod error;
 pub mod mode;
 pub mod sidecar;
 pub mod summary;
+pub mod version;
 
 /// How long a status-server request waits for an on-demand round beyond
 /// the longest check timeout.
@@ -50,6 +51,17 @@ const PROBE_SLACK: Duration = Duration::from_secs(2);
 /// message has not been printed yet unless it is [`Error::Reported`].
 pub fn run(mode: Mode) -> Result<Exit, Error> {
     match mode {
+        Mode::Version { verbose } => {
+            println!(
+                "{}",
+                if verbose {
+                    version::long()
+                } else {
+                    version::short()
+                }
+            );
+            Ok(Exit::Ok)
+        }
         Mode::Status(query) => status(query),
         Mode::CheckConfig(source) => check_config(source),
         Mode::Once(run) => once(run),
@@ -72,7 +84,10 @@ fn load(source: Source, overrides: Overrides) -> Result<(Config, Vec<String>), E
             let loaded = config::load(&path)?;
             (loaded.config, loaded.warnings)
         }
-        Source::Sidecar(config) => (*config, Vec::new()),
+        Source::Sidecar(config) => {
+            let warnings = sidecar::warnings(&config);
+            (*config, warnings)
+        }
     };
     overrides.apply(&mut config);
     Ok((config, warnings))
@@ -427,17 +442,22 @@ fn announce(event: Lifecycle) {
 /// at the `listen` address of the configuration file, and prints its
 /// answer.
 fn status(query: StatusQuery) -> Result<Exit, Error> {
-    let address = match query.target {
-        Target::Address(address) => address,
+    let addresses = match query.target {
+        Target::Address(addresses) => addresses,
         Target::File(path) => {
             let loaded = config::load(&path)?;
-            loaded.config.general.listen.ok_or_else(|| {
+            let listen = loaded.config.general.listen.ok_or_else(|| {
                 Error::Usage(format!(
                     "{} has no listen address in [general]; give ADDR:PORT",
                     path.display()
                 ))
-            })?
+            })?;
+            vec![listen]
         }
     };
-    Ok(client::run(address, query.timeout, &mut std::io::stdout())?)
+    Ok(client::run(
+        &addresses,
+        query.timeout,
+        &mut std::io::stdout(),
+    )?)
 }

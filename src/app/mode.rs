@@ -26,6 +26,12 @@ use crate::model::Config;
 /// What heartbeat was asked to do.
 #[derive(Debug)]
 pub enum Mode {
+    /// `-V` / `--version`: the version; with `verbose` (`--version`, or
+    /// `-V --verbose`) also the commit and the TLS library.
+    Version {
+        /// Also the commit and the TLS library.
+        verbose: bool,
+    },
     /// `status`: ask a running instance and print its answer.
     Status(StatusQuery),
     /// `-t`: validate the configuration, print its groups and checks.
@@ -100,8 +106,8 @@ pub struct StatusQuery {
 /// Whom `heartbeat status` asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// The address given.
-    Address(SocketAddr),
+    /// The address given: every address its name resolved to, or one.
+    Address(Vec<SocketAddr>),
     /// The `listen` address of this configuration file.
     File(PathBuf),
 }
@@ -114,6 +120,11 @@ impl Cli {
     /// not an address, a bad `--check` URL or duration), naming the flag,
     /// the value and what was expected.
     pub fn into_mode(self) -> Result<Mode, Error> {
+        if self.version || self.version_long {
+            return Ok(Mode::Version {
+                verbose: self.version_long || self.verbose,
+            });
+        }
         let run_flag = self.run_flag();
         if let Some(Command::Status(args)) = self.command {
             if let Some(flag) = run_flag {
@@ -188,6 +199,10 @@ impl Cli {
             (i.retries.is_some(), "--retries"),
             (i.on_demand, "--on-demand"),
             (i.fail_status.is_some(), "--fail-status"),
+            (i.ca_file.is_some(), "--ca-file"),
+            (i.insecure, "--insecure"),
+            (i.logfile.is_some(), "--logfile"),
+            (i.loglevel.is_some(), "--loglevel"),
         ]
         .into_iter()
         .find_map(|(given, flag)| given.then_some(flag))
@@ -208,7 +223,10 @@ fn status_query(config: Option<PathBuf>, args: StatusArgs) -> Result<StatusQuery
                 "give the status server's address or -c FILE, not both".to_owned(),
             ));
         }
-        (Some(text), None) => Target::Address(listen_flag("<ADDR:PORT>", &text)?),
+        (Some(text), None) => Target::Address(
+            config::listen_addresses(text.trim())
+                .map_err(|why| invalid("<ADDR:PORT>", &text, &why))?,
+        ),
         (None, Some(path)) => Target::File(path),
         (None, None) => Target::File(PathBuf::from(DEFAULT_CONFIG)),
     };

@@ -2,7 +2,8 @@
 //! command line, for sidecars and load-balancer helpers.
 //!
 //! [`config_from_args`] turns `--check URL`, `--script CMD`, `--interval`,
-//! `--timeout`, `--retries`, `--listen` and `--exit-on-failure` into the same
+//! `--timeout`, `--retries`, `--listen`, `--exit-on-failure`, `--ca-file`,
+//! `--insecure`, `--logfile` and `--loglevel` into the same
 //! validated [`Config`] a file gives, so the engine cannot tell the
 //! difference.
 //!
@@ -26,8 +27,9 @@ use crate::app::error::Error;
 use crate::app::mode::invalid;
 use crate::config;
 use crate::model::{
-    CheckSpec, Config, DEFAULT_CHECK_TIMEOUT, General, GroupSpec, Probe, default_threads,
+    CheckSpec, Config, DEFAULT_CHECK_TIMEOUT, General, GroupSpec, LogTarget, Probe, default_threads,
 };
+use log::LevelFilter;
 
 /// The name of the one action group of a configuration-free run.
 pub const GROUP: &str = "sidecar";
@@ -63,7 +65,9 @@ pub fn config_from_args(
     }
     let timing = Timing::from_flags(inline)?;
     let fail_status = fail_status(inline, listen)?;
-    let checks = checks(inline, &timing)?;
+    let mut checks = checks(inline, &timing)?;
+    tls(inline, &mut checks)?;
+    let (log, log_level) = log(inline)?;
     Ok(Config {
         path: None,
         general: General {
@@ -73,6 +77,8 @@ pub fn config_from_args(
             on_demand: inline.on_demand,
             fail_status,
             exit_on_failure,
+            log,
+            log_level,
             ..General::default()
         },
         groups: vec![GroupSpec {
@@ -176,6 +182,84 @@ fn checks(inline: &InlineChecks, timing: &Timing) -> Result<Vec<CheckSpec>, Erro
         checks.push(spec(format!("script{}", i + 1), probe));
     }
     Ok(checks)
+}
+
+/// `--ca-file` and `--insecure`, applied to every https check (there must
+/// be one: otherwise the flag would be ignored).
+fn tls(inline: &InlineChecks, checks: &mut [CheckSpec]) -> Result<(), Error> {
+    let flag = match (&inline.ca_file, inline.insecure) {
+        (Some(_), _) => "--ca-file <FILE>",
+        (None, true) => "--insecure",
+        (None, false) => return Ok(()),
+    };
+    let ca_file = match &inline.ca_file {
+        Some(path) => {
+            let text = path.display().to_string();
+            if !path.is_file() {
+                return Err(invalid(
+                    flag,
+                    &text,
+                    "no such file; expected a PEM file of CA certificates",
+                ));
+            }
+            Some(std::path::absolute(path).map_err(|e| invalid(flag, &text, &e.to_string()))?)
+        }
+        None => None,
+    };
+    let mut https = 0;
+    for check in checks.iter_mut() {
+        if let Probe::Http(probe) = &mut check.probe {
+            if probe.https {
+                https += 1;
+                probe.ca_file.clone_from(&ca_file);
+                probe.tls_verify = !inline.insecure;
+            }
+        }
+    }
+    if https == 0 {
+        return Err(Error::Usage(format!(
+            "{} applies to https checks, and no --check is https://",
+            flag.split(' ').next().unwrap_or(flag)
+        )));
+    }
+    Ok(())
+}
+
+/// `--logfile` and `--loglevel`, read as `logfile` and `loglevel` are in
+/// the file ([`config::log_target`], [`config::value::log_level`]); a
+/// relative path is made absolute now, so that reopening it after
+/// detaching (which changes to `/`) finds the same file.
+fn log(inline: &InlineChecks) -> Result<(LogTarget, LevelFilter), Error> {
+    let base = std::env::current_dir()
+        .map_err(|e| Error::Usage(format!("cannot read the current directory: {e}")))?;
+    let target = match &inline.logfile {
+        Some(text) => config::log_target(text.trim(), &base),
+        None => LogTarget::Stderr,
+    };
+    let level = match &inline.loglevel {
+        Some(text) => config::value::log_level(text.trim())
+            .map_err(|why| invalid("--loglevel <LEVEL>", text, &why))?,
+        None => General::default().log_level,
+    };
+    Ok((target, level))
+}
+
+/// What the operator should hear about a configuration the command line
+/// made: that `--insecure` verifies nothing.
+pub fn warnings(config: &Config) -> Vec<String> {
+    let insecure = config
+        .checks
+        .iter()
+        .any(|c| matches!(&c.probe, Probe::Http(p) if p.https && !p.tls_verify));
+    if insecure {
+        vec![
+            "--insecure: https checks accept any certificate for any name; \
+             trust an internal CA with --ca-file instead"
+                .to_owned(),
+        ]
+    } else {
+        Vec::new()
+    }
 }
 
 /// A duration flag, read as the configuration file reads durations

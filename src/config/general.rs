@@ -1,6 +1,8 @@
 //! The `[general]` section: every key, its default and its type.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
 
 use super::ini::{Document, Section};
 use super::{CHECK_KEYS, GENERAL_KEYS, Reader, value};
@@ -27,12 +29,7 @@ impl Reader<'_> {
             general.group = self.typed("group", &found, unix_group).flatten();
         }
         if let Some(found) = get(self, "logfile") {
-            general.log = match found.value.as_str() {
-                "stderr" | "-" => LogTarget::Stderr,
-                "syslog" => LogTarget::Syslog,
-                v if value::is_none(v) => LogTarget::Stderr,
-                v => LogTarget::File(self.path(v)),
-            };
+            general.log = log_target(&found.value, self.base);
         }
         if let Some(found) = get(self, "loglevel") {
             general.log_level = self
@@ -148,16 +145,84 @@ fn unknown(key: &str, text: &str) -> String {
     format!("no {key} named {text:?} on this system; expected an existing {key} or None")
 }
 
-/// The status server address: `ADDR:PORT`, `[V6]:PORT`, or `:PORT` for all
-/// IPv4 addresses.
+/// How long [`listen_address`] waits for a host name to resolve.
+pub const LISTEN_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The status server address, in every form `listen`, `--listen` and
+/// `heartbeat status ADDR` take: `IP:PORT`, `[V6]:PORT`, `:PORT` (every
+/// IPv4 address), or `NAME:PORT`, resolved now, once: the first address the
+/// system's resolver gives (getaddrinfo(3), so `/etc/hosts` first).
+///
+/// # Errors
+/// When the text has none of these forms, the port is not a number from 0
+/// to 65535, or the name does not resolve within
+/// [`LISTEN_RESOLVE_TIMEOUT`] (resolution runs on a thread of its own, so a
+/// hanging DNS server costs that long and no more).
 pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
-    let text_full;
-    let text = match text.strip_prefix(':') {
-        Some(port) => {
-            text_full = format!("0.0.0.0:{port}");
-            &text_full
+    listen_addresses(text).map(|all| all[0])
+}
+
+/// Every address `text` ([`listen_address`]'s forms) stands for: one for an
+/// IP address, all that a name resolves to, in the resolver's order
+/// (a client tries each in turn).
+///
+/// # Errors
+/// As [`listen_address`]; the list is never empty.
+pub fn listen_addresses(text: &str) -> Result<Vec<SocketAddr>, String> {
+    let expected = "expected HOST:PORT such as 127.0.0.1:8080, localhost:8080, [::1]:8080 or :8080";
+    let bad = || format!("{text:?} is not an address; {expected}");
+    if let Some(port) = text.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        return Ok(vec![SocketAddr::from(([0, 0, 0, 0], port))]);
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let name_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_';
+    if host.is_empty() || !host.chars().all(name_char) {
+        return Err(bad());
+    }
+    resolve(host, port)
+}
+
+/// `host` resolved on a thread of its own, within [`LISTEN_RESOLVE_TIMEOUT`].
+fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_owned();
+    let resolver = std::thread::Builder::new()
+        .name("listen-resolve".into())
+        .spawn(move || {
+            let _ = tx.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
+        })
+        .map_err(|e| format!("cannot resolve {host:?}: {e}"))?;
+    match rx.recv_timeout(LISTEN_RESOLVE_TIMEOUT) {
+        Ok(resolved) => {
+            // It has sent: it ends at once, and no thread is left behind.
+            let _ = resolver.join();
+            match resolved {
+                Ok(all) if !all.is_empty() => Ok(all),
+                Ok(_) => Err(format!("{host:?} has no address")),
+                Err(e) => Err(format!("cannot resolve {host:?}: {e}")),
+            }
         }
-        None => text,
-    };
-    text.parse().map_err(|_| format!("{text:?} is not an address; expected IP:PORT such as 127.0.0.1:8080, [::1]:8080 or :8080"))
+        Err(_) => Err(format!(
+            "cannot resolve {host:?}: no answer within {}s",
+            LISTEN_RESOLVE_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// Where `logfile` (and the sidecar's `--logfile`) sends the log: `stderr`
+/// or `-` (also `None` or empty), `syslog`, or a path, resolved against
+/// `base` when relative.
+pub fn log_target(text: &str, base: &Path) -> LogTarget {
+    match text {
+        "stderr" | "-" => LogTarget::Stderr,
+        "syslog" => LogTarget::Syslog,
+        v if value::is_none(v) => LogTarget::Stderr,
+        v => LogTarget::File(base.join(v)),
+    }
 }

@@ -12,7 +12,9 @@
 mod check;
 mod general;
 
-pub use general::{listen_address, unix_group, user_account};
+pub use general::{
+    LISTEN_RESOLVE_TIMEOUT, listen_address, listen_addresses, log_target, unix_group, user_account,
+};
 pub mod ini;
 pub mod url;
 pub mod value;

@@ -1,4 +1,4 @@
-//! `heartbeat status ADDR:PORT`: asks a running instance for its status and
+//! `heartbeat status [ADDR:PORT]`: asks a running instance for its status and
 //! prints it for a human.
 //!
 //! It reads `GET /status` (the [`StatusReport`] JSON) from the instance's
@@ -69,14 +69,34 @@ pub fn connect_address(listen: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Reads `GET /status` from the instance listening on `address`, the whole
-/// exchange bounded by `timeout`.
+/// Reads `GET /status` from the instance listening at `addresses` (those a
+/// name resolved to, or one), the whole exchange bounded by `timeout`: each
+/// address is tried in turn while nothing answers at the ones before, as a
+/// browser does.
 ///
 /// # Errors
-/// [`FetchError::Unavailable`] when nothing answers in time,
-/// [`FetchError::Protocol`] when the answer is not HTTP 200 with a status
-/// document. Each message names the URL.
-pub fn fetch(address: SocketAddr, timeout: Duration) -> Result<StatusReport, FetchError> {
+/// [`FetchError::Unavailable`] when nothing answers in time at any of them
+/// (the message names the last URL tried), [`FetchError::Protocol`] when
+/// the answer is not HTTP 200 with a status document. An empty list is
+/// [`FetchError::Unavailable`].
+pub fn fetch(addresses: &[SocketAddr], timeout: Duration) -> Result<StatusReport, FetchError> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last = FetchError::Unavailable("no address to ask".to_owned());
+    for &address in addresses {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match fetch_one(address, left) {
+            Err(FetchError::Unavailable(why)) => last = FetchError::Unavailable(why),
+            answered => return answered,
+        }
+    }
+    Err(last)
+}
+
+/// [`fetch`] at one address.
+fn fetch_one(address: SocketAddr, timeout: Duration) -> Result<StatusReport, FetchError> {
     let url = format!("http://{}/status", connect_address(address));
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -116,11 +136,11 @@ pub fn fetch(address: SocketAddr, timeout: Duration) -> Result<StatusReport, Fet
 /// Those of [`fetch`], for the caller to print (they carry their exit
 /// status, [`FetchError::exit`]).
 pub fn run(
-    address: SocketAddr,
+    addresses: &[SocketAddr],
     timeout: Duration,
     out: &mut dyn Write,
 ) -> Result<Exit, FetchError> {
-    let report = fetch(address, timeout)?;
+    let report = fetch(addresses, timeout)?;
     // A closed stdout (`| head`) is no reason to change the answer.
     let _ = out.write_all(render(&report).as_bytes());
     Ok(if report.healthy {
