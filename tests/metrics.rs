@@ -4,6 +4,8 @@
 
 use crate::status_server::{start, with_hooks};
 use crate::support::bin::{Scratch, wait_for};
+use heartbeat::status::metrics::FAMILIES;
+
 use crate::support::metrics::{
     Exposition, gauge, histogram, sample, scrape_openmetrics, scrape_text,
 };
@@ -197,4 +199,99 @@ fn every_series_exists_at_zero_before_the_first_transition() {
         (1.0, 0.0, 0.0)
     );
     assert!(gauge(&m, "heartbeat_last_round_timestamp_seconds", &[]) > 1.0e9);
+}
+
+/// The metrics table of the README, as `(name, type, labels, meaning)`.
+fn readme_table() -> Vec<(String, String, Vec<String>, String)> {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    readme
+        .lines()
+        .filter(|l| l.starts_with("| `heartbeat_") || l.starts_with("| `process_"))
+        .map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+            assert_eq!(cells.len(), 4, "{line}");
+            let labels = match cells[2] {
+                "—" => Vec::new(),
+                list => list
+                    .split(", ")
+                    .map(|l| l.trim_matches('`').to_owned())
+                    .collect(),
+            };
+            (
+                cells[0].trim_matches('`').to_owned(),
+                cells[1].to_owned(),
+                labels,
+                cells[3].to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_table_lists_every_family_as_the_code_does() {
+    let documented: Vec<(String, String, Vec<String>, String)> = FAMILIES
+        .iter()
+        .map(|f| {
+            (
+                f.name.to_owned(),
+                f.kind.to_owned(),
+                f.labels.iter().map(|l| l.to_string()).collect(),
+                f.help.to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(readme_table(), documented);
+}
+
+/// What the binary serves is what FAMILIES says: every family, with its
+/// type, help and labels, once a round has ended.
+#[test]
+fn the_binary_serves_every_documented_family() {
+    let s = Scratch::new();
+    let conf = format!(
+        "interval = 300ms\n{}",
+        with_hooks(
+            &[("web", "true", "true")],
+            "[ok]\ntype = script\ncommand = true\naction = web\n"
+        )
+    );
+    let (_hb, addr) = start(&s, &conf);
+    let promoted = [("group", "web"), ("kind", "promotion"), ("outcome", "ok")];
+    wait_for("the promotion", LONG, || {
+        count(&scrape_openmetrics(addr).1, "heartbeat_actions", &promoted) == 1.0
+    });
+    let text = scrape_text(addr);
+    for f in FAMILIES {
+        let kind = if f.kind == "info" { "gauge" } else { f.kind };
+        let type_line = format!("# TYPE {} {kind}\n", f.name);
+        let help_line = format!("# HELP {} {}.\n", f.name, f.help);
+        assert!(text.contains(&type_line), "no {type_line:?} in:\n{text}");
+        assert!(text.contains(&help_line), "no {help_line:?} in:\n{text}");
+    }
+    let families = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
+    assert_eq!(families, FAMILIES.len(), "{text}");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(text.contains(&format!(
+        "heartbeat_build_info{{version=\"{version}\"}} 1\n"
+    )));
+    assert!(
+        text.contains("heartbeat_check_info{check=\"ok\",type=\"script\",target=\"true\"} 1\n")
+    );
+    assert!(
+        text.contains("heartbeat_check_success{check=\"ok\"} 1\n"),
+        "{text}"
+    );
+    // The process metrics are heartbeat's own, started moments ago.
+    let started = text
+        .lines()
+        .find_map(|l| l.strip_prefix("process_start_time_seconds "))
+        .unwrap()
+        .parse::<f64>()
+        .unwrap();
+    let age = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        - started;
+    assert!((0.0..60.0).contains(&age), "heartbeat started {age} s ago?");
 }

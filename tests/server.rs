@@ -348,6 +348,16 @@ fn labelled(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 fn metrics_parse_as_openmetrics_with_the_documented_families() {
     let f = Fixture::start(all_healthy(), options());
     let m = &f.metrics;
+    let dir = std::path::Path::new("/");
+    let config = heartbeat::config::parse(
+        "[promotions]\nweb = true\n[demotions]\nweb = true\n\
+         [nginx]\nurl = http://127.0.0.1:8080/health\naction = web\n",
+        &dir.join("hb.conf"),
+        dir,
+    )
+    .unwrap()
+    .config;
+    m.configure(&config);
     m.check_result("nginx", CheckKind::Http, true, Duration::from_millis(20));
     m.check_result("nginx", CheckKind::Http, true, Duration::from_millis(30));
     m.check_result("nginx", CheckKind::Http, false, Duration::from_secs(2));

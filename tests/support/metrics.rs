@@ -91,9 +91,14 @@ pub fn promtool(text: &str) -> Result<(), String> {
 /// A parsed exposition.
 pub type Exposition = MetricsExposition<OpenMetricsType, OpenMetricsValue>;
 
-/// Every family heartbeat exposes, with its type.
-pub const FAMILIES: [(&str, OpenMetricsType); 10] = [
+/// Every family heartbeat exposes, with its type, as OpenMetrics names
+/// them (once a round has ended and every check has a result).
+pub const FAMILIES: [(&str, OpenMetricsType); 21] = [
+    ("heartbeat_build", OpenMetricsType::Info),
+    ("heartbeat_check", OpenMetricsType::Info),
     ("heartbeat_check_results", OpenMetricsType::Counter),
+    ("heartbeat_check_success", OpenMetricsType::Gauge),
+    ("heartbeat_check_duration_seconds", OpenMetricsType::Gauge),
     (
         "heartbeat_check_latency_seconds",
         OpenMetricsType::Histogram,
@@ -115,6 +120,13 @@ pub const FAMILIES: [(&str, OpenMetricsType); 10] = [
         "heartbeat_last_round_timestamp_seconds",
         OpenMetricsType::Gauge,
     ),
+    ("process_cpu_seconds", OpenMetricsType::Counter),
+    ("process_open_fds", OpenMetricsType::Gauge),
+    ("process_max_fds", OpenMetricsType::Gauge),
+    ("process_virtual_memory_bytes", OpenMetricsType::Gauge),
+    ("process_resident_memory_bytes", OpenMetricsType::Gauge),
+    ("process_start_time_seconds", OpenMetricsType::Gauge),
+    ("process_threads", OpenMetricsType::Gauge),
 ];
 
 /// Parses `text`, panicking with it when it is not OpenMetrics.

@@ -8,20 +8,17 @@
 //! `prometheus-client` crate, which keeps the registry and writes
 //! OpenMetrics and protobuf itself.
 //!
-//! The families, all prefixed `heartbeat_`:
-//!
-//! | family | type | labels | meaning |
-//! |---|---|---|---|
-//! | `heartbeat_check_results_total` | counter | `check`, `type`, `result` (`ok`, `failed`) | check runs |
-//! | `heartbeat_check_latency_seconds` | histogram | `check` | wall time of one check run |
-//! | `heartbeat_check_state` | gauge | `check`, `state` | 1 for the check's current state, 0 for the two others |
-//! | `heartbeat_group_state` | gauge | `group`, `state` | 1 for the group's current state, 0 for the two others |
-//! | `heartbeat_transitions_total` | counter | `group`, `to` | changes of a group's state |
-//! | `heartbeat_actions_total` | counter | `group`, `kind` (`promotion`, `demotion`), `outcome` (`ok`, `failed`, `timeout`, `error`) | action runs |
-//! | `heartbeat_action_duration_seconds` | histogram | `group`, `kind` | wall time of one action run |
-//! | `heartbeat_round_duration_seconds` | histogram | — | wall time of one round |
-//! | `heartbeat_round_lateness_seconds` | gauge | — | how late the latest round started against its schedule |
-//! | `heartbeat_last_round_timestamp_seconds` | gauge | — | Unix time at which the latest round ended |
+//! The families are listed, with their labels and help texts, in
+//! [`FAMILIES`] (and in the README, which a test compares with it): the
+//! engine's own, prefixed `heartbeat_`, and the `process_*` metrics of
+//! every Prometheus client library ([`process`]). Besides counters of what
+//! happened, they give what blackbox_exporter's users look for: per check,
+//! an info series with its type and target
+//! (`heartbeat_check_info`, credentials and query strings left out), the
+//! latest raw result as 0 or 1 (`heartbeat_check_success`, like
+//! `probe_success`) and its duration (`heartbeat_check_duration_seconds`,
+//! like `probe_duration_seconds`); both are absent until the check's first
+//! result, so a scrape at start-up does not read as a failure.
 //!
 //! States are `unknown`, `healthy` and `unhealthy`. Each state series is
 //! always present (0 or 1), in the manner of kube-state-metrics, so an alert
@@ -45,7 +42,8 @@
 //! until then.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::collector::Collector;
@@ -55,18 +53,25 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::exec::process::ChildExit;
-use crate::model::{ActionKind, CheckKind, CheckSpec, Config, GroupSpec, Health};
+use crate::model::{ActionKind, CheckKind, CheckSpec, Config, GroupSpec, Health, Probe, host_port};
 
 pub mod exposition;
+mod families;
+pub mod process;
 
 pub use exposition::Format;
+use families::help;
+pub use families::{FAMILIES, FamilyDoc};
 
-/// Upper bounds (seconds) of check latency buckets: 1 ms to 30 s.
-const CHECK_BUCKETS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+/// Upper bounds (seconds) of check latency buckets: 50 µs to 30 s. A TCP
+/// connect on loopback or a LAN takes well under a millisecond.
+const CHECK_BUCKETS: [f64; 18] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0,
 ];
 
 /// Upper bounds (seconds) of action and round duration buckets: 10 ms to 10 min.
@@ -141,8 +146,11 @@ pub struct Metrics {
     transitions: Family<TransitionLabels, Counter>,
     actions: Family<ActionLabels, Counter>,
     action_duration: HistogramFamily<ActionKindLabels>,
+    check_success: Family<CheckLabels, Gauge>,
+    check_duration: Family<CheckLabels, Gauge<f64, AtomicU64>>,
     round_duration: Histogram,
-    last_round: std::sync::Arc<LastRound>,
+    last_round: Arc<LastRound>,
+    check_info: Arc<CheckInfo>,
     /// The checks and groups whose series exist, as last configured.
     known: Mutex<Known>,
 }
@@ -166,25 +174,84 @@ impl Collector for LastRound {
         let families = [
             (
                 "round_lateness",
-                "How late the latest round started against its schedule",
+                "heartbeat_round_lateness_seconds",
                 lateness,
             ),
             (
                 "last_round_timestamp",
-                "Unix time at which the latest round ended",
+                "heartbeat_last_round_timestamp_seconds",
                 ended,
             ),
         ];
-        for (name, help, value) in families {
+        for (name, full_name, value) in families {
             let metric = encoder.encode_descriptor(
                 name,
-                &format!("{help}."),
+                &format!("{}.", help(full_name)),
                 Some(&Unit::Seconds),
                 MetricType::Gauge,
             )?;
             ConstGauge::new(value).encode(metric)?;
         }
         Ok(())
+    }
+}
+
+/// The labels of `heartbeat_check_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckInfoLabels {
+    check: String,
+    r#type: &'static str,
+    target: String,
+}
+
+/// `heartbeat_check_info`: one series of value 1 per configured check.
+#[derive(Debug, Default)]
+struct CheckInfo(Mutex<Vec<CheckInfoLabels>>);
+
+impl Collector for CheckInfo {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let checks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if checks.is_empty() {
+            // No family rather than an empty one, as for `LastRound`.
+            return Ok(());
+        }
+        let mut metric = encoder.encode_descriptor(
+            "check",
+            &format!("{}.", help("heartbeat_check_info")),
+            None,
+            MetricType::Info,
+        )?;
+        for labels in checks.iter() {
+            metric.encode_info(labels)?;
+        }
+        Ok(())
+    }
+}
+
+/// What `heartbeat_check_info` says a check probes, with nothing secret
+/// in it: `host:port` for TCP, the URL without its query for HTTP(S), and
+/// for a script only the program it starts (its first word, or `sh` when
+/// that word sets a variable or is not a plain path), never its arguments.
+pub fn target(probe: &Probe) -> String {
+    match probe {
+        Probe::Tcp { host, port } => host_port(host, *port),
+        Probe::Http(h) => {
+            let scheme = if h.https { "https" } else { "http" };
+            let path = h.path.split(['?', '#']).next().unwrap_or_default();
+            format!("{scheme}://{}{path}", host_port(&h.host, h.port))
+        }
+        Probe::Script { command } => {
+            let first = command.split_whitespace().next().unwrap_or_default();
+            let plain = !first.is_empty()
+                && first
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/._+-".contains(c));
+            if plain {
+                first.to_owned()
+            } else {
+                "sh".to_owned()
+            }
+        }
     }
 }
 
@@ -215,64 +282,84 @@ pub fn outcome(exit: &ChildExit) -> &'static str {
 impl Metrics {
     /// Creates the registry with every family registered.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("heartbeat");
+        let mut root = Registry::default();
+        // The process metrics are named as every client library names them,
+        // without heartbeat's prefix.
+        root.register_collector(Box::new(process::ProcessCollector));
+        let registry = root.sub_registry_with_prefix("heartbeat");
+        registry.register(
+            "build",
+            help("heartbeat_build_info"),
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        let check_info = Arc::new(CheckInfo::default());
+        registry.register_collector(Box::new(check_info.clone()));
         let check_results = Family::<ResultLabels, Counter>::default();
         registry.register(
             "check_results",
-            "Check runs, by check, check type and result (ok or failed)",
+            help("heartbeat_check_results_total"),
             check_results.clone(),
+        );
+        let check_success = Family::<CheckLabels, Gauge>::default();
+        registry.register(
+            "check_success",
+            help("heartbeat_check_success"),
+            check_success.clone(),
+        );
+        let check_duration = Family::<CheckLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "check_duration",
+            help("heartbeat_check_duration_seconds"),
+            Unit::Seconds,
+            check_duration.clone(),
         );
         let check_latency: HistogramFamily<CheckLabels> =
             Family::new_with_constructor(check_histogram);
         registry.register_with_unit(
             "check_latency",
-            "Wall time of one check run",
+            help("heartbeat_check_latency_seconds"),
             Unit::Seconds,
             check_latency.clone(),
         );
         let check_state = Family::<CheckStateLabels, Gauge>::default();
         registry.register(
             "check_state",
-            "1 for the current state of the check (after rise/fall), 0 for the others",
+            help("heartbeat_check_state"),
             check_state.clone(),
         );
         let group_state = Family::<GroupStateLabels, Gauge>::default();
         registry.register(
             "group_state",
-            "1 for the current state of the action group, 0 for the others",
+            help("heartbeat_group_state"),
             group_state.clone(),
         );
         let transitions = Family::<TransitionLabels, Counter>::default();
         registry.register(
             "transitions",
-            "Changes of an action group's state, by the state entered",
+            help("heartbeat_transitions_total"),
             transitions.clone(),
         );
         let actions = Family::<ActionLabels, Counter>::default();
-        registry.register(
-            "actions",
-            "Promotion and demotion runs, by outcome (ok, failed, timeout, error)",
-            actions.clone(),
-        );
+        registry.register("actions", help("heartbeat_actions_total"), actions.clone());
         let action_duration: HistogramFamily<ActionKindLabels> =
             Family::new_with_constructor(long_histogram);
         registry.register_with_unit(
             "action_duration",
-            "Wall time of one promotion or demotion run",
+            help("heartbeat_action_duration_seconds"),
             Unit::Seconds,
             action_duration.clone(),
         );
         let round_duration = long_histogram();
         registry.register_with_unit(
             "round_duration",
-            "Wall time of one round of checks",
+            help("heartbeat_round_duration_seconds"),
             Unit::Seconds,
             round_duration.clone(),
         );
-        let last_round = std::sync::Arc::new(LastRound::default());
+        let last_round = Arc::new(LastRound::default());
         registry.register_collector(Box::new(last_round.clone()));
         Metrics {
-            registry,
+            registry: root,
             check_results,
             check_latency,
             check_state,
@@ -280,8 +367,11 @@ impl Metrics {
             transitions,
             actions,
             action_duration,
+            check_success,
+            check_duration,
             round_duration,
             last_round,
+            check_info,
             known: Mutex::new(Known::default()),
         }
     }
@@ -295,11 +385,18 @@ impl Metrics {
             result: if healthy { "ok" } else { "failed" },
         };
         self.check_results.get_or_create(&labels).inc();
+        let check = CheckLabels {
+            check: check.to_owned(),
+        };
         self.check_latency
-            .get_or_create(&CheckLabels {
-                check: check.to_owned(),
-            })
+            .get_or_create(&check)
             .observe(latency.as_secs_f64());
+        self.check_success
+            .get_or_create(&check)
+            .set(i64::from(healthy));
+        self.check_duration
+            .get_or_create(&check)
+            .set(latency.as_secs_f64());
     }
 
     /// A check's health after rise/fall: its series for `health` becomes 1,
@@ -372,11 +469,31 @@ impl Metrics {
                 self.add_group(&spec.name);
             }
         }
+        *self
+            .check_info
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = config
+            .checks
+            .iter()
+            .map(|c| CheckInfoLabels {
+                check: c.name.clone(),
+                r#type: c.probe.kind().as_str(),
+                target: target(&c.probe),
+            })
+            .collect();
         *known = Known { checks, groups };
     }
 
-    /// Creates the series of a new or changed check, its state `unknown`.
+    /// Creates the series of a new or changed check, its state `unknown`;
+    /// a changed check's latest result is forgotten, as the engine forgets
+    /// it.
     fn add_check(&self, spec: &CheckSpec) {
+        let check = CheckLabels {
+            check: spec.name.clone(),
+        };
+        self.check_success.remove(&check);
+        self.check_duration.remove(&check);
         for result in RESULTS {
             drop(self.check_results.get_or_create(&ResultLabels {
                 check: spec.name.clone(),
@@ -407,6 +524,8 @@ impl Metrics {
             check: old.name.clone(),
         };
         self.check_latency.remove(&check);
+        self.check_success.remove(&check);
+        self.check_duration.remove(&check);
         for state in STATES {
             self.check_state.remove(&CheckStateLabels {
                 check: old.name.clone(),
@@ -694,6 +813,149 @@ mod tests {
             .len()
                 == 1
         );
+    }
+
+    /// Family name → (type, help, label names) as the text format says.
+    fn described(text: &str) -> HashMap<String, (String, String, Vec<String>)> {
+        let mut out: HashMap<String, (String, String, Vec<String>)> = HashMap::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').unwrap();
+                out.entry(name.into()).or_default().1 = help.into();
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                out.entry(name.into()).or_default().0 = kind.into();
+            } else {
+                let (series, _) = line.split_once(' ').unwrap();
+                let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s).filter(|f| out.contains_key(*f)))
+                    .unwrap_or(name);
+                let names: Vec<String> = labels
+                    .trim_end_matches('}')
+                    .split(',')
+                    .filter_map(|pair| pair.split_once('=').map(|(n, _)| n.to_owned()))
+                    .filter(|n| n != "le")
+                    .collect();
+                out.get_mut(family)
+                    .unwrap_or_else(|| panic!("{line} before its TYPE"))
+                    .2 = names;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_exposition_is_what_families_documents() {
+        let m = Metrics::new();
+        m.configure(&config(TWO_GROUPS));
+        m.check_result("nginx", CheckKind::Tcp, true, Duration::from_micros(80));
+        m.round(Duration::from_millis(20), Duration::ZERO);
+        let found = described(&m.encode_text());
+        let mut names: Vec<&str> = found.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let mut documented: Vec<&str> = FAMILIES.iter().map(|f| f.name).collect();
+        documented.sort_unstable();
+        assert_eq!(names, documented);
+        for f in FAMILIES {
+            let (kind, help, labels) = &found[f.name];
+            let want_kind = if f.kind == "info" { "gauge" } else { f.kind };
+            assert_eq!(kind, want_kind, "{}", f.name);
+            assert_eq!(help, &format!("{}.", f.help), "{}", f.name);
+            assert_eq!(labels, &f.labels.to_vec(), "{}", f.name);
+        }
+        // OpenMetrics types info families as such.
+        let om = m.encode();
+        assert!(om.contains("# TYPE heartbeat_build info\n"), "{om}");
+        assert!(om.contains("# TYPE heartbeat_check info\n"), "{om}");
+        let version = env!("CARGO_PKG_VERSION");
+        assert!(om.contains(&format!(
+            "heartbeat_build_info{{version=\"{version}\"}} 1\n"
+        )));
+    }
+
+    #[test]
+    fn the_latest_result_is_a_gauge_from_the_first_result_on() {
+        let m = Metrics::new();
+        m.configure(&config(TWO_GROUPS));
+        assert!(lines_with(&m, "heartbeat_check_success").is_empty());
+        m.check_result("nginx", CheckKind::Tcp, true, Duration::from_micros(80));
+        m.check_result("pg", CheckKind::Tcp, false, Duration::from_millis(1500));
+        assert_eq!(
+            lines_with(&m, "heartbeat_check_success"),
+            [
+                r#"heartbeat_check_success{check="nginx"} 1"#,
+                r#"heartbeat_check_success{check="pg"} 0"#,
+            ]
+        );
+        assert_eq!(
+            lines_with(&m, "heartbeat_check_duration_seconds"),
+            [
+                r#"heartbeat_check_duration_seconds{check="nginx"} 0.00008"#,
+                r#"heartbeat_check_duration_seconds{check="pg"} 1.5"#,
+            ]
+        );
+        // 80 µs falls in the 100 µs bucket, not only in the 1 ms one.
+        let bucket = r#"heartbeat_check_latency_seconds_bucket{check="nginx",le="0.0001"} 1"#;
+        assert!(lines_with(&m, "le=\"0.0001\"").contains(&bucket.to_owned()));
+        // A changed check forgets its latest result, as the engine does.
+        m.configure(&config(&TWO_GROUPS.replace("port = 5432", "port = 5433")));
+        assert_eq!(
+            lines_with(&m, "heartbeat_check_success"),
+            [r#"heartbeat_check_success{check="nginx"} 1"#]
+        );
+    }
+
+    #[test]
+    fn check_info_names_type_and_target_without_secrets() {
+        let m = Metrics::new();
+        m.configure(&config(
+            "[promotions]\nweb = true\n[demotions]\nweb = true\n\
+             [api]\nurl = https://api.example:8443/health?token=s3cret\naction = web\n\
+             [v6]\ntype = tcp\nhostname = ::1\nport = 22\naction = web\n\
+             [disk]\ntype = script\ncommand = /usr/lib/check_disk --password s3cret\naction = web\n\
+             [env]\ntype = script\ncommand = PGPASSWORD=s3cret psql -c 'select 1'\naction = web\n",
+        ));
+        let text = m.encode_text();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert_eq!(
+            lines_with(&m, "heartbeat_check_info"),
+            [
+                r#"heartbeat_check_info{check="api",type="https",target="https://api.example:8443/health"} 1"#,
+                r#"heartbeat_check_info{check="disk",type="script",target="/usr/lib/check_disk"} 1"#,
+                r#"heartbeat_check_info{check="env",type="script",target="sh"} 1"#,
+                r#"heartbeat_check_info{check="v6",type="tcp",target="[::1]:22"} 1"#,
+            ]
+        );
+        // A reload replaces the list.
+        m.configure(&config(TWO_GROUPS));
+        assert_eq!(
+            lines_with(&m, "heartbeat_check_info"),
+            [
+                r#"heartbeat_check_info{check="nginx",type="tcp",target="localhost:80"} 1"#,
+                r#"heartbeat_check_info{check="pg",type="tcp",target="localhost:5432"} 1"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn process_metrics_describe_this_process() {
+        let text = Metrics::new().encode_text();
+        let value = |name: &str| -> f64 {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no {name} in {text}"));
+            line.split(' ').nth(1).unwrap().parse().unwrap()
+        };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let started = value("process_start_time_seconds");
+        assert!(started > 1.0e9 && started <= now.as_secs_f64() + 1.0);
+        assert!(value("process_resident_memory_bytes") > 1.0e5);
+        assert!(value("process_open_fds") >= 3.0);
+        assert!(value("process_threads") >= 1.0);
+        assert!(value("process_cpu_seconds_total") >= 0.0);
     }
 
     #[test]
