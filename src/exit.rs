@@ -32,6 +32,42 @@ pub enum Exit {
     Config = 78,
 }
 
+impl Exit {
+    /// Every exit status, in numeric order.
+    pub const ALL: [Exit; 11] = [
+        Exit::Ok,
+        Exit::Unhealthy,
+        Exit::Usage,
+        Exit::Unavailable,
+        Exit::Software,
+        Exit::OsErr,
+        Exit::CantCreat,
+        Exit::TempFail,
+        Exit::Protocol,
+        Exit::NoPerm,
+        Exit::Config,
+    ];
+
+    /// What the status tells the operator, as the manual page lists it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Ok => "a clean stop (SIGTERM, SIGINT), or --once and every group healthy",
+            Exit::Unhealthy => "--once and some group not healthy, or exit_on_failure tripped",
+            Exit::Usage => "a bad command line",
+            Exit::Unavailable => "status: the running instance cannot be reached",
+            Exit::Software => "-d: the daemon died during start-up without saying why",
+            Exit::OsErr => {
+                "the operating system refused (fork, threads, signals, the status server's address)"
+            }
+            Exit::CantCreat => "the log file or the pidfile cannot be created",
+            Exit::TempFail => "another instance holds the pidfile",
+            Exit::Protocol => "status: what answered is not a heartbeat status server",
+            Exit::NoPerm => "a privilege drop was asked for without root",
+            Exit::Config => "the configuration is invalid, or there is none",
+        }
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
         ExitCode::from(exit as u8)

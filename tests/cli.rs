@@ -468,3 +468,207 @@ fn sidecar_logs_where_and_as_verbosely_as_told() {
     let (code, err) = run(&s, &["--logfile", "hb.log"]);
     assert_eq!(code, Some(2), "needs --check or --script: {err}");
 }
+
+/// The exit statuses heartbeat documents, written out here.
+const EXIT_STATUSES: [u8; 11] = [0, 1, 2, 69, 70, 71, 73, 75, 76, 77, 78];
+
+/// `heartbeat --generate WHAT`: exit status 0 and stdout.
+fn generate(s: &Scratch, what: &str) -> String {
+    let out = s.run(&["--generate", what]);
+    assert_eq!(out.status.code(), Some(0), "{what}: {out:?}");
+    assert!(out.stderr.is_empty(), "{what}: {out:?}");
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// groff's warnings about a manual page (none when groff is missing).
+fn groff_warnings(s: &Scratch, name: &str, page: &str) -> String {
+    let path = s.write(name, page);
+    match std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(&path)
+        .output()
+    {
+        Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+        Err(_) => {
+            eprintln!("skipped linting {name}: no groff");
+            String::new()
+        }
+    }
+}
+
+/// The `.SH` headings of a manual page.
+fn headings(page: &str) -> Vec<&str> {
+    page.lines()
+        .filter_map(|l| l.strip_prefix(".SH "))
+        .map(|h| h.trim_matches('"'))
+        .collect()
+}
+
+#[test]
+fn the_manual_page_has_exit_statuses_files_and_signals_and_lints_clean() {
+    let s = Scratch::new();
+    let page = generate(&s, "man");
+    assert!(page.contains(".TH heartbeat 1 "), "{page}");
+    let headings = headings(&page);
+    for wanted in [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "OPTIONS",
+        "COMMANDS",
+        "EXIT STATUS",
+        "FILES",
+        "SIGNALS",
+        "SEE ALSO",
+    ] {
+        assert!(headings.contains(&wanted), "{wanted} in {headings:?}");
+    }
+    let exit = page.split(".SH \"EXIT STATUS\"").nth(1).unwrap_or_default();
+    let exit = exit.split(".SH").next().unwrap_or_default();
+    let tags: Vec<String> = exit
+        .lines()
+        .zip(exit.lines().skip(1))
+        .filter(|(l, _)| *l == ".TP")
+        .map(|(_, tag)| tag.replace("\\fB", "").replace("\\fR", ""))
+        .collect();
+    let expected: Vec<String> = EXIT_STATUSES.iter().map(u8::to_string).collect();
+    assert_eq!(tags, expected);
+    for signal in ["SIGTERM", "SIGHUP", "SIGUSR1"] {
+        assert!(page.contains(signal), "{signal}");
+    }
+    for flag in [
+        "\\-\\-ca\\-file",
+        "\\-\\-insecure",
+        "\\-\\-generate",
+        "\\-\\-timeout",
+    ] {
+        assert!(page.contains(flag), "{flag}");
+    }
+    assert!(page.contains(DEFAULT_CONFIG), "{page}");
+    assert_eq!(groff_warnings(&s, "heartbeat.1", &page), "");
+}
+
+/// The keys of the README's table under `heading`: the first cell of each
+/// row, where it is a `key` in backquotes.
+fn readme_keys(heading: &str) -> Vec<String> {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split(heading)
+        .nth(1)
+        .expect("the heading in README.md");
+    let table = section
+        .split("\n\n")
+        .find(|p| p.trim_start().starts_with('|'))
+        .unwrap();
+    table
+        .lines()
+        .filter_map(|row| row.split('|').nth(1))
+        .flat_map(|cell| {
+            cell.split(',')
+                .filter_map(|k| k.trim().strip_prefix('`')?.strip_suffix('`'))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_configuration_page_documents_the_keys_the_readme_does_and_lints_clean() {
+    let s = Scratch::new();
+    let page = generate(&s, "man-conf");
+    assert!(page.contains(".TH HEARTBEAT.CONF 5 "), "{page}");
+    let headings = headings(&page);
+    for wanted in [
+        "[general]",
+        "[promotions] AND [demotions]",
+        "CHECK SECTIONS",
+        "EXAMPLE",
+    ] {
+        assert!(headings.contains(&wanted), "{wanted} in {headings:?}");
+    }
+    let section_keys = |name: &str| -> Vec<String> {
+        let body = page
+            .split(&format!(".SH {name}"))
+            .nth(1)
+            .unwrap_or_default();
+        let body = body.split(".SH").next().unwrap_or_default();
+        body.lines()
+            .zip(body.lines().skip(1))
+            .filter(|(l, _)| *l == ".TP")
+            .filter_map(|(_, tag)| tag.strip_prefix("\\fB")?.strip_suffix("\\fR"))
+            .map(|k| k.replace("\\_", "_"))
+            .collect()
+    };
+    let mut readme_general = readme_keys("### `[general]`");
+    let mut page_general = section_keys("[general]");
+    readme_general.sort();
+    page_general.sort();
+    assert_eq!(page_general, readme_general);
+    let mut readme_check = readme_keys("### Check sections");
+    let mut page_check = section_keys("\"CHECK SECTIONS\"");
+    readme_check.sort();
+    page_check.sort();
+    assert_eq!(page_check, readme_check);
+    assert_eq!(groff_warnings(&s, "heartbeat.conf.5", &page), "");
+}
+
+#[test]
+fn completion_scripts_parse_in_their_shells() {
+    let s = Scratch::new();
+    let script_for = [
+        ("complete-bash", "bash", "complete -F _heartbeat"),
+        ("complete-zsh", "zsh", "#compdef heartbeat"),
+        ("complete-fish", "fish", "complete -c heartbeat"),
+    ];
+    for (what, shell, marker) in script_for {
+        let script = generate(&s, what);
+        assert!(script.contains(marker), "{what}: {script}");
+        for flag in ["check", "listen", "ca-file"] {
+            // fish writes `-l check`, the others `--check`.
+            let written = if shell == "fish" {
+                format!("-l {flag}")
+            } else {
+                format!("--{flag}")
+            };
+            assert!(script.contains(&written), "{what} completes --{flag}");
+        }
+        assert!(script.contains("status"), "{what} completes status");
+        let path = s.write(&format!("completion.{shell}"), &script);
+        let check = match shell {
+            "fish" => std::process::Command::new(shell)
+                .arg("--no-execute")
+                .arg(&path)
+                .output(),
+            _ => std::process::Command::new(shell)
+                .arg("-n")
+                .arg(&path)
+                .output(),
+        };
+        match check {
+            Ok(out) => assert!(out.status.success(), "{shell}: {out:?}"),
+            Err(_) => eprintln!("skipped parsing the {shell} script: no {shell}"),
+        }
+    }
+    // --generate goes alone.
+    let (code, err) = run(&s, &["--generate", "man", "--once"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, err) = run(&s, &["--generate", "troff"]);
+    assert_eq!(code, Some(2), "{err}");
+}
+
+/// The README's table of exit statuses lists exactly the statuses of the
+/// manual page.
+#[test]
+fn the_readmes_exit_statuses_match_the_binary() {
+    let readme = include_str!("../README.md");
+    let table = readme
+        .split("Exit statuses (beyond")
+        .nth(1)
+        .and_then(|t| t.split("\n\n").nth(1))
+        .expect("the exit status table");
+    let codes: Vec<u8> = table
+        .lines()
+        .filter_map(|row| row.split('|').nth(1)?.trim().parse().ok())
+        .collect();
+    assert_eq!(codes, EXIT_STATUSES);
+}

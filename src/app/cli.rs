@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand};
 
+use crate::app::generate::Generate;
+
 /// The configuration file read when neither `-c FILE` nor `--check` /
 /// `--script` is given.
 pub const DEFAULT_CONFIG: &str = "/etc/heartbeat/heartbeat.conf";
@@ -25,6 +27,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/heartbeat/heartbeat.conf";
     version,
     about,
     disable_version_flag = true,
+    disable_help_subcommand = true,
     group = ArgGroup::new("inline_checks").args(["checks", "scripts"]).multiple(true),
     group = ArgGroup::new("version_flags").args(["version", "version_long"])
 )]
@@ -41,6 +44,11 @@ pub struct Cli {
     /// With -V: print the commit and the TLS library too, as --version does.
     #[arg(long, requires = "version_flags")]
     pub verbose: bool,
+
+    /// Print a manual page (man: heartbeat(1), man-conf: heartbeat.conf(5))
+    /// or a shell's completion script, and exit.
+    #[arg(long, value_enum, value_name = "WHAT", exclusive = true)]
+    pub generate: Option<Generate>,
 
     /// Configuration file (INI) [default: /etc/heartbeat/heartbeat.conf].
     #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]

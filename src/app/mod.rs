@@ -35,6 +35,7 @@ use mode::{Overrides, Run, Source, StatusQuery, Target};
 
 pub mod cli;
 pub mod error;
+pub mod generate;
 pub mod mode;
 pub mod sidecar;
 pub mod summary;
@@ -60,6 +61,11 @@ pub fn run(mode: Mode) -> Result<Exit, Error> {
                     version::short()
                 }
             );
+            Ok(Exit::Ok)
+        }
+        Mode::Generate(what) => {
+            // A closed stdout (`| head`) is the reader's choice.
+            let _ = generate::generate(what, &mut std::io::stdout().lock());
             Ok(Exit::Ok)
         }
         Mode::Status(query) => status(query),

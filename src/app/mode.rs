@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::app::cli::{Cli, Command, DEFAULT_CONFIG, StatusArgs};
 use crate::app::error::Error;
+use crate::app::generate::Generate;
 use crate::app::sidecar;
 use crate::config;
 use crate::http::client;
@@ -32,6 +33,8 @@ pub enum Mode {
         /// Also the commit and the TLS library.
         verbose: bool,
     },
+    /// `--generate WHAT`: a manual page or a completion script.
+    Generate(Generate),
     /// `status`: ask a running instance and print its answer.
     Status(StatusQuery),
     /// `-t`: validate the configuration, print its groups and checks.
@@ -120,6 +123,9 @@ impl Cli {
     /// not an address, a bad `--check` URL or duration), naming the flag,
     /// the value and what was expected.
     pub fn into_mode(self) -> Result<Mode, Error> {
+        if let Some(what) = self.generate {
+            return Ok(Mode::Generate(what));
+        }
         if self.version || self.version_long {
             return Ok(Mode::Version {
                 verbose: self.version_long || self.verbose,
