@@ -212,13 +212,22 @@ fn unknown_paths_are_404_and_other_methods_405() {
     );
     assert_eq!(raw(f.addr(), "POST", "/nope").status, 404);
     assert_eq!(raw(f.addr(), "GET", "/ready/").status, 404);
-    for path in ["/", "/alive", "/ready", "/status", "/metrics"] {
+    for path in ["/", "/alive", "/ready", "/.well-known/ready"] {
+        for method in ["POST", "PUT", "DELETE", "PATCH"] {
+            let r = raw(f.addr(), method, path);
+            assert_eq!(r.status, 405, "{method} {path}");
+            let allow = Some("GET, HEAD, OPTIONS");
+            assert_eq!(r.header("allow"), allow, "{method} {path}");
+        }
+    }
+    for path in ["/status", "/metrics"] {
         for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
             let r = raw(f.addr(), method, path);
             assert_eq!(r.status, 405, "{method} {path}");
             assert_eq!(r.header("allow"), Some("GET, HEAD"), "{method} {path}");
         }
     }
+    assert_eq!(raw(f.addr(), "OPTIONS", "/nope").status, 404);
     // A query string does not change the route.
     assert_eq!(raw(f.addr(), "GET", "/ready?verbose=1").status, 200);
 }
@@ -228,6 +237,35 @@ fn head_answers_like_get_without_a_body() {
     let f = Fixture::start(one_unhealthy(), options());
     for path in ["/", "/alive", "/ready", "/status", "/metrics", "/nope"] {
         support::http::assert_head_like_get(f.addr(), path);
+    }
+}
+
+/// Regression: HAProxy's bare `option httpchk` sends `OPTIONS /
+/// HTTP/1.0`; a 405 held the node DOWN forever.
+#[test]
+fn options_on_the_health_paths_answers_like_get_without_a_body() {
+    for snapshot in [all_healthy(), one_unhealthy()] {
+        let f = Fixture::start(snapshot, options());
+        for path in [
+            "/",
+            "/alive",
+            "/ready",
+            "/.well-known/alive",
+            "/.well-known/ready",
+        ] {
+            let get = raw(f.addr(), "GET", path);
+            for request in [
+                format!("OPTIONS {path} HTTP/1.0\r\n\r\n"),
+                format!("OPTIONS {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+            ] {
+                let r = raw_bytes(f.addr(), request.as_bytes());
+                assert_eq!(r.status, get.status, "{request:?}");
+                assert_eq!(r.header("content-length"), Some("0"), "{request:?}");
+                assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"), "{request:?}");
+                assert_eq!(r.header("content-type"), get.header("content-type"));
+                assert!(r.body.is_empty(), "{request:?} sent {:?}", r.body);
+            }
+        }
     }
 }
 
@@ -600,6 +638,28 @@ fn a_slow_client_is_cut_off_by_the_header_timeout() {
         started.elapsed() < Duration::from_secs(8),
         "closed after {:?}",
         started.elapsed()
+    );
+}
+
+/// Regression: the README said 30 s, the server closed after 10 s.
+#[test]
+fn by_default_an_idle_keep_alive_connection_is_closed_after_10_s_as_documented() {
+    let f = Fixture::start(all_healthy(), options());
+    let mut stream = TcpStream::connect(f.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .write_all(b"GET /alive HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    assert!(stream.read(&mut buf).unwrap() > 0, "no response");
+    let answered = Instant::now();
+    while stream.read(&mut buf).unwrap_or(0) > 0 {}
+    let idle = answered.elapsed();
+    assert!(
+        idle >= Duration::from_millis(9500) && idle < Duration::from_secs(20),
+        "closed after {idle:?}"
     );
 }
 

@@ -308,10 +308,16 @@ fn a_failing_check_fails_root_and_ready_with_its_reason_and_status_shows_why() {
     let missing = http::raw(addr, "GET", "/nope");
     assert_eq!(missing.status, 404);
     assert_eq!(missing.header("content-type"), Some(TEXT));
-    for path in ["/", "/ready", "/alive", "/status", "/metrics"] {
+    for (path, allow) in [
+        ("/", "GET, HEAD, OPTIONS"),
+        ("/ready", "GET, HEAD, OPTIONS"),
+        ("/alive", "GET, HEAD, OPTIONS"),
+        ("/status", "GET, HEAD"),
+        ("/metrics", "GET, HEAD"),
+    ] {
         let post = http::raw(addr, "POST", path);
         assert_eq!(post.status, 405, "POST {path}");
-        assert_eq!(post.header("allow"), Some("GET, HEAD"), "POST {path}");
+        assert_eq!(post.header("allow"), Some(allow), "POST {path}");
     }
     for path in ["/", "/ready", "/alive", "/.well-known/ready", "/nope"] {
         http::assert_head_like_get(addr, path);

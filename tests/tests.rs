@@ -13,6 +13,7 @@ mod cli;
 mod config;
 mod daemon;
 mod engine;
+mod haproxy;
 mod metrics;
 mod nginx;
 mod schedule;

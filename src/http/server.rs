@@ -18,8 +18,12 @@
 //! | `GET /status` | 200 with the [`StatusReport`] JSON |
 //! | `GET /metrics` | 200 with the metrics, in the format the `Accept` header asks for ([`Format::negotiate`]) |
 //!
-//! HEAD answers like GET without a body; other methods get 405 with
-//! `Allow: GET, HEAD`; other paths 404.
+//! HEAD answers like GET without a body. On the health paths (`/`,
+//! `/alive`, `/ready` and their aliases) OPTIONS does too, with
+//! `Content-Length: 0`: HAProxy's `option httpchk` without arguments sends
+//! `OPTIONS / HTTP/1.0` and takes any 2xx or 3xx for "up", so a node must
+//! answer it as it answers GET. Other methods, and OPTIONS elsewhere, get
+//! 405 with the `Allow` header of the path; other paths 404.
 //!
 //! Health and liveness are judged by [`Verdict`] (`crate::status`), from
 //! the snapshot alone.
@@ -566,6 +570,15 @@ impl Route {
     fn probes(self) -> bool {
         matches!(self, Route::Health | Route::Ready)
     }
+
+    /// The methods this route answers, as the `Allow` header lists them:
+    /// health checkers' OPTIONS on the health paths.
+    fn allow(self) -> &'static str {
+        match self {
+            Route::Health | Route::Alive | Route::Ready => "GET, HEAD, OPTIONS",
+            Route::Status | Route::Metrics => "GET, HEAD",
+        }
+    }
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -576,7 +589,9 @@ async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>>
     let Some(route) = Route::of(request.uri().path()) else {
         return reply(StatusCode::NOT_FOUND, TEXT, "not found\n", head);
     };
-    if request.method() != Method::GET && !head {
+    let allow = route.allow();
+    let options = request.method() == Method::OPTIONS && allow.ends_with("OPTIONS");
+    if request.method() != Method::GET && !head && !options {
         let mut response = reply(
             StatusCode::METHOD_NOT_ALLOWED,
             TEXT,
@@ -585,7 +600,7 @@ async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>>
         );
         response
             .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
         return response;
     }
     if route.probes() {
@@ -615,7 +630,16 @@ async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>>
             .insert(header::VARY, HeaderValue::from_static("accept"));
         return response;
     }
-    from_snapshot(app, route, head)
+    let mut response = from_snapshot(app, route, head);
+    if options {
+        // As GET, with nothing after the head: an OPTIONS answer has a
+        // body unless it says it has none.
+        *response.body_mut() = Full::new(Bytes::new());
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    response
 }
 
 /// The answer of every route but `/metrics`, from the latest snapshot.
