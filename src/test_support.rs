@@ -1,4 +1,6 @@
-//! Helpers for tests that need a process of their own.
+//! Helpers for the unit tests: a process of their own ([`child`]), waiting
+//! with a deadline ([`poll`]) and reading `/proc` ([`proc`]), from the very
+//! files the integration tests use.
 //!
 //! Some behaviour is process-wide: the global logger, environment variables,
 //! signal dispositions, user and group ids. Tests of it must not run in the
@@ -8,34 +10,19 @@
 //! needs a single-threaded process is tested in `tests/plumbing.rs`:
 //! libtest runs each test in a thread of its own.)
 
-use std::process::Command;
+// The integration tests' helpers, shared with the unit tests: one source
+// for both.
+#[allow(dead_code)]
+#[path = "../tests/support/child.rs"]
+pub mod child;
+#[allow(dead_code)]
+#[path = "../tests/support/poll.rs"]
+pub mod poll;
+#[allow(dead_code)]
+#[path = "../tests/support/proc.rs"]
+pub mod proc;
 
-/// Environment variable naming the child test that should do its work.
-const CHILD_VAR: &str = "HEARTBEAT_TEST_CHILD";
-
-/// A command that runs the test `name` (its full path, e.g.
-/// `logging::tests::child_file`) alone, in a new process of this test
-/// binary. Its stdout carries the child's own output; lines printed by the
-/// child under a `child: ` prefix can be picked out with [`child_lines`].
-pub fn child(name: &str) -> Command {
-    let exe = std::env::current_exe().expect("path of the test binary");
-    let mut cmd = Command::new(exe);
-    cmd.args([
-        name,
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(CHILD_VAR, name);
-    cmd
-}
-
-/// Whether this process was started by [`child`] to run the test `name`.
-/// A child test returns at once when this is false.
-pub fn is_child(name: &str) -> bool {
-    std::env::var_os(CHILD_VAR).is_some_and(|v| v == name)
-}
+pub use child::{command as child, is_child};
 
 /// The lines a child printed as `child: LINE`, without the prefix. (The
 /// first one may follow libtest's `test NAME ... ` on the same line.)

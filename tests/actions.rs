@@ -23,7 +23,8 @@ use heartbeat::exec::process::{self, ChildExit, ShellCommand};
 use heartbeat::model::ActionKind;
 use heartbeat::model::Health;
 
-use proc::{Reaper, alive, assert_group_gone, read_pid, wait_until};
+use crate::support::poll::wait_until;
+use proc::{Reaper, alive, assert_group_gone, read_pid};
 
 /// Script checks share one process-wide registry, and `abort_all` kills
 /// every check in it: the test of `abort_all` takes this lock for writing,

@@ -12,6 +12,7 @@
 //! themselves with a note otherwise.
 
 use crate::support::bin as support;
+use crate::support::proc::{self, processes};
 
 use std::fs;
 use std::net::TcpListener;
@@ -81,14 +82,6 @@ fn text(file: &Path) -> String {
     fs::read_to_string(file).unwrap_or_default()
 }
 
-/// Fields of `/proc/PID/stat` after the command name: state, ppid, pgrp,
-/// session, tty_nr, … (proc(5), fields 3 onwards).
-fn stat_fields(pid: i32) -> Vec<String> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    let (_, rest) = stat.rsplit_once(')').expect("stat format");
-    rest.split_whitespace().map(str::to_owned).collect()
-}
-
 /// Whether `kill(pid, 0)` says the process exists.
 fn exists(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
@@ -133,9 +126,9 @@ fn detach_returns_once_the_daemon_runs_from_root_with_its_pidfile_and_log() {
             "fd {fd}"
         );
     }
-    let stat = stat_fields(pid);
-    assert_ne!(stat[3], pid.to_string(), "the daemon is a session leader");
-    assert_eq!(stat[4], "0", "the daemon has a controlling terminal");
+    let stat = proc::stat(pid).expect("/proc/PID/stat");
+    assert_ne!(stat.session, pid, "the daemon is a session leader");
+    assert_eq!(stat.tty_nr, 0, "the daemon has a controlling terminal");
 
     wait_for("the promotion", LONG, || lines(&actions) == ["promotion g"]);
     let log = s.path("hb.log");
@@ -1221,41 +1214,6 @@ fn can_unshare_pid() -> bool {
             .is_ok_and(|o| o.status.success())
 }
 
-/// A process as its `/proc/PID/stat` shows it (proc(5)).
-struct Proc {
-    pid: i32,
-    /// The command name, without its parentheses.
-    comm: String,
-    /// `R`, `S`, `Z`…
-    state: String,
-    ppid: i32,
-}
-
-/// Every process this test can see. Processes that end while `/proc` is
-/// read are left out.
-fn processes() -> Vec<Proc> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let (head, rest) = stat.rsplit_once(')')?;
-            let (_, comm) = head.split_once('(')?;
-            let mut fields = rest.split_whitespace();
-            let state = fields.next()?.to_owned();
-            let ppid = fields.next()?.parse().ok()?;
-            Some(Proc {
-                pid,
-                comm: comm.to_owned(),
-                state,
-                ppid,
-            })
-        })
-        .collect()
-}
-
 /// heartbeat as PID 1 of a new PID namespace, started by `unshare --pid
 /// --fork --mount-proc --kill-child`, as a container runtime would. On
 /// drop it gets SIGTERM; `unshare` ignores SIGTERM, and when it is killed
@@ -1303,7 +1261,7 @@ impl Init {
     fn zombie_orphans(&self) -> Vec<String> {
         processes()
             .into_iter()
-            .filter(|proc| proc.ppid == self.pid && proc.state == "Z" && proc.comm != "sh")
+            .filter(|proc| proc.ppid == self.pid && proc.state == 'Z' && proc.comm != "sh")
             .map(|proc| format!("{} ({})", proc.pid, proc.comm))
             .collect()
     }

@@ -18,6 +18,16 @@ use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::{Gid, Group, Pid, User};
 
+// The shared helpers of the `tests` binary that stand alone.
+#[allow(dead_code)]
+#[path = "support/poll.rs"]
+mod poll;
+#[allow(dead_code)]
+#[path = "support/proc.rs"]
+mod proc;
+
+use poll::{wait_for, wait_until};
+
 /// Environment variable that turns this binary into a helper program.
 const HELPER: &str = "HEARTBEAT_PLUMBING_HELPER";
 
@@ -165,10 +175,7 @@ fn detach_helper(args: &[String]) {
                 &report.with_extension("after"),
                 &format!("stdout={}\nstderr={}\n", fd_target(1), fd_target(2)),
             );
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while report.exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            wait_until(Duration::from_secs(30), || !report.exists());
         }
         "fail" => {
             detached.fail(78, "heartbeat: error: the configuration says no");
@@ -180,9 +187,7 @@ fn detach_helper(args: &[String]) {
 
 /// `key=value` lines: who and where this process is.
 fn describe_process() -> String {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after "(comm) ": state ppid pgrp session tty_nr …
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let stat = proc::stat(std::process::id() as i32).expect("/proc/self/stat");
     let umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     nix::sys::stat::umask(umask);
     let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
@@ -197,9 +202,9 @@ fn describe_process() -> String {
     format!(
         "pid={}\nsid={}\npgid={}\ntty_nr={}\ncwd={}\numask={:03o}\nstdin={}\nsighup={sighup}\n",
         std::process::id(),
-        fields[3],
-        fields[2],
-        fields[4],
+        stat.session,
+        stat.pgrp,
+        stat.tty_nr,
         std::env::current_dir().unwrap().display(),
         umask.bits(),
         fd_target(0),
@@ -225,18 +230,6 @@ fn read_report(path: &Path) -> HashMap<String, String> {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
-}
-
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Reaps the detached daemon, reparented to this subreaper.
@@ -289,7 +282,11 @@ fn launcher_exits_zero_only_after_the_daemon_is_ready() {
 
     // After ready(): stdout and stderr are /dev/null.
     let after = report.with_extension("after");
-    wait_for(&after);
+    wait_for(
+        &format!("{}", after.display()),
+        Duration::from_secs(10),
+        || after.exists(),
+    );
     let later = read_report(&after);
     assert_eq!(later["stdout"], "/dev/null");
     assert_eq!(later["stderr"], "/dev/null");
@@ -394,14 +391,26 @@ fn drop_privileges(args: &[&str]) -> (i32, Vec<String>) {
     (out.status.code().unwrap_or(-1), lines)
 }
 
-/// The groups `initgroups(user, gid)` sets, as `id -G` prints them sorted.
+/// The groups a drop to `user` with primary group `gid` must leave, as
+/// `id -G` prints them sorted: `gid` and every group that names `user` as
+/// a member, read from the group database with `getent group` (not with
+/// getgrouplist(3), which the code under test calls).
 fn grouplist(user: &str, gid: Gid) -> String {
-    let name = std::ffi::CString::new(user).unwrap();
-    let mut groups: Vec<u32> = nix::unistd::getgrouplist(&name, gid)
-        .unwrap()
-        .into_iter()
-        .map(Gid::as_raw)
-        .collect();
+    let out = Command::new("getent")
+        .arg("group")
+        .output()
+        .expect("run getent");
+    assert!(out.status.success(), "getent group: {out:?}");
+    let mut groups = vec![gid.as_raw()];
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // name:password:gid:member,member,…
+        let fields: Vec<&str> = line.split(':').collect();
+        if let [_, _, id, members] = fields[..] {
+            if members.split(',').any(|m| m == user) {
+                groups.push(id.parse().expect("a numeric gid"));
+            }
+        }
+    }
     groups.sort_unstable();
     groups.dedup();
     groups

@@ -632,11 +632,7 @@ mod tests {
 
     /// Whether `pid` is a zombie, from the state field of its stat.
     fn is_zombie(pid: u32) -> bool {
-        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-                == Some("Z")
-        })
+        crate::test_support::proc::stat(pid as i32).is_some_and(|p| p.state == 'Z')
     }
 
     #[test]
@@ -744,10 +740,9 @@ mod tests {
                 .flat_map(|r| r.join().unwrap())
                 .collect();
             // The last orphans exit after their shells: wait for them.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !children().unwrap().is_empty() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(10));
-            }
+            crate::test_support::poll::wait_until(Duration::from_secs(10), || {
+                children().unwrap().is_empty()
+            });
             stop.store(true, Ordering::Relaxed);
             (exits, reaper.join().unwrap())
         });

@@ -12,6 +12,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+pub use super::poll::wait_for;
+pub use super::proc::{alive, processes_with_arg};
+
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -35,20 +38,6 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
 }
 
-/// Polls `cond` every 20 ms until it holds; panics naming `what` after
-/// `timeout`. Returns how long it took.
-pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
-}
-
 /// The lines of a file, or none when it does not exist yet.
 pub fn lines(path: &Path) -> Vec<String> {
     fs::read_to_string(path)
@@ -66,34 +55,6 @@ pub fn read_number(path: &Path) -> Option<i32> {
         .trim()
         .parse()
         .ok()
-}
-
-/// Whether process `pid` exists and is not a zombie (from `/proc/PID/stat`,
-/// proc(5): the state follows the parenthesised command name).
-pub fn alive(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let (_, rest) = stat.rsplit_once(')')?;
-            rest.split_whitespace().next().map(|s| s != "Z" && s != "X")
-        })
-        .unwrap_or(false)
-}
-
-/// Live processes (not zombies) one of whose command-line arguments is
-/// `arg`, e.g. a configuration path unique to one test.
-pub fn processes_with_arg(arg: &str) -> Vec<i32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| {
-            fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == arg.as_bytes()))
-                && alive(pid)
-        })
-        .collect()
 }
 
 /// Makes this test process the reaper of its orphaned descendants

@@ -1,14 +1,15 @@
 //! Fixtures shared by the integration tests: the binary under test and its
 //! scratch directories ([`bin`]), a status server fed with made-up
 //! snapshots ([`http`], [`snapshots`]), an OpenMetrics reader
-//! ([`metrics`]), network peers that misbehave ([`net`]), `/proc` readers
-//! ([`proc`]) and running one test alone in a process of its own
-//! ([`child`]).
+//! ([`metrics`]), network peers that misbehave ([`net`]), what `/proc`
+//! says about processes ([`proc`]), waiting with a deadline ([`poll`]) and
+//! running one test alone in a process of its own ([`child`]).
 
 pub mod bin;
 pub mod child;
 pub mod http;
 pub mod metrics;
 pub mod net;
+pub mod poll;
 pub mod proc;
 pub mod snapshots;
