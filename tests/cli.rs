@@ -672,3 +672,34 @@ fn the_readmes_exit_statuses_match_the_binary() {
         .collect();
     assert_eq!(codes, EXIT_STATUSES);
 }
+
+/// Every flag the README's "Command line" summary shows is one the binary
+/// takes (in `--help` or `status --help`).
+#[test]
+fn the_readmes_command_line_names_only_flags_the_binary_has() {
+    let readme = include_str!("../README.md");
+    let block = readme
+        .split("## Command line\n\n```\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the command line block");
+    let s = Scratch::new();
+    let help: String = [&["--help"][..], &["status", "--help"]]
+        .iter()
+        .map(|args| String::from_utf8_lossy(&s.run(args).stdout).into_owned())
+        .collect();
+    let flags: Vec<&str> = block
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| matches!(c, '[' | ']' | ',' | '(' | ')')))
+        .filter(|w| w.starts_with('-') && w.len() > 1)
+        .collect();
+    assert!(flags.len() > 10, "{flags:?}");
+    for flag in flags {
+        let flag = flag.split('|').next().unwrap();
+        let named = help.match_indices(flag).any(|(at, _)| {
+            let next = help[at + flag.len()..].chars().next();
+            next.is_none_or(|c| c.is_whitespace() || c == ',' || c == '=')
+        });
+        assert!(named, "{flag} is in the README but not in --help");
+    }
+}

@@ -32,24 +32,6 @@ pub const DEFAULT_CONFIG: &str = "/etc/heartbeat/heartbeat.conf";
     group = ArgGroup::new("version_flags").args(["version", "version_long"])
 )]
 pub struct Cli {
-    /// Print the version.
-    #[arg(short = 'V', action = ArgAction::SetTrue)]
-    pub version: bool,
-
-    /// Print the version, the commit it was built from, and the TLS
-    /// library and its version.
-    #[arg(long = "version", id = "version_long")]
-    pub version_long: bool,
-
-    /// With -V: print the commit and the TLS library too, as --version does.
-    #[arg(long, requires = "version_flags")]
-    pub verbose: bool,
-
-    /// Print a manual page (man: heartbeat(1), man-conf: heartbeat.conf(5))
-    /// or a shell's completion script, and exit.
-    #[arg(long, value_enum, value_name = "WHAT", exclusive = true)]
-    pub generate: Option<Generate>,
-
     /// Configuration file (INI) [default: /etc/heartbeat/heartbeat.conf].
     #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
@@ -89,6 +71,30 @@ pub struct Cli {
     #[command(flatten)]
     pub inline: InlineChecks,
 
+    /// Print the version.
+    #[arg(short = 'V', action = ArgAction::SetTrue, help_heading = "Information")]
+    pub version: bool,
+
+    /// Print the version, the commit it was built from, and the TLS
+    /// library and its version.
+    #[arg(long = "version", id = "version_long", help_heading = "Information")]
+    pub version_long: bool,
+
+    /// With -V: print the commit and the TLS library too, as --version does.
+    #[arg(long, requires = "version_flags", help_heading = "Information")]
+    pub verbose: bool,
+
+    /// Print a manual page (man: heartbeat(1), man-conf: heartbeat.conf(5))
+    /// or a shell's completion script, and exit.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHAT",
+        exclusive = true,
+        help_heading = "Information"
+    )]
+    pub generate: Option<Generate>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -97,6 +103,7 @@ pub struct Cli {
 /// `--check` and `--script` needs one of those, and none goes with
 /// `-c FILE`.
 #[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Sidecar mode: checks on the command line, no file")]
 pub struct InlineChecks {
     /// A check URL: tcp://HOST:PORT, http://HOST/PATH or https://HOST/PATH
     /// (HTTP ports optional, IPv6 addresses in brackets). Repeatable.
