@@ -339,7 +339,14 @@ x = 1
         "test.conf:18: [w] command: %(missing)s refers to a key that is neither in [w] nor in [DEFAULT]",
     );
     assert_has(&all, "[v] no check type");
-    assert_has(&all, "[u] command: lone '%'");
+    assert_has(
+        &all,
+        "test.conf:25: [u] command: a lone '%' at \"%s %(x)s'\"",
+    );
+    assert!(
+        !all.iter().any(|e| e.contains("[u] x")),
+        "a key named by a failed interpolation is not also unknown: {all:#?}"
+    );
     assert!(
         !all.iter()
             .any(|e| e.contains("[w] command: a script check needs")),
@@ -418,5 +425,85 @@ action = a
     assert_eq!(
         all,
         ["test.conf:2: [General] section names are case-sensitive: did you mean [general]?"]
+    );
+}
+
+// Regressions of the rust-ini based reader, each checked against Python 3's
+// configparser by hand: what reaches /bin/sh is what Python reads.
+#[test]
+fn a_trailing_backslash_joins_nothing() {
+    let c = ok(
+        "[promotions]\ng = touch a \\\nh = touch b\n[demotions]\ng = true\nh = true\n\
+         [c]\ntype = script\ncommand = true\naction = g, h\n",
+    )
+    .config;
+    let promotions: Vec<_> = c.groups.iter().map(|g| (&*g.name, &*g.promotion)).collect();
+    assert_eq!(promotions, [("g", "touch a \\"), ("h", "touch b")]);
+}
+
+#[test]
+fn comments_after_headers_and_between_continuation_lines() {
+    let c = ok(
+        "[promotions] # the hooks\nweb = /usr/bin/up\n  --fast\n# a comment\n  ; another\n\
+         \t--now\n[demotions]\nweb = /usr/bin/down\n[web] ; a check\ntype = script\n\
+         command = true\naction = web\n",
+    )
+    .config;
+    assert_eq!(c.groups[0].promotion, "/usr/bin/up\n--fast\n--now");
+    assert_eq!(c.checks[0].name, "web");
+}
+
+#[test]
+fn crlf_files_read_as_lf_files() {
+    let text = "[promotions]\nweb = a\n  b\n\n  c\n[demotions]\nweb = d\n[x]\ntype = script\n\
+         command = true\naction = web\n";
+    for eol in ["\r\n", "\r"] {
+        let c = ok(&text.replace('\n', eol)).config;
+        assert_eq!(c.groups[0].promotion, "a\nb\n\nc", "line ends {eol:?}");
+    }
+}
+
+#[test]
+fn indentation_decides_as_in_python_3() {
+    let c = ok(
+        "[promotions]\n  web = up\n  db = up\n    --db\n  # indented comment\n\
+         [demotions]\nweb = down\ndb = down\n[ web ]\ntype = script\ncommand = true\n\
+         action = web, db\n",
+    )
+    .config;
+    let promotions: Vec<_> = c.groups.iter().map(|g| (&*g.name, &*g.promotion)).collect();
+    assert_eq!(promotions, [("web", "up"), ("db", "up\n--db")]);
+    assert_eq!(
+        c.checks[0].name, " web ",
+        "Python keeps the spaces in [ web ]"
+    );
+}
+
+#[test]
+fn keys_are_lowercased_as_python_lowercases_them() {
+    // Python 3: 'ÄRGER'.lower() == 'ärger', 'ΟΔΟΣ'.lower() == 'οδος' (final ς).
+    let c = ok(
+        "[promotions]\nÄRGER = up\nΟΔΟΣ = up\n[demotions]\närger = down\n\
+         \u{3bf}\u{3b4}\u{3bf}\u{3c2} = down\n[x]\ntype = script\ncommand = true\n\
+         action = Ärger, ΟΔΟΣ\n",
+    )
+    .config;
+    let names: Vec<_> = c.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["ärger", "\u{3bf}\u{3b4}\u{3bf}\u{3c2}"]);
+}
+
+#[test]
+fn empty_names_nul_bytes_and_byte_order_marks_are_refused() {
+    assert_eq!(
+        errors("[]\nport = 1\n"),
+        ["test.conf:1: \"[]\" has no section name; expected [NAME]"]
+    );
+    assert_has(
+        &errors("[a]\ntype = script\ncommand = echo\0\n"),
+        "test.conf:3: a NUL byte; a configuration file is text",
+    );
+    assert_has(
+        &errors("\u{feff}[a]\ntype = script\n"),
+        "test.conf:1: the file starts with a UTF-8 byte-order mark (BOM)",
     );
 }

@@ -11,6 +11,7 @@ mod actions;
 mod checks_net;
 mod cli;
 mod config;
+mod config_python;
 mod contrib;
 mod daemon;
 mod engine;

@@ -1,18 +1,17 @@
 //! Check sections: the type from `type` or `url`, which keys apply to it,
 //! the endpoint, timeouts, rise/fall and the action groups fed.
 
-use super::ini::{Document, Section};
+use super::groups::Groups;
+use super::ini::{Document, Section, text};
 use super::{CHECK_KEYS, GENERAL_KEYS, Reader, has_key, url, value};
-use crate::model::{
-    CheckKind, CheckSpec, DEFAULT_CHECK_TIMEOUT, GroupSpec, HttpProbe, Probe, StatusSet,
-};
+use crate::model::{CheckKind, CheckSpec, DEFAULT_CHECK_TIMEOUT, HttpProbe, Probe, StatusSet};
 
 impl Reader<'_> {
     pub(super) fn check(
         &mut self,
         doc: &Document,
         section: &Section,
-        groups: &[GroupSpec],
+        groups: &Groups,
     ) -> Option<CheckSpec> {
         let before = self.errors.len();
         let name = section.name.clone();
@@ -45,7 +44,7 @@ impl Reader<'_> {
             let scheme = probe.kind();
             match &kind {
                 Some(k) if own("type") && *k != scheme => {
-                    let line = section.get("type").and_then(|e| e.line);
+                    let line = section.get("type").map(|e| e.line);
                     self.error(
                         &name,
                         Some("type"),
@@ -58,7 +57,7 @@ impl Reader<'_> {
             if url.as_ref().is_some_and(|u| u.section == name) {
                 for key in ["hostname", "port", "path"] {
                     if let Some(entry) = section.get(key) {
-                        self.error(&name, Some(key), entry.line, format!("both url and {key} are set; the url already gives the {key}: remove one"));
+                        self.error(&name, Some(key), Some(entry.line), format!("both url and {key} are set; the url already gives the {key}: remove one"));
                     }
                 }
             }
@@ -109,7 +108,7 @@ impl Reader<'_> {
             "interval",
             "fast_interval",
         ];
-        for entry in &section.entries {
+        for entry in section.entries() {
             let key = entry.key.as_str();
             if common.contains(&key) || applies.contains(&key) {
                 continue;
@@ -118,7 +117,7 @@ impl Reader<'_> {
                 self.warn(
                     &name,
                     Some(key),
-                    entry.line,
+                    Some(entry.line),
                     format!("does not apply to a {kind} check; ignored"),
                 );
             }
@@ -143,7 +142,7 @@ impl Reader<'_> {
                 let names: Vec<String> = found
                     .value
                     .split(',')
-                    .map(|s| s.trim().to_ascii_lowercase())
+                    .map(|s| text::lower(text::strip(s)))
                     .filter(|s| !s.is_empty())
                     .collect();
                 let mut ok = !names.is_empty();
@@ -156,7 +155,7 @@ impl Reader<'_> {
                     );
                 }
                 for group in &names {
-                    if !groups.iter().any(|g| &g.name == group) {
+                    if !groups.names.contains(group) {
                         ok = false;
                         self.error(
                             &found.section,

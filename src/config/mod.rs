@@ -11,6 +11,7 @@
 
 mod check;
 mod general;
+mod groups;
 
 pub use general::{
     LISTEN_RESOLVE_TIMEOUT, listen_address, listen_addresses, log_target, unix_group, user_account,
@@ -23,9 +24,9 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ini::{DEFAULT, Document, Entry, Section};
+use ini::{DEFAULT, Document, Entry, Interpolator, Section};
 
-use crate::model::{CheckSpec, Config, General, GroupSpec, default_threads};
+use crate::model::{Config, General, default_threads};
 
 /// The keys of `[general]`.
 pub const GENERAL_KEYS: &[&str] = &[
@@ -214,13 +215,14 @@ pub fn parse(text: &str, origin: &Path, base: &Path) -> Result<Loaded, ConfigErr
         base,
         errors: Vec::new(),
         warnings: Vec::new(),
-        used: HashSet::new(),
+        interpolator: Interpolator::new(),
     };
-    let doc = ini::read(text, &mut reader.errors, &mut reader.warnings);
-    let config = if reader.errors.is_empty() {
-        reader.document(&doc, origin)
-    } else {
-        None
+    let config = match ini::read(text, &mut reader.warnings) {
+        Ok(doc) => reader.document(&doc, origin),
+        Err(errors) => {
+            reader.errors = errors;
+            None
+        }
     };
     let warnings = reader.warnings.iter().map(|w| w.render(&file)).collect();
     match config {
@@ -245,8 +247,8 @@ struct Reader<'a> {
     base: &'a Path,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
-    /// Keys some `%(name)s` refers to: (section, key).
-    used: HashSet<(String, String)>,
+    /// Expands `%(name)s`, and knows which keys were referred to.
+    interpolator: Interpolator,
 }
 
 impl Reader<'_> {
@@ -270,14 +272,14 @@ impl Reader<'_> {
 
     /// The interpolated value of `entry`, read for `section`.
     fn expand(&mut self, doc: &Document, section: &Section, entry: &Entry) -> Option<Found> {
-        match ini::interpolate(doc, section, &entry.value, &mut self.used) {
+        match self.interpolator.expand(doc, section, entry) {
             Ok(value) => Some(Found {
                 value,
-                line: entry.line,
+                line: Some(entry.line),
                 section: section.name.clone(),
             }),
             Err(message) => {
-                self.error(&section.name, Some(&entry.key), entry.line, message);
+                self.error(&section.name, Some(&entry.key), Some(entry.line), message);
                 None
             }
         }
@@ -326,13 +328,14 @@ impl Reader<'_> {
 
     fn document(&mut self, doc: &Document, origin: &Path) -> Option<Config> {
         let empty = Section::default();
-        let find = |name: &str| doc.sections.iter().find(|s| s.name == name);
+        let find = |name: &str| doc.section(name);
         let promotions = find("promotions").unwrap_or(&empty);
         let demotions = find("demotions").unwrap_or(&empty);
         let groups = self.groups(doc, promotions, demotions);
+        let mut fed = HashSet::new();
 
         let check_sections: Vec<&Section> = doc
-            .sections
+            .sections()
             .iter()
             .filter(|s| !matches!(s.name.as_str(), "general" | "promotions" | "demotions"))
             .collect();
@@ -349,6 +352,7 @@ impl Reader<'_> {
                     format!("section names are case-sensitive: did you mean [{special}]?"),
                 );
             } else if let Some(check) = self.check(doc, section, &groups) {
+                fed.extend(check.groups.iter().cloned());
                 checks.push(check);
             }
         }
@@ -362,12 +366,9 @@ impl Reader<'_> {
                         .into(),
             });
         }
-        for group in &groups {
-            if !checks
-                .iter()
-                .any(|c: &CheckSpec| c.groups.contains(&group.name))
-            {
-                let line = promotions.get(&group.name).and_then(|e| e.line);
+        for group in &groups.specs {
+            if !fed.contains(&group.name) {
+                let line = promotions.get(&group.name).map(|e| e.line);
                 self.warn(
                     "promotions",
                     Some(&group.name),
@@ -389,60 +390,9 @@ impl Reader<'_> {
         self.errors.is_empty().then_some(Config {
             path: Some(path),
             general,
-            groups,
+            groups: groups.specs,
             checks,
         })
-    }
-
-    fn groups(
-        &mut self,
-        doc: &Document,
-        promotions: &Section,
-        demotions: &Section,
-    ) -> Vec<GroupSpec> {
-        let mut groups = Vec::new();
-        for entry in &promotions.entries {
-            let promotion = self.expand(doc, promotions, entry);
-            let Some(demotion_entry) = demotions.get(&entry.key) else {
-                self.error(
-                    "promotions",
-                    Some(&entry.key),
-                    entry.line,
-                    format!("action group {:?} has a promotion but no demotion; add `{} = COMMAND` to [demotions]", entry.key, entry.key),
-                );
-                continue;
-            };
-            let demotion = self.expand(doc, demotions, demotion_entry);
-            let (Some(promotion), Some(demotion)) = (promotion, demotion) else {
-                continue;
-            };
-            for (found, section) in [(&promotion, "promotions"), (&demotion, "demotions")] {
-                if found.value.trim().is_empty() {
-                    self.error(
-                        section,
-                        Some(&entry.key),
-                        found.line,
-                        "empty command; expected a shell command (`true` does nothing)".into(),
-                    );
-                }
-            }
-            groups.push(GroupSpec {
-                name: entry.key.clone(),
-                promotion: promotion.value,
-                demotion: demotion.value,
-            });
-        }
-        for entry in &demotions.entries {
-            if promotions.get(&entry.key).is_none() {
-                self.error(
-                    "demotions",
-                    Some(&entry.key),
-                    entry.line,
-                    format!("action group {:?} has a demotion but no promotion; add `{} = COMMAND` to [promotions]", entry.key, entry.key),
-                );
-            }
-        }
-        groups
     }
 
     /// Keys of `[DEFAULT]` that are neither check keys nor referred to by
@@ -469,13 +419,9 @@ impl Reader<'_> {
         misplaced: (&[&str], &str),
         expected: &str,
     ) {
-        for entry in &section.entries {
+        for entry in section.entries() {
             let key = entry.key.as_str();
-            if allowed.contains(&key)
-                || self
-                    .used
-                    .contains(&(section.name.clone(), entry.key.clone()))
-            {
+            if allowed.contains(&key) || self.interpolator.is_used(&section.name, key) {
                 continue;
             }
             let hint = if misplaced.0.contains(&key) {
@@ -486,7 +432,7 @@ impl Reader<'_> {
             self.error(
                 &section.name,
                 Some(key),
-                entry.line,
+                Some(entry.line),
                 format!("unknown key{hint}; {expected}"),
             );
         }
