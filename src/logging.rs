@@ -1,21 +1,34 @@
 //! Log lines to standard error, a file, or the local syslog.
 //!
 //! Operators grep these lines and feed them to log shippers, so their shape
-//! is fixed: `2026-11-20 13:14:52 INFO     message` — local time to the
-//! second, the level padded to 8 characters (`WARNING`, not `WARN`), the
-//! message. [`init`] installs the logger once per process, before the
-//! daemon detaches or drops privileges, so a log file under `/var/log` is
-//! opened while the process is still root. [`reopen`] reopens that file for
-//! logrotate (SIGUSR1) and [`set_level`] applies a reloaded `loglevel`.
+//! is fixed. The default, [`LogFormat::Text`], is
+//! `2026-12-01 19:16:31 +0000 INFO     message`: local time to the second
+//! with its UTC offset (so a line says when it happened without knowing
+//! the host's zone, and reads against `/status`, which is in UTC), the
+//! level padded to 8 characters (`WARNING`, not `WARN`), the message. A
+//! record of several lines becomes as many log lines, each stamped, so
+//! `grep ERROR` finds all of a failure. [`LogFormat::Json`]
+//! (`logformat = json`) writes one JSON object a record for log
+//! collectors: `{"time":"2026-12-01T19:16:31.250+00:00","level":"INFO",
+//! "message":"…"}`, the time in RFC 3339 with milliseconds.
+//!
+//! [`init`] installs the logger once per process, before the daemon
+//! detaches or drops privileges, so a log file under `/var/log` is opened
+//! while the process is still root. [`reopen`] reopens that file for
+//! logrotate (SIGUSR1); [`set_level`] and [`set_format`] apply a reloaded
+//! `loglevel` and `logformat`.
 //!
 //! Syslog messages go to `/dev/log` in the traditional local format
 //! (`<PRI>Mmm dd hh:mm:ss heartbeat[PID]: message`, facility `daemon`), with
-//! the level mapped to a syslog severity by [`syslog_severity`]. This is
-//! done here rather than with the `syslog` crate because that crate stamps
-//! its local messages with UTC, fixes the PID when the logger is built (the
-//! PID changes when the daemon detaches) and never reconnects after the
-//! syslog daemon restarts; glibc's `syslog(3)` does all three right, and so
-//! does this module.
+//! the level mapped to a syslog severity by [`syslog_severity`], one
+//! message per line of a record (a syslog message is one line: embedded
+//! line feeds would reach the journal or a remote collector as one
+//! garbled entry). `logformat` does not apply to syslog, which stamps its
+//! own. This is done here rather than with the `syslog` crate because that
+//! crate stamps its local messages with UTC, fixes the PID when the logger
+//! is built (the PID changes when the daemon detaches) and never
+//! reconnects after the syslog daemon restarts; glibc's `syslog(3)` does
+//! all three right, and so does this module.
 //!
 //! Messages from other crates (the HTTP client, for instance) are kept at
 //! INFO and above even when `loglevel = DEBUG`, so that debug output is
@@ -31,11 +44,12 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use log::{Level, LevelFilter};
 
+pub use crate::model::LogFormat;
 use crate::model::LogTarget;
 
 /// Path of the local syslog socket.
@@ -59,6 +73,8 @@ const LOG_FILE_MODE: u32 = 0o640;
 struct State {
     /// The most verbose level logged, as `LevelFilter as usize`.
     level: AtomicUsize,
+    /// Lines are JSON ([`LogFormat::Json`]) rather than text.
+    json: AtomicBool,
     /// The log file, when logging to one.
     file: Option<LogFile>,
 }
@@ -110,7 +126,8 @@ impl LogError {
     }
 }
 
-/// Installs the logger: `level` and more severe records go to `target`.
+/// Installs the logger: `level` and more severe records go to `target`,
+/// written in `format` (unless `target` is syslog).
 ///
 /// Call it once per process, early: before [`crate::daemon::detach::detach`] (so
 /// start-up messages still reach the terminal) and before
@@ -123,14 +140,15 @@ impl LogError {
 /// # Errors
 /// When the log file cannot be opened (the message names the path and the
 /// OS error), or when a logger is already installed in this process.
-pub fn init(target: &LogTarget, level: LevelFilter) -> Result<(), LogError> {
-    init_with_syslog_socket(target, level, Path::new(SYSLOG_SOCKET))
+pub fn init(target: &LogTarget, level: LevelFilter, format: LogFormat) -> Result<(), LogError> {
+    init_with_syslog_socket(target, level, format, Path::new(SYSLOG_SOCKET))
 }
 
 /// [`init`], with the syslog socket at `socket` instead of `/dev/log`.
 fn init_with_syslog_socket(
     target: &LogTarget,
     level: LevelFilter,
+    format: LogFormat,
     socket: &Path,
 ) -> Result<(), LogError> {
     let file = match target {
@@ -160,6 +178,7 @@ fn init_with_syslog_socket(
 
     let state = State {
         level: AtomicUsize::new(level as usize),
+        json: AtomicBool::new(format == LogFormat::Json),
         file,
     };
     STATE.set(state).map_err(|_| {
@@ -171,30 +190,34 @@ fn init_with_syslog_socket(
         .level(LevelFilter::Trace)
         .filter(move |meta| enabled(state, meta));
     let dispatch = if let Some(syslog) = syslog {
-        // syslog stamps time and severity itself: send the bare message.
+        // syslog stamps time and severity itself: send the bare message,
+        // one line at a time.
         dispatch.chain(fern::Output::call(move |record| {
-            syslog.send(record.level(), &record.args().to_string());
+            let message = record.args().to_string();
+            for line in message.lines().filter(|l| !l.trim().is_empty()) {
+                syslog.send(record.level(), line);
+            }
         }))
     } else {
-        let formatted = fern::Dispatch::new().format(|out, message, record| {
-            out.finish(format_args!(
-                "{} {:<8} {}",
-                chrono::Local::now().format("%Y-%m-%d %H:%M:%S"),
-                level_name(record.level()),
-                message
-            ))
-        });
-        let formatted = if let Some(file) = &state.file {
-            formatted.chain(fern::Output::call(move |record| {
-                file.write_line(&format!("{}\n", record.args()));
-            }))
-        } else {
-            formatted.chain(fern::Output::call(|record| {
-                let line = format!("{}\n", record.args());
-                let _ = io::stderr().lock().write_all(line.as_bytes());
-            }))
-        };
-        dispatch.chain(formatted)
+        dispatch.chain(fern::Output::call(move |record| {
+            let format = if state.json.load(Ordering::Relaxed) {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            };
+            let text = format_record(
+                format,
+                &chrono::Local::now(),
+                record.level(),
+                &record.args().to_string(),
+            );
+            match &state.file {
+                Some(file) => file.write_line(&text),
+                None => {
+                    let _ = io::stderr().lock().write_all(text.as_bytes());
+                }
+            }
+        }))
     };
     dispatch
         .apply()
@@ -220,6 +243,53 @@ fn enabled(state: &State, meta: &log::Metadata<'_>) -> bool {
         level.min(LevelFilter::Info as usize)
     };
     meta.level() as usize <= max
+}
+
+/// A record as written to standard error or a file, with its final line
+/// feed: in [`LogFormat::Text`] one stamped line per line of `message`
+/// (an empty message gives one line), in [`LogFormat::Json`] one object.
+pub fn format_record<Tz: chrono::TimeZone>(
+    format: LogFormat,
+    now: &chrono::DateTime<Tz>,
+    level: Level,
+    message: &str,
+) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    match format {
+        LogFormat::Text => {
+            let stamp = now.format("%Y-%m-%d %H:%M:%S %z");
+            let name = level_name(level);
+            let mut text = String::new();
+            let mut lines = message.lines().peekable();
+            if lines.peek().is_none() {
+                return format!("{stamp} {name:<8} \n");
+            }
+            for line in lines {
+                text.push_str(&format!("{stamp} {name:<8} {line}\n"));
+            }
+            text
+        }
+        LogFormat::Json => {
+            let object = serde_json::json!({
+                "time": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+                "level": level_name(level),
+                "message": message,
+            });
+            format!("{object}\n")
+        }
+    }
+}
+
+/// Switches between text and JSON lines, e.g. after a reload changed
+/// `logformat`. Does nothing before [`init`].
+pub fn set_format(format: LogFormat) {
+    if let Some(state) = STATE.get() {
+        state
+            .json
+            .store(format == LogFormat::Json, Ordering::Relaxed);
+    }
 }
 
 /// Changes the most verbose level logged, e.g. after a reload changed
@@ -365,40 +435,43 @@ mod tests {
     struct Line {
         date: String,
         time: String,
+        offset: String,
         level: String,
         message: String,
     }
 
-    /// Checks the shape `YYYY-MM-DD HH:MM:SS LEVEL___ message` (level
+    /// Checks the shape `YYYY-MM-DD HH:MM:SS ±HHMM LEVEL___ message` (level
     /// padded to 8 and followed by one space) and splits the line.
     fn parse_line(line: &str) -> Result<Line, String> {
         let bytes = line.as_bytes();
-        let shape = "dddd-dd-dd dd:dd:dd ";
+        let shape = "dddd-dd-dd dd:dd:dd sdddd ";
         if bytes.len() < shape.len() + 9 {
             return Err(format!("line too short: {line:?}"));
         }
         for (i, want) in shape.bytes().enumerate() {
             let ok = match want {
                 b'd' => bytes[i].is_ascii_digit(),
+                b's' => bytes[i] == b'+' || bytes[i] == b'-',
                 other => bytes[i] == other,
             };
             if !ok {
                 return Err(format!("byte {i} of {line:?} does not fit {shape:?}"));
             }
         }
-        let padded = &line[20..28];
+        let padded = &line[26..34];
         let level = padded.trim_end();
         if !["ERROR", "WARNING", "INFO", "DEBUG", "TRACE"].contains(&level) {
             return Err(format!("unknown level {padded:?} in {line:?}"));
         }
-        if padded[level.len()..].bytes().any(|b| b != b' ') || bytes[28] != b' ' {
+        if padded[level.len()..].bytes().any(|b| b != b' ') || bytes[34] != b' ' {
             return Err(format!("level not padded to 8 then a space: {line:?}"));
         }
         Ok(Line {
             date: line[..10].to_owned(),
             time: line[11..19].to_owned(),
+            offset: line[20..25].to_owned(),
             level: level.to_owned(),
-            message: line[29..].to_owned(),
+            message: line[35..].to_owned(),
         })
     }
 
@@ -412,19 +485,82 @@ mod tests {
 
     #[test]
     fn parser_accepts_the_documented_example() {
-        let line = parse_line("2026-11-20 13:14:52 INFO     message").unwrap();
-        assert_eq!(line.date, "2026-11-20");
-        assert_eq!(line.time, "13:14:52");
+        let line = parse_line("2026-12-01 19:16:31 +0000 INFO     message").unwrap();
+        assert_eq!(line.date, "2026-12-01");
+        assert_eq!(line.time, "19:16:31");
+        assert_eq!(line.offset, "+0000");
         assert_eq!(line.level, "INFO");
         assert_eq!(line.message, "message");
-        let line = parse_line("2026-11-20 13:14:52 WARNING  x y").unwrap();
+        let line = parse_line("2026-11-20 13:14:52 -0330 WARNING  x y").unwrap();
         assert_eq!(
-            (line.level.as_str(), line.message.as_str()),
-            ("WARNING", "x y")
+            (
+                line.offset.as_str(),
+                line.level.as_str(),
+                line.message.as_str()
+            ),
+            ("-0330", "WARNING", "x y")
         );
-        assert!(parse_line("2026-11-20 13:14:52 INFO message").is_err());
-        assert!(parse_line("2026-11-20T13:14:52 INFO     message").is_err());
-        assert!(parse_line("2026-11-20 13:14:52 WARN     message").is_err());
+        assert!(parse_line("2026-11-20 13:14:52 +0000 INFO message").is_err());
+        assert!(parse_line("2026-11-20 13:14:52 INFO     message").is_err());
+        assert!(parse_line("2026-11-20T13:14:52 +0000 INFO     message").is_err());
+        assert!(parse_line("2026-11-20 13:14:52 +0000 WARN     message").is_err());
+    }
+
+    fn at(offset_seconds: i32) -> chrono::DateTime<chrono::FixedOffset> {
+        use chrono::TimeZone;
+        chrono::FixedOffset::east_opt(offset_seconds)
+            .unwrap()
+            .with_ymd_and_hms(2026, 12, 1, 19, 16, 31)
+            .unwrap()
+            + chrono::Duration::milliseconds(250)
+    }
+
+    #[test]
+    fn text_records_carry_their_offset_and_one_stamp_per_line() {
+        assert_eq!(
+            format_record(LogFormat::Text, &at(0), Level::Info, "in rotation"),
+            "2026-12-01 19:16:31 +0000 INFO     in rotation\n"
+        );
+        assert_eq!(
+            format_record(
+                LogFormat::Text,
+                &at(-(3 * 3600 + 1800)),
+                Level::Error,
+                "failed:\n  a\n  b"
+            ),
+            "2026-12-01 19:16:31 -0330 ERROR    failed:\n\
+             2026-12-01 19:16:31 -0330 ERROR      a\n\
+             2026-12-01 19:16:31 -0330 ERROR      b\n"
+        );
+        assert_eq!(
+            format_record(LogFormat::Text, &at(0), Level::Warn, ""),
+            "2026-12-01 19:16:31 +0000 WARNING  \n"
+        );
+    }
+
+    #[test]
+    fn json_records_are_one_object_a_line_with_an_rfc3339_time() {
+        let text = format_record(
+            LogFormat::Json,
+            &at(19800),
+            Level::Warn,
+            "two\nlines \"quoted\"",
+        );
+        assert!(
+            text.ends_with('\n') && text.matches('\n').count() == 1,
+            "{text:?}"
+        );
+        let object: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            object,
+            serde_json::json!({
+                "time": "2026-12-01T19:16:31.250+05:30",
+                "level": "WARNING",
+                "message": "two\nlines \"quoted\"",
+            })
+        );
+        let time = chrono::DateTime::parse_from_rfc3339(object["time"].as_str().unwrap()).unwrap();
+        assert_eq!(time, at(19800));
     }
 
     #[test]
@@ -558,9 +694,14 @@ mod tests {
         }
         let path = PathBuf::from(std::env::var_os("HEARTBEAT_TEST_LOG").unwrap());
         // An existing file is appended to.
-        std::fs::write(&path, "2026-01-01 00:00:00 INFO     an earlier run\n").unwrap();
-        init(&LogTarget::File(path.clone()), LevelFilter::Debug).unwrap();
-        assert!(init(&LogTarget::Stderr, LevelFilter::Debug).is_err());
+        std::fs::write(&path, "2026-01-01 00:00:00 +0000 INFO     an earlier run\n").unwrap();
+        init(
+            &LogTarget::File(path.clone()),
+            LevelFilter::Debug,
+            LogFormat::Text,
+        )
+        .unwrap();
+        assert!(init(&LogTarget::Stderr, LevelFilter::Debug, LogFormat::Text).is_err());
         log::info!("before rotation");
         log::warn!("a warning");
         log::error!("an error");
@@ -604,7 +745,12 @@ mod tests {
             return;
         }
         let path = PathBuf::from(std::env::var_os("HEARTBEAT_TEST_LOG").unwrap());
-        init(&LogTarget::File(path.clone()), LevelFilter::Info).unwrap();
+        init(
+            &LogTarget::File(path.clone()),
+            LevelFilter::Info,
+            LogFormat::Text,
+        )
+        .unwrap();
         log::info!("before");
         std::fs::rename(&path, path.with_extension("log.1")).unwrap();
         // A directory where the file was: it cannot be opened for writing.
@@ -641,6 +787,7 @@ mod tests {
             low <= stamp && stamp <= high,
             "{stamp} is not UTC+05:30 ({low} .. {high})"
         );
+        assert_eq!(lines[0].offset, "+0530");
     }
 
     #[test]
@@ -652,7 +799,7 @@ mod tests {
         let path = PathBuf::from(std::env::var_os("HEARTBEAT_TEST_LOG").unwrap());
         // Threads exist before the first stamp: local time must still work.
         std::thread::spawn(|| ()).join().unwrap();
-        init(&LogTarget::File(path), LevelFilter::Info).unwrap();
+        init(&LogTarget::File(path), LevelFilter::Info, LogFormat::Text).unwrap();
         std::thread::spawn(|| log::info!("from a thread"))
             .join()
             .unwrap();
@@ -681,7 +828,15 @@ mod tests {
         while let Ok(n) = server.recv(&mut buf) {
             got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
-        let want = [(27, "an error"), (28, "a warning"), (30, "some news")];
+        // A record of several lines is one message per line.
+        let want = [
+            (27, "an error"),
+            (28, "a warning"),
+            (30, "some news"),
+            (27, "demotion failed; output:"),
+            (27, "    line one"),
+            (27, "    line two"),
+        ];
         assert_eq!(got.len(), want.len(), "{got:?}");
         for (datagram, (pri, message)) in got.iter().zip(want) {
             assert!(datagram.starts_with(&format!("<{pri}>")), "{datagram}");
@@ -699,11 +854,18 @@ mod tests {
             return;
         }
         let path = PathBuf::from(std::env::var_os("HEARTBEAT_TEST_SYSLOG").unwrap());
-        init_with_syslog_socket(&LogTarget::Syslog, LevelFilter::Info, &path).unwrap();
+        init_with_syslog_socket(
+            &LogTarget::Syslog,
+            LevelFilter::Info,
+            LogFormat::Text,
+            &path,
+        )
+        .unwrap();
         println!("child: {}", std::process::id());
         log::error!("an error");
         log::warn!("a warning");
         log::info!("some news");
+        log::error!("demotion failed; output:\n    line one\n\n    line two\n");
         log::debug!("not sent at INFO");
     }
 
@@ -740,7 +902,8 @@ mod tests {
             return;
         }
         let path = Path::new("/nonexistent/heartbeat-test/log");
-        init_with_syslog_socket(&LogTarget::Syslog, LevelFilter::Info, path).unwrap();
+        init_with_syslog_socket(&LogTarget::Syslog, LevelFilter::Info, LogFormat::Text, path)
+            .unwrap();
         log::info!("still logged");
     }
 }

@@ -16,6 +16,7 @@ mod contrib;
 mod daemon;
 mod engine;
 mod haproxy;
+mod logs;
 mod metrics;
 mod nginx;
 mod schedule;

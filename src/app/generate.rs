@@ -200,6 +200,11 @@ const GENERAL: &[Key] = &[
         "INFO",
     ),
     key(
+        "logformat",
+        "text (local time with its UTC offset, the level, the message) or json (one JSON object a line, RFC 3339 time); syslog keeps its own format.",
+        "text",
+    ),
+    key(
         "pidfile",
         "Path of the pidfile, locked with flock(2); a second instance exits 75.",
         "none",

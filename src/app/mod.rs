@@ -167,7 +167,7 @@ impl Started {
 fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, Error> {
     let general = &config.general;
     detach::reset_ignored_sigchld();
-    logging::init(&general.log, general.log_level)?;
+    logging::init(&general.log, general.log_level, general.log_format)?;
     for w in warnings {
         warn!("{w}");
     }

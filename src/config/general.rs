@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::ini::{Document, Section};
 use super::{CHECK_KEYS, GENERAL_KEYS, Reader, value};
-use crate::model::{General, LogTarget, UnixGroup, UserAccount, default_threads};
+use crate::model::{General, LogFormat, LogTarget, UnixGroup, UserAccount, default_threads};
 
 impl Reader<'_> {
     pub(super) fn general(
@@ -35,6 +35,14 @@ impl Reader<'_> {
             general.log_level = self
                 .typed("loglevel", &found, value::log_level)
                 .unwrap_or(general.log_level);
+        }
+        if let Some(found) = get(self, "logformat") {
+            general.log_format = self
+                .typed("logformat", &found, |v| {
+                    LogFormat::from_word(v)
+                        .ok_or_else(|| format!("{v:?} is not a log format; expected text or json"))
+                })
+                .unwrap_or_default();
         }
         if let Some(found) = get(self, "pidfile") {
             if !value::is_none(&found.value) {

@@ -34,6 +34,7 @@ pub const GENERAL_KEYS: &[&str] = &[
     "group",
     "logfile",
     "loglevel",
+    "logformat",
     "pidfile",
     "threads",
     "daemonize",

@@ -58,6 +58,7 @@ impl Engine {
         }
         warn_restart_needed(&self.config, &config, &self.path_for_messages());
         crate::logging::set_level(config.general.log_level);
+        crate::logging::set_format(config.general.log_format);
 
         let old: HashMap<&str, (usize, &CheckSpec)> = self
             .config

@@ -14,7 +14,7 @@
 use std::thread;
 use std::time::Duration;
 
-use log::{debug, error, info};
+use log::{Level, error, info, log};
 
 use crate::exec::process::{self, ChildExit, ShellCommand};
 use crate::model::{ActionKind, Health, short_duration};
@@ -25,6 +25,9 @@ pub const KILL_GRACE: Duration = Duration::from_secs(5);
 /// Bytes of output (stdout and stderr interleaved) kept from a run: the
 /// last ones.
 pub const OUTPUT_CAP: usize = 8 * 1024;
+
+/// Lines of output logged from a run: the last ones.
+pub const OUTPUT_LINES: usize = 20;
 
 /// One action to run.
 #[derive(Debug, Clone)]
@@ -71,9 +74,10 @@ pub struct ActionReport {
 /// At `request.timeout` its process group gets SIGTERM, and SIGKILL
 /// [`KILL_GRACE`] later. The last [`OUTPUT_CAP`] bytes of output are kept.
 ///
-/// Logs the start at INFO, a success at INFO (its output at DEBUG), a
-/// failure at ERROR with the exit status, signal or timeout and the output
-/// tail. A dry run logs what would run at INFO, runs nothing and reports
+/// Logs the start at INFO, a success at INFO, a failure at ERROR with the
+/// exit status, signal or timeout; then the tail of the output (its last
+/// [`OUTPUT_LINES`] lines, each prefixed with the group) at the same level,
+/// so that what a hook says ("out of rotation") is in the log at INFO. A dry run logs what would run at INFO, runs nothing and reports
 /// `ChildExit::Code(0)`. Blocks the calling thread; never panics.
 pub fn run(request: &ActionRequest) -> ActionReport {
     let what = format!("{} of group {:?}", request.kind, request.group);
@@ -94,21 +98,22 @@ pub fn run(request: &ActionRequest) -> ActionReport {
         kill_grace: KILL_GRACE,
         output_cap: OUTPUT_CAP,
     });
-    let output = finished.output.trim_end();
+    let output = output_lines(&request.group, &finished.output);
     let took = short_duration(finished.duration);
-    if finished.exit.success() {
+    let level = if finished.exit.success() {
         info!("{what} succeeded in {took}");
-        if !output.is_empty() {
-            debug!("output of {what}:\n{}", indent(output));
-        }
+        Level::Info
     } else if output.is_empty() {
         error!("{what} failed after {took}: {} (no output)", finished.exit);
+        Level::Error
     } else {
-        error!(
-            "{what} failed after {took}: {}; output:\n{}",
-            finished.exit,
-            indent(output)
-        );
+        error!("{what} failed after {took}: {}; its output:", finished.exit);
+        Level::Error
+    };
+    // One record a line, so that each is stamped, greppable by group and a
+    // syslog message of its own.
+    for line in output {
+        log!(level, "{line}");
     }
     ActionReport {
         group: request.group.clone(),
@@ -149,13 +154,26 @@ fn environment(request: &ActionRequest) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// `text` with every line indented by four spaces, to set output apart in
-/// a log.
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|line| format!("    {line}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+/// The lines logged for a run's output: the last [`OUTPUT_LINES`]
+/// non-blank lines, each prefixed with the group (`[web] in rotation`) and
+/// with control characters (escape sequences, carriage returns) shown as
+/// `?`, after a line that says how many earlier ones are not shown.
+fn output_lines(group: &str, output: &str) -> Vec<String> {
+    let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    let skipped = lines.len().saturating_sub(OUTPUT_LINES);
+    let mut out = Vec::with_capacity(lines.len() - skipped + 1);
+    if skipped > 0 {
+        out.push(format!("[{group}] ({skipped} earlier lines not shown)"));
+    }
+    for line in &lines[skipped..] {
+        let clean: String = line
+            .trim_end()
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+            .collect();
+        out.push(format!("[{group}] {clean}"));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -185,7 +203,21 @@ mod tests {
     }
 
     #[test]
-    fn output_is_indented_line_by_line() {
-        assert_eq!(indent("a\nb"), "    a\n    b");
+    fn output_lines_are_prefixed_with_the_group_and_cut_to_the_tail() {
+        assert_eq!(
+            output_lines("web", "in rotation\r\n\n  since 19:16\n"),
+            ["[web] in rotation", "[web]   since 19:16"]
+        );
+        assert_eq!(
+            output_lines("web", "\u{1b}[31mred\u{1b}[0m\tok\n"),
+            ["[web] ?[31mred?[0m\tok"]
+        );
+        assert!(output_lines("web", "\n \n").is_empty());
+        let many: String = (1..=25).map(|i| format!("line {i}\n")).collect();
+        let lines = output_lines("db", &many);
+        assert_eq!(lines.len(), OUTPUT_LINES + 1);
+        assert_eq!(lines[0], "[db] (5 earlier lines not shown)");
+        assert_eq!(lines[1], "[db] line 6");
+        assert_eq!(lines[OUTPUT_LINES], "[db] line 25");
     }
 }

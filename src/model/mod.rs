@@ -54,6 +54,8 @@ pub struct General {
     pub group: Option<UnixGroup>,
     /// Where log lines go.
     pub log: LogTarget,
+    /// How log lines are written to standard error or a file.
+    pub log_format: LogFormat,
     /// The most verbose level logged.
     pub log_level: log::LevelFilter,
     /// Path of the locked pidfile, absolute after loading.
@@ -83,6 +85,7 @@ impl Default for General {
             user: None,
             group: None,
             log: LogTarget::Stderr,
+            log_format: LogFormat::Text,
             log_level: log::LevelFilter::Info,
             pidfile: None,
             threads: 1,
@@ -129,6 +132,30 @@ pub enum LogTarget {
     Syslog,
     /// A file, appended to, reopened on SIGUSR1. Absolute after loading.
     File(PathBuf),
+}
+
+/// How log lines are written to standard error or a file (`logformat` in
+/// `[general]`); syslog has its own format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `2026-12-01 19:16:31 +0000 INFO     message`: local time with its
+    /// UTC offset, the level padded to 8 (`text`, the default).
+    #[default]
+    Text,
+    /// One JSON object a line, `{"time":"2026-12-01T19:16:31.250+00:00",
+    /// "level":"INFO","message":"…"}`, the time in RFC 3339 (`json`).
+    Json,
+}
+
+impl LogFormat {
+    /// The format named `word` (`text` or `json`, any case).
+    pub fn from_word(word: &str) -> Option<LogFormat> {
+        match word.to_ascii_lowercase().as_str() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 /// An action group: the commands run when it turns healthy or unhealthy.
