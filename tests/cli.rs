@@ -703,3 +703,28 @@ fn the_readmes_command_line_names_only_flags_the_binary_has() {
         assert!(named, "{flag} is in the README but not in --help");
     }
 }
+
+/// A name in `listen` is resolved on a thread of its own; detaching, which
+/// refuses to run beside another thread, still works after it.
+#[test]
+fn a_daemon_with_a_name_to_listen_on_detaches() {
+    use crate::support::bin::{Adopted, adopt_orphans, read_number};
+    adopt_orphans();
+    let s = Scratch::new();
+    let port = free_port();
+    s.write(
+        "hb.conf",
+        &format!(
+            "[general]\nlisten = localhost:{port}\npidfile = hb.pid\nlogfile = hb.log\n{ONE_CHECK}"
+        ),
+    );
+    let mut launcher = s.spawn(&["-d", "-c", "hb.conf"]);
+    let status = launcher.wait_exit(LONG).expect("the launcher returns");
+    assert_eq!(status.code(), Some(0), "{}", launcher.log_text());
+    let pid = read_number(&s.path("hb.pid")).expect("a PID in hb.pid");
+    let mut daemon = Adopted::new(pid);
+    healthy_status(&s, &["status", &format!("localhost:{port}")]);
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = daemon.wait_exit(LONG).expect("the daemon stops");
+    assert_eq!(status.code(), Some(0));
+}

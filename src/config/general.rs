@@ -198,6 +198,7 @@ pub fn listen_addresses(text: &str) -> Result<Vec<SocketAddr>, String> {
 /// `host` resolved on a thread of its own, within [`LISTEN_RESOLVE_TIMEOUT`].
 fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     use std::net::ToSocketAddrs;
+    let tasks_before = tasks();
     let (tx, rx) = std::sync::mpsc::channel();
     let name = host.to_owned();
     let resolver = std::thread::Builder::new()
@@ -210,6 +211,15 @@ fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
         Ok(resolved) => {
             // It has sent: it ends at once, and no thread is left behind.
             let _ = resolver.join();
+            // join() returns a moment before the kernel stops counting the
+            // thread; detaching and dropping privileges, which refuse to
+            // run beside another thread, may come right after.
+            for _ in 0..100 {
+                if tasks() <= tasks_before {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
             match resolved {
                 Ok(all) if !all.is_empty() => Ok(all),
                 Ok(_) => Err(format!("{host:?} has no address")),
@@ -221,6 +231,12 @@ fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
             LISTEN_RESOLVE_TIMEOUT.as_secs()
         )),
     }
+}
+
+/// The number of threads of this process (`/proc/self/task`), or 0 when
+/// it cannot be read.
+fn tasks() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
 }
 
 /// Where `logfile` (and the sidecar's `--logfile`) sends the log: `stderr`
