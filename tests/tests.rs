@@ -19,6 +19,7 @@ mod haproxy;
 mod logs;
 mod metrics;
 mod nginx;
+mod prometheus;
 mod schedule;
 mod server;
 mod server_fd_exhaustion;
