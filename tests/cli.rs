@@ -496,6 +496,25 @@ fn groff_warnings(s: &Scratch, name: &str, page: &str) -> String {
     }
 }
 
+/// The tags of the tagged paragraphs (`.TP`) in the section `heading` of a
+/// manual page, without their font changes.
+fn tags(page: &str, heading: &str) -> Vec<String> {
+    let body = page
+        .split(&format!(".SH {heading}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no section {heading}"));
+    let body = body.split(".SH").next().unwrap_or_default();
+    body.lines()
+        .zip(body.lines().skip(1))
+        .filter(|(l, _)| *l == ".TP")
+        .map(|(_, tag)| {
+            tag.replace("\\fB", "")
+                .replace("\\fR", "")
+                .replace("\\_", "_")
+        })
+        .collect()
+}
+
 /// The `.SH` headings of a manual page.
 fn headings(page: &str) -> Vec<&str> {
     page.lines()
@@ -523,14 +542,7 @@ fn the_manual_page_has_exit_statuses_files_and_signals_and_lints_clean() {
     ] {
         assert!(headings.contains(&wanted), "{wanted} in {headings:?}");
     }
-    let exit = page.split(".SH \"EXIT STATUS\"").nth(1).unwrap_or_default();
-    let exit = exit.split(".SH").next().unwrap_or_default();
-    let tags: Vec<String> = exit
-        .lines()
-        .zip(exit.lines().skip(1))
-        .filter(|(l, _)| *l == ".TP")
-        .map(|(_, tag)| tag.replace("\\fB", "").replace("\\fR", ""))
-        .collect();
+    let tags = tags(&page, "\"EXIT STATUS\"");
     let expected: Vec<String> = EXIT_STATUSES.iter().map(u8::to_string).collect();
     assert_eq!(tags, expected);
     for signal in ["SIGTERM", "SIGHUP", "SIGUSR1"] {
@@ -586,26 +598,13 @@ fn the_configuration_page_documents_the_keys_the_readme_does_and_lints_clean() {
     ] {
         assert!(headings.contains(&wanted), "{wanted} in {headings:?}");
     }
-    let section_keys = |name: &str| -> Vec<String> {
-        let body = page
-            .split(&format!(".SH {name}"))
-            .nth(1)
-            .unwrap_or_default();
-        let body = body.split(".SH").next().unwrap_or_default();
-        body.lines()
-            .zip(body.lines().skip(1))
-            .filter(|(l, _)| *l == ".TP")
-            .filter_map(|(_, tag)| tag.strip_prefix("\\fB")?.strip_suffix("\\fR"))
-            .map(|k| k.replace("\\_", "_"))
-            .collect()
-    };
     let mut readme_general = readme_keys("### `[general]`");
-    let mut page_general = section_keys("[general]");
+    let mut page_general = tags(&page, "[general]");
     readme_general.sort();
     page_general.sort();
     assert_eq!(page_general, readme_general);
     let mut readme_check = readme_keys("### Check sections");
-    let mut page_check = section_keys("\"CHECK SECTIONS\"");
+    let mut page_check = tags(&page, "\"CHECK SECTIONS\"");
     readme_check.sort();
     page_check.sort();
     assert_eq!(page_check, readme_check);
