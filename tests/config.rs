@@ -507,3 +507,74 @@ fn empty_names_nul_bytes_and_byte_order_marks_are_refused() {
         "test.conf:1: the file starts with a UTF-8 byte-order mark (BOM)",
     );
 }
+
+/// Ten levels of a key that refers to the next one eight times: 8^9 copies
+/// of the last value, 633 bytes of file.
+fn interpolation_bomb(last: &str) -> String {
+    let mut text = String::from(
+        "[promotions]\nweb = true\n[demotions]\nweb = true\n[c]\ntype = script\naction = web\n",
+    );
+    for i in 0..9 {
+        text.push_str(&format!("k{i} = {}\n", format!("%(k{})s", i + 1).repeat(8)));
+    }
+    text.push_str(&format!("k9 = {last}\ncommand = echo %(k0)s\n"));
+    text
+}
+
+// Regression: a 633-byte file of nested references took 50 s and 3.5 GB
+// in -t, then ran out of memory.
+#[test]
+fn interpolation_that_grows_without_bound_is_refused_at_once() {
+    use std::os::unix::process::CommandExt;
+
+    let s = crate::support::bin::Scratch::new();
+    let path = s.write("bomb.conf", &interpolation_bomb(&"x".repeat(42)));
+    let mut cmd = s.command(&["-t", "-c", path.to_str().unwrap()]);
+    // With 512 MiB of address space the old expansion aborted.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = 512 << 20;
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_AS, limit, limit)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains(
+            "bomb.conf:18: [c] command: interpolation makes this value longer than 131071 bytes"
+        ),
+        "{stderr}"
+    );
+    // References to empty values grow nothing, and are bounded too.
+    let all = errors(&interpolation_bomb(""));
+    assert_has(
+        &all,
+        "test.conf:18: [c] command: interpolation follows more than 10000 references",
+    );
+}
+
+#[test]
+fn interpolation_keeps_pythons_depth_limit() {
+    let chain = |n: usize| {
+        let mut text = String::from(
+            "[promotions]\nweb = true\n[demotions]\nweb = true\n[c]\ntype = script\naction = web\n",
+        );
+        text.push_str("command = echo %(k1)s\n");
+        for i in 1..n {
+            text.push_str(&format!("k{i} = %(k{})s\n", i + 1));
+        }
+        text.push_str(&format!("k{n} = end\n"));
+        text
+    };
+    // Python 3: a chain of 10 values reads, 11 raise InterpolationDepthError.
+    let Probe::Script { command } = &ok(&chain(10)).config.checks[0].probe else {
+        panic!()
+    };
+    assert_eq!(command, "echo end");
+    assert_has(
+        &errors(&chain(11)),
+        "test.conf:8: [c] command: interpolation nests more than 10 deep (command → k1 → k2",
+    );
+}

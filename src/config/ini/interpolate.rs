@@ -1,5 +1,5 @@
 //! `%(name)s` interpolation: `BasicInterpolation._interpolate_some` of
-//! CPython's `Lib/configparser.py`.
+//! CPython's `Lib/configparser.py`, with bounds on what it may cost.
 //!
 //! A value is interpolated only when it contains `%(` (Python 3 would
 //! interpolate every value; Python 2's `ConfigParser` did it this way, and
@@ -9,6 +9,13 @@
 //! a referenced value that contains a `%` is itself interpolated, at most
 //! [`MAX_DEPTH`] deep (`MAX_INTERPOLATION_DEPTH`); any other `%` is an
 //! error.
+//!
+//! Python has no bound on size: ten levels of `%(a)s%(a)s…` grow a value
+//! exponentially, and a file of a few hundred bytes exhausts any machine.
+//! Here one value may expand to at most [`MAX_VALUE_BYTES`], and all the
+//! values of a file together to at most [`MAX_TOTAL_BYTES`]; the
+//! references followed are bounded the same way, so that references to
+//! empty values cannot spin either.
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,16 +24,34 @@ use super::{Document, Entry, Section, text};
 /// How deep references may nest: Python's `MAX_INTERPOLATION_DEPTH`.
 pub const MAX_DEPTH: usize = 10;
 
-/// Expands `%(name)s` references for one file, keeping count of which keys
-/// they referred to.
+/// The longest value interpolation may produce, in bytes: Linux's
+/// `MAX_ARG_STRLEN` (32 pages of 4 KiB) less its terminating NUL, the
+/// longest command `/bin/sh -c` can be given.
+pub const MAX_VALUE_BYTES: usize = 32 * 4096 - 1;
+
+/// The most bytes the interpolations of one file may produce in all.
+pub const MAX_TOTAL_BYTES: usize = 64 << 20;
+
+/// The most references one value may follow, counting nested ones.
+const MAX_VALUE_REFERENCES: usize = 10_000;
+
+/// The most references the interpolations of one file may follow in all.
+const MAX_TOTAL_REFERENCES: usize = 1_000_000;
+
+/// Expands `%(name)s` references for one file, keeping count of what they
+/// cost and of which keys they referred to.
 #[derive(Debug, Default)]
 pub struct Interpolator {
     /// Section name → keys some reference resolved to there.
     used: HashMap<String, HashSet<String>>,
+    /// Bytes produced so far, all values together.
+    bytes: usize,
+    /// References followed so far, all values together.
+    references: usize,
 }
 
 impl Interpolator {
-    /// An interpolator that has expanded nothing yet.
+    /// An interpolator with nothing spent.
     pub fn new() -> Interpolator {
         Interpolator::default()
     }
@@ -48,7 +73,9 @@ impl Interpolator {
     /// What is wrong, naming the reference at fault: a reference to a key
     /// that is neither in `section` nor in `[DEFAULT]`, a `%` that is not
     /// `%%` or `%(name)s` (in the value or in one it brings in), nesting
-    /// deeper than [`MAX_DEPTH`] (usually a loop).
+    /// deeper than [`MAX_DEPTH`] (usually a loop), or a value larger than
+    /// [`MAX_VALUE_BYTES`] (or a file's worth larger than
+    /// [`MAX_TOTAL_BYTES`]).
     pub fn expand<'a>(
         &mut self,
         doc: &'a Document,
@@ -63,13 +90,18 @@ impl Interpolator {
             section,
             used: &mut self.used,
             out: String::new(),
+            references: 0,
             chain: vec![entry.key.as_str()],
+            budget_bytes: MAX_TOTAL_BYTES.saturating_sub(self.bytes),
+            budget_references: MAX_TOTAL_REFERENCES.saturating_sub(self.references),
         };
         let result = expansion.some(&entry.value, 1);
         if result.is_err() {
             // The keys the value names are not also "unknown keys".
             expansion.mark_named(&entry.value);
         }
+        self.bytes += expansion.out.len();
+        self.references += expansion.references;
         result.map(|()| expansion.out)
     }
 }
@@ -80,8 +112,11 @@ struct Expansion<'a, 'u> {
     section: &'a Section,
     used: &'u mut HashMap<String, HashSet<String>>,
     out: String,
+    references: usize,
     /// The key being expanded, then each reference followed into.
     chain: Vec<&'a str>,
+    budget_bytes: usize,
+    budget_references: usize,
 }
 
 impl<'a> Expansion<'a, '_> {
@@ -117,6 +152,13 @@ impl<'a> Expansion<'a, '_> {
     }
 
     fn reference(&mut self, name: &str, depth: usize) -> Result<(), String> {
+        self.references += 1;
+        if self.references > MAX_VALUE_REFERENCES.min(self.budget_references) {
+            return Err(format!(
+                "interpolation follows more than {} references; expected a few %(name)s",
+                MAX_VALUE_REFERENCES.min(self.budget_references)
+            ));
+        }
         let Some((owner, entry)) = self.doc.lookup(self.section, name) else {
             return Err(format!(
                 "%({name})s refers to a key that is neither in [{}] nor in [DEFAULT]",
@@ -157,6 +199,20 @@ impl<'a> Expansion<'a, '_> {
     }
 
     fn push(&mut self, s: &str) -> Result<(), String> {
+        let limit = MAX_VALUE_BYTES.min(self.budget_bytes);
+        if self.out.len() + s.len() > limit {
+            return Err(if limit == MAX_VALUE_BYTES {
+                format!(
+                    "interpolation makes this value longer than {limit} bytes, the longest \
+                     command /bin/sh -c can take ({})",
+                    self.chain.join(" → ")
+                )
+            } else {
+                format!(
+                    "the interpolations of this file make more than {MAX_TOTAL_BYTES} bytes in all"
+                )
+            });
+        }
         self.out.push_str(s);
         Ok(())
     }
@@ -244,5 +300,23 @@ mod tests {
                 .unwrap_err()
                 .contains("refer to itself")
         );
+    }
+
+    // Regression: a few hundred bytes of nested references took 16 s and
+    // 2.9 GB before they were bounded.
+    #[test]
+    fn exponential_references_fail_fast() {
+        let mut text = String::from("[s]\n");
+        for i in 0..9 {
+            text.push_str(&format!("k{i} = {}\n", format!("%(k{})s", i + 1).repeat(8)));
+        }
+        text.push_str("k9 = xxxxxxxxxxxxxxxx\n");
+        assert!(text.len() < 800);
+        let err = expand(&text, "s", "k0").unwrap_err();
+        assert!(err.contains("longer than 131071 bytes"), "{err}");
+        // Empty values: nothing grows, the references are counted.
+        let empty = text.replace("xxxxxxxxxxxxxxxx", "");
+        let err = expand(&empty, "s", "k0").unwrap_err();
+        assert!(err.contains("more than 10000 references"), "{err}");
     }
 }

@@ -36,7 +36,7 @@ pub mod text;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry as Slot;
 
-pub use interpolate::{Interpolator, MAX_DEPTH};
+pub use interpolate::{Interpolator, MAX_DEPTH, MAX_TOTAL_BYTES, MAX_VALUE_BYTES};
 
 use super::Diagnostic;
 
