@@ -23,7 +23,8 @@
 //! ([`app::cli`]), converted once into a [`app::Mode`] ([`app::mode`]),
 //! the configuration-free sidecar mode, the start-up order, and the typed
 //! [`app::Error`] that carries each failure's exit status; [`exit`] lists
-//! the exit statuses and prints an error with its causes. `main.rs` only
+//! the exit statuses and prints an error with its causes, and [`files`]
+//! opens what heartbeat writes without following planted links. `main.rs` only
 //! parses, calls [`app::run`] and exits.
 
 pub mod app;
@@ -33,6 +34,7 @@ pub mod daemon;
 pub mod engine;
 pub mod exec;
 pub mod exit;
+pub mod files;
 pub mod http;
 pub mod logging;
 pub mod model;

@@ -39,9 +39,8 @@
 //! `setenv(3)`, or the `time` crate, which refuses to find the local offset
 //! in a multithreaded process).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -133,7 +132,8 @@ impl LogError {
 /// start-up messages still reach the terminal) and before
 /// [`crate::daemon::privileges::drop_to`] (so a log file root may write is opened
 /// while root). A file is created if missing (mode 0640 less the umask) and
-/// appended to (`O_APPEND`, `O_CLOEXEC`). When `/dev/log` cannot be reached
+/// appended to (`O_APPEND`, `O_CLOEXEC`), never through a symbolic or hard
+/// link another user planted ([`crate::files`]). When `/dev/log` cannot be reached
 /// for [`LogTarget::Syslog`], lines go to standard error instead and a
 /// warning says so.
 ///
@@ -333,13 +333,17 @@ pub fn reopen() -> Result<(), String> {
     }
 }
 
+/// Opens the log file without following a link planted by another user,
+/// close-on-exec (hooks and checks never inherit it); see
+/// [`crate::files::open_for_writing`].
 fn open_log_file(path: &Path) -> io::Result<File> {
-    // std opens with O_CLOEXEC: hooks and checks never inherit the file.
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(LOG_FILE_MODE)
-        .open(path)
+    crate::files::open_for_writing(
+        path,
+        crate::files::WriteMode {
+            append: true,
+            create_mode: LOG_FILE_MODE,
+        },
+    )
 }
 
 /// The level as written in log lines: `ERROR`, `WARNING`, `INFO`, `DEBUG`,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use heartbeat::checks::Check;
 use heartbeat::checks::script::{self, ScriptCheck};
 use heartbeat::exec::actions::{self, ActionRequest};
-use heartbeat::exec::process::{self, ChildExit, ShellCommand};
+use heartbeat::exec::process::{self, ChildExit, Leftovers, ShellCommand};
 use heartbeat::model::ActionKind;
 use heartbeat::model::Health;
 
@@ -49,6 +49,7 @@ fn request(group: &str, kind: ActionKind, previous: Health, command: String) -> 
         failed_checks: Vec::new(),
         timeout: Duration::from_secs(30),
         dry_run: false,
+        redact: true,
     }
 }
 
@@ -59,6 +60,7 @@ fn shell(command: &str, timeout: Duration, kill_grace: Duration) -> ShellCommand
         timeout,
         kill_grace,
         output_cap: 8 * 1024,
+        leftovers: Leftovers::Keep,
     }
 }
 

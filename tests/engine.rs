@@ -287,7 +287,7 @@ fn once_applies_actions_and_exits_by_health() {
     assert_eq!(lines(&log), ["promotion g unknown", "demotion g unknown c"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("check \"c\" (script exit 3) is unhealthy: exit status 3"),
+        stderr.contains("check \"c\" (script [redacted]) is unhealthy: exit status 3"),
         "{stderr}"
     );
 }

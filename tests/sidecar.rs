@@ -241,7 +241,7 @@ fn bad_urls_are_usage_errors_that_say_what_was_expected() {
         ),
         (
             "http://user:secret@h/",
-            "invalid value 'http://user:secret@h/' for '--check <URL>': credentials in the URL \
+            "invalid value 'http://[redacted]@h/' for '--check <URL>': credentials in the URL \
              are not supported"
                 .to_owned(),
         ),

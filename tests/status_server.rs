@@ -279,10 +279,11 @@ fn a_failing_check_fails_root_and_ready_with_its_reason_and_status_shows_why() {
     assert_eq!(demotion["exit_code"], 3);
     assert_eq!(demotion["signal"], Value::Null);
 
+    // A script check is shown by its name; its command stays private.
     let app = named(&doc["checks"], "app");
     assert_eq!(
         (&app["type"], &app["endpoint"], &app["state"]),
-        (&json!("script"), &json!("true"), &json!("healthy"))
+        (&json!("script"), &json!("[redacted]"), &json!("healthy"))
     );
     assert_eq!(app["successes"], rounds, "{doc}");
     assert_eq!(app["failures"], 0);

@@ -21,6 +21,7 @@ mod metrics;
 mod nginx;
 mod prometheus;
 mod schedule;
+mod security;
 mod server;
 mod server_fd_exhaustion;
 mod sidecar;

@@ -63,6 +63,10 @@ pub enum Error {
     /// `status`: the running instance cannot be asked: 69 or 76.
     #[error(transparent)]
     Status(#[from] FetchError),
+    /// Running as root, a configuration file, hook or check executable
+    /// that another user could write (see [`crate::daemon::trust`]): 78.
+    #[error("{0}")]
+    Untrusted(String),
     /// `exit_on_failure` tripped: 1. The reason is the failed check's.
     #[error("unhealthy, exiting (exit_on_failure): {0}")]
     Unhealthy(String),
@@ -87,6 +91,7 @@ impl Error {
             Error::Engine(_) => Exit::Config,
             Error::Server(e) => e.exit(),
             Error::Status(e) => e.exit(),
+            Error::Untrusted(_) => Exit::Config,
             Error::Unhealthy(_) => Exit::Unhealthy,
             Error::Reported(exit) => *exit,
         }

@@ -21,8 +21,9 @@ use crate::config;
 use crate::daemon::detach::{self, Detached};
 use crate::daemon::pidfile::Pidfile;
 use crate::daemon::signals::{self, SignalHandlers, SignalThread};
-use crate::daemon::{notify, privileges};
+use crate::daemon::{descriptors, notify, privileges, trust};
 use crate::engine::{Engine, Handle, Lifecycle, Options, Stopped};
+use crate::exec::process::{self, ChildSetup, EnvPolicy};
 use crate::exit::{Chain, Exit};
 use crate::http::client;
 use crate::http::server::{self, Server, ServerOptions};
@@ -51,6 +52,11 @@ const PROBE_SLACK: Duration = Duration::from_secs(2);
 /// An [`Error`] that carries its exit status ([`Error::exit`]); its
 /// message has not been printed yet unless it is [`Error::Reported`].
 pub fn run(mode: Mode) -> Result<Exit, Error> {
+    if !matches!(mode, Mode::Version { .. } | Mode::Status(_)) {
+        // Before anything is opened: no inherited descriptor reaches a
+        // child (see `descriptors`).
+        descriptors::seal_inherited();
+    }
     match mode {
         Mode::Version { verbose } => {
             println!(
@@ -88,6 +94,7 @@ fn load(source: Source, overrides: Overrides) -> Result<(Config, Vec<String>), E
                 });
             }
             let loaded = config::load(&path)?;
+            trust::check(&loaded.config).map_err(Error::Untrusted)?;
             (loaded.config, loaded.warnings)
         }
         Source::Sidecar(config) => {
@@ -176,7 +183,7 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
             "detached with logfile = stderr: the log goes to /dev/null; set logfile to a path or to syslog"
         );
     }
-    raise_file_limit();
+    let file_limit = raise_file_limit();
     let identity = privileges::resolve(general.user.as_ref(), general.group.as_ref())?;
     let pidfile = match &general.pidfile {
         Some(path) => Some(Pidfile::acquire(path)?),
@@ -197,52 +204,86 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
             return Err(started.fail(e.into()));
         }
     }
+    if detach {
+        // daemon(7): the launcher's descriptors are not the daemon's.
+        descriptors::close_inherited();
+    }
+    // The pidfile stays root's: the dropped user must not be able to write
+    // another PID into it (see `Pidfile`).
     if let Some(identity) = &identity {
-        if let Some(pidfile) = &started.pidfile {
-            if let Err(e) = pidfile.chown(identity.uid, identity.gid) {
-                warn!("{}; it may stay behind on exit", Chain(&e));
-            }
-        }
         // apply() logs the identity it switched to.
         if let Err(e) = identity.apply() {
             return Err(started.fail(e.into()));
         }
     }
+    configure_children(general, file_limit);
     Ok(started)
+}
+
+/// What every check and hook gets from now on (after the privilege drop,
+/// so that `HOME` and `USER` are the user's): the clean environment with
+/// `env_keep` and `env_set`, and the launcher's open-file limit
+/// (`original_file_limit`, when heartbeat raised its own). Also makes this
+/// process the subreaper of their orphans, so that what a run leaves
+/// behind can be killed with it.
+fn configure_children(general: &General, original_file_limit: Option<u64>) {
+    let policy = EnvPolicy {
+        keep: general.env_keep.clone(),
+        set: general.env_set.clone(),
+    };
+    let env = process::environment_for(&policy, std::env::vars_os(), &process::current_user());
+    process::configure_children(ChildSetup {
+        env,
+        file_limit: original_file_limit,
+    });
+    if let Err(e) = process::become_subreaper() {
+        warn!(
+            "cannot become the subreaper of checks and hooks: {e}; their escaped descendants go to init"
+        );
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit (at most 65536):
 /// every check, hook pipe and status-server connection is a descriptor,
 /// and init systems often start daemons with a soft limit of 1024. A
-/// failure only costs headroom, so it is logged, not fatal.
-fn raise_file_limit() {
+/// failure only costs headroom, so it is logged, not fatal. Returns the
+/// launcher's soft limit when it was raised, for children to get back.
+fn raise_file_limit() -> Option<u64> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     const WANTED: u64 = 65536;
     match getrlimit(Resource::RLIMIT_NOFILE) {
         Ok((soft, hard)) if soft < hard.min(WANTED) => {
             let target = hard.min(WANTED);
             match setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
-                Ok(()) => debug!("open file limit raised from {soft} to {target}"),
-                Err(e) => warn!("cannot raise the open file limit from {soft}: {e}"),
+                Ok(()) => {
+                    debug!("open file limit raised from {soft} to {target}");
+                    Some(soft)
+                }
+                Err(e) => {
+                    warn!("cannot raise the open file limit from {soft}: {e}");
+                    None
+                }
             }
         }
-        Ok(_) => {}
-        Err(e) => warn!("cannot read the open file limit: {e}"),
+        Ok(_) => None,
+        Err(e) => {
+            warn!("cannot read the open file limit: {e}");
+            None
+        }
     }
 }
 
-/// `options` with [`Options::reap_orphans`] set when this process is PID 1
-/// of its PID namespace (a container's main process): the kernel then
-/// re-parents every orphan in the namespace to it, and only it can reap
-/// them (pid_namespaces(7)). Otherwise orphans go to an init that reaps
-/// them, and nothing changes.
+/// `options` with [`Options::reap_orphans`] set: heartbeat is the
+/// subreaper of its checks and hooks (see `configure_children`), and when
+/// it is PID 1 of its PID namespace (a container's main process) the
+/// kernel re-parents every orphan in the namespace to it too
+/// (pid_namespaces(7)); only it can reap them.
 fn reaping_if_init(options: Options) -> Options {
-    let init = std::process::id() == 1;
-    if init {
+    if std::process::id() == 1 {
         debug!("running as PID 1: orphaned processes are reaped after every round and action");
     }
     Options {
-        reap_orphans: init,
+        reap_orphans: true,
         ..options
     }
 }
@@ -313,6 +354,7 @@ impl Reloader {
                 None => config::load(path),
             };
             let mut loaded = loaded.map_err(|e| e.to_string())?;
+            trust::check(&loaded.config)?;
             self.overrides.apply(&mut loaded.config);
             Ok(loaded)
         })
@@ -425,7 +467,13 @@ fn start_status_server(
         engine.metrics(),
         Some(probe),
     )?;
-    info!("status server listening on http://{}", server.local_addr());
+    let addr = server.local_addr();
+    let exposure = crate::http::exposure::Exposure::of(addr);
+    if exposure.every_interface {
+        warn!("{}", exposure.message(addr));
+    } else {
+        info!("{}", exposure.message(addr));
+    }
     Ok(Some(server))
 }
 

@@ -161,7 +161,9 @@ fn checks(inline: &InlineChecks, timing: &Timing) -> Result<Vec<CheckSpec>, Erro
     };
     let mut checks: Vec<CheckSpec> = Vec::new();
     for url in &inline.checks {
-        let probe = config::url::parse(url).map_err(|why| invalid("--check <URL>", url, &why))?;
+        let shown = crate::model::redact_url(url);
+        let probe =
+            config::url::parse(url).map_err(|why| invalid("--check <URL>", &shown, &why))?;
         let name = url.trim().to_owned();
         if checks.iter().any(|c| c.name == name) {
             return Err(invalid("--check <URL>", url, "given more than once"));

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use super::{Check, CheckResult};
-use crate::exec::process::{ChildExit, ProcessGroups, ShellCommand};
+use crate::exec::process::{ChildExit, Leftovers, ProcessGroups, ShellCommand};
 
 /// Time between SIGTERM and SIGKILL when a script check times out.
 pub const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -71,6 +71,7 @@ impl Check for ScriptCheck {
             timeout: self.timeout,
             kill_grace: KILL_GRACE,
             output_cap: OUTPUT_CAP,
+            leftovers: Leftovers::Kill,
         });
         let reason = if aborted {
             "aborted".to_owned()

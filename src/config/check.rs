@@ -37,7 +37,7 @@ impl Reader<'_> {
         };
         let parsed_url = url.as_ref().and_then(|found| {
             self.typed("url", found, |v| {
-                url::parse(v).map_err(|e| format!("{v:?}: {e}"))
+                url::parse(v).map_err(|e| format!("{:?}: {e}", crate::model::redact_url(v)))
             })
         });
         if let Some(probe) = &parsed_url {

@@ -54,10 +54,12 @@ impl Reader<'_> {
                 general.threads = n as usize;
             }
         }
-        let flags: [(&str, &mut bool); 3] = [
+        let flags: [(&str, &mut bool); 5] = [
             ("daemonize", &mut general.daemonize),
             ("on_demand", &mut general.on_demand),
             ("exit_on_failure", &mut general.exit_on_failure),
+            ("check_permissions", &mut general.check_permissions),
+            ("redact", &mut general.redact),
         ];
         for (key, slot) in flags {
             if let Some(found) = self.own(doc, section, key) {
@@ -85,6 +87,16 @@ impl Reader<'_> {
             general.fail_status = self
                 .typed("fail_status", &found, value::status_code)
                 .unwrap_or(503);
+        }
+        if let Some(found) = self.own(doc, section, "env_keep") {
+            general.env_keep = self
+                .typed("env_keep", &found, env_names)
+                .unwrap_or_default();
+        }
+        if let Some(found) = self.own(doc, section, "env_set") {
+            general.env_set = self
+                .typed("env_set", &found, env_assignments)
+                .unwrap_or_default();
         }
         self.reject_unknown(
             section,
@@ -249,4 +261,69 @@ pub fn log_target(text: &str, base: &Path) -> LogTarget {
         v if value::is_none(v) => LogTarget::Stderr,
         v => LogTarget::File(base.join(v)),
     }
+}
+
+/// Whether `name` can be an environment variable of a child: letters,
+/// digits and `_`, not starting with a digit (POSIX.1-2017, 8.1).
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `env_keep`: variable names separated by commas or white space
+/// (`http_proxy, https_proxy, no_proxy`); `None` or empty for none.
+///
+/// # Errors
+/// A name that cannot be a variable's, or one of the `HEARTBEAT_*`
+/// variables heartbeat sets itself.
+pub fn env_names(text: &str) -> Result<Vec<String>, String> {
+    if value::is_none(text) {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for name in &names {
+        check_env_name(name)?;
+    }
+    Ok(names)
+}
+
+fn check_env_name(name: &str) -> Result<(), String> {
+    if !is_env_name(name) {
+        return Err(format!(
+            "{name:?} is not a variable name; expected letters, digits and _, such as http_proxy"
+        ));
+    }
+    if name.starts_with("HEARTBEAT_") {
+        return Err(format!(
+            "{name} is set by heartbeat for every run; choose another name"
+        ));
+    }
+    Ok(())
+}
+
+/// `env_set`: one `NAME=value` per line (continuation lines, indented, add
+/// more), the value taken as written after the first `=`.
+///
+/// # Errors
+/// A line without `=`, or a name [`env_names`] would refuse.
+pub fn env_assignments(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut set = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(format!(
+                "{line:?} is not an assignment; expected NAME=value, one per line"
+            ));
+        };
+        let name = name.trim();
+        check_env_name(name)?;
+        set.push((name.to_owned(), value.trim().to_owned()));
+    }
+    Ok(set)
 }

@@ -44,6 +44,10 @@ pub const GENERAL_KEYS: &[&str] = &[
     "on_demand",
     "fail_status",
     "exit_on_failure",
+    "env_keep",
+    "env_set",
+    "check_permissions",
+    "redact",
 ];
 
 /// The keys of a check section (and of `[DEFAULT]`).

@@ -9,21 +9,30 @@
 //! open file description, so it survives `fork(2)` into the detached
 //! daemon, which then writes its own PID with [`Pidfile::write_pid`].
 //!
+//! The file belongs to root and stays so after a privilege drop: were it
+//! the dropped user's, that user could write any PID into it, and an init
+//! script or logrotate's `kill -USR1 $(cat pidfile)` would signal that
+//! process (systemd refuses non-root pidfiles for this reason). It is
+//! opened without following a symbolic or hard link ([`crate::files`]); a
+//! file at the path that is not root's own (another owner, other names, or
+//! writable by group or others) is not written into but replaced.
+//!
 //! The file is removed on a clean exit ([`Pidfile::release`] or drop).
 //! Removing a file needs write permission on its *directory*: a daemon that
 //! drops privileges can only remove its pidfile from a directory the target
 //! user may write to, such as `/run/heartbeat` created by systemd's
 //! `RuntimeDirectory=` together with `User=`, or by an init script with
-//! `install -d -o USER /run/heartbeat`. Call [`Pidfile::chown`] before
-//! dropping privileges so that the file also belongs to that user (which a
-//! sticky directory requires). When the file still cannot be removed it is
-//! emptied instead, so that it names no PID; its lock goes away with the
-//! process either way.
+//! `install -d -o USER /run/heartbeat` (not sticky, or the user's). When
+//! the file cannot be removed it is emptied instead, through the descriptor
+//! opened as root, so that it names no PID; its lock goes away with the
+//! process either way, and an empty or unlocked pidfile is stale: the next
+//! start reuses it, and scripts should signal only the PID of a locked,
+//! non-empty file (`contrib/heartbeat.logrotate` does).
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,6 +40,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::exit::Exit;
+use crate::files::{self, WriteMode};
 
 /// Permissions of a new pidfile (before the umask): readable by everyone,
 /// as init scripts and monitoring read it.
@@ -124,7 +134,8 @@ pub struct Pidfile {
 
 impl Pidfile {
     /// Opens or creates `path` (mode 0644 less the umask, `O_CLOEXEC`, not
-    /// through a symbolic link), locks it with `flock(LOCK_EX | LOCK_NB)`
+    /// through a symbolic or hard link; an existing file that is not this
+    /// user's own is replaced), locks it with `flock(LOCK_EX | LOCK_NB)`
     /// (flock(2)), and only then replaces its content with our PID and a
     /// newline.
     ///
@@ -144,14 +155,19 @@ impl Pidfile {
             source,
         };
         for _ in 0..ACQUIRE_ATTEMPTS {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .mode(PIDFILE_MODE)
-                .custom_flags(nix::libc::O_NOFOLLOW)
-                .open(path)
-                .map_err(|e| io_error("open", e))?;
+            let how = WriteMode {
+                append: false,
+                create_mode: PIDFILE_MODE,
+            };
+            let file = files::open_for_writing(path, how).map_err(|e| io_error("open", e))?;
+            if let Some(why) = untrusted(&file) {
+                // Not ours to write into: replace it (never follow it).
+                if names_file(path, &file) {
+                    std::fs::remove_file(path).map_err(|e| io_error("replace", e))?;
+                    log::warn!("replaced pidfile {}: {why}", path.display());
+                }
+                continue;
+            }
             let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(locked) => locked,
                 Err((file, Errno::EWOULDBLOCK)) => {
@@ -208,23 +224,6 @@ impl Pidfile {
         Ok(())
     }
 
-    /// Gives the file to `uid`:`gid` (fchown(2)), before privileges are
-    /// dropped to them, so that the daemon can still empty it and, in a
-    /// sticky directory, remove it. See the module documentation for the
-    /// directory permissions removal needs.
-    ///
-    /// # Errors
-    /// When the ownership cannot be changed (not root).
-    pub fn chown(&self, uid: u32, gid: u32) -> Result<(), PidfileError> {
-        std::os::unix::fs::fchown(&*self.file, Some(uid), Some(gid)).map_err(|source| {
-            PidfileError::Io {
-                action: "change the owner of",
-                path: self.path.clone(),
-                source,
-            }
-        })
-    }
-
     /// The pidfile's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -272,6 +271,27 @@ impl Drop for Pidfile {
             let _ = self.remove();
         }
     }
+}
+
+/// Why an existing pidfile must not be written into, if it must not: it
+/// belongs to another user than this process's, or its group or others may
+/// write it.
+fn untrusted(file: &File) -> Option<String> {
+    let meta = file.metadata().ok()?;
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != euid {
+        return Some(format!(
+            "it belonged to uid {}, not to uid {euid}",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Some(format!(
+            "its mode {:04o} let others write it",
+            meta.mode() & 0o7777
+        ));
+    }
+    None
 }
 
 /// Whether `path` still names the open `file` (same device and inode).
@@ -476,8 +496,8 @@ mod tests {
         assert_eq!(lines[1], "left empty");
     }
 
-    /// As root: a pidfile in a root-owned directory, given to nobody, and
-    /// released after the effective uid became nobody's.
+    /// As root: a pidfile in a root-owned directory, released after the
+    /// effective uid became nobody's. The file stays root's.
     #[test]
     #[ignore = "run by a_file_that_cannot_be_removed_is_emptied"]
     fn child_unremovable() {
@@ -489,9 +509,6 @@ mod tests {
         let path = dir.path().join("heartbeat.pid");
         let pidfile = Pidfile::acquire(&path).unwrap();
         let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
-        pidfile
-            .chown(nobody.uid.as_raw(), nobody.gid.as_raw())
-            .unwrap();
         // Only the effective uid, so that the directory can be cleaned up.
         nix::unistd::seteuid(nobody.uid).unwrap();
         let err = pidfile.release().unwrap_err();

@@ -11,9 +11,9 @@
 //! on if anything is off.
 //!
 //! When `user` is set, `HOME`, `USER` and `LOGNAME` are set to that user's,
-//! as `su` (without `-`) does: hooks inherit the environment, and tools
-//! they run (ssh, kubectl, git) look for their configuration under `HOME`,
-//! which must not stay root's. Nothing else in the environment changes.
+//! as `su` (without `-`) does, in heartbeat's own environment; checks and
+//! hooks get a clean one built from it ([`crate::exec::process`]), where
+//! tools they run (ssh, kubectl, git) find the user's `HOME`.
 //! Because changing the environment is only sound in a single-threaded
 //! process (and because the identity should be settled before any thread
 //! runs a check), dropping privileges must happen before any thread
@@ -166,9 +166,9 @@ pub fn resolve(
 /// module documentation for the order and the checks), or does nothing
 /// when there is nothing to change.
 ///
-/// Call it once, after the pidfile is locked (and handed to the user with
-/// [`crate::daemon::pidfile::Pidfile::chown`]), the log file opened and any
-/// privileged port bound, and before any thread starts.
+/// Call it once, after the pidfile is locked (it stays root's), the log
+/// file opened and any privileged port bound, and before any thread
+/// starts.
 ///
 /// # Errors
 /// Those of [`resolve`], and an OS failure or an incomplete drop found by

@@ -490,7 +490,7 @@ impl Engine {
             result.latency,
         );
         self.metrics.check_health(&spec.name, state.health);
-        log_result(spec, state, transition, &result);
+        log_result(spec, state, transition, &result, self.config.general.redact);
         self.last[i] = Some(LastResult {
             healthy: result.healthy,
             reason: result.reason,
@@ -556,6 +556,7 @@ impl Engine {
             failed_checks,
             timeout: self.config.general.action_timeout,
             dry_run: self.options.dry_run,
+            redact: self.config.general.redact,
         };
         let tx = self.tx.clone();
         let name = group.spec.name.clone();
@@ -646,8 +647,9 @@ fn log_result(
     state: &CheckState,
     transition: Option<crate::model::Transition>,
     result: &CheckResult,
+    redact: bool,
 ) {
-    let what = describe(spec);
+    let what = describe(spec, redact);
     let reason = &result.reason;
     match transition {
         Some((Health::Unknown, Health::Unhealthy)) => warn!("check {what} is unhealthy: {reason}"),
@@ -682,13 +684,14 @@ fn run_of(n: u32, one: &str, many: &str) -> String {
     }
 }
 
-/// `"name" (type endpoint)`, how logs name a check.
-fn describe(spec: &CheckSpec) -> String {
+/// `"name" (type endpoint)`, how logs name a check; secrets left out
+/// unless `redact` is false (see [`crate::model::Probe::endpoint_as`]).
+fn describe(spec: &CheckSpec, redact: bool) -> String {
     format!(
         "{:?} ({} {})",
         spec.name,
         spec.probe.kind(),
-        spec.probe.endpoint()
+        spec.probe.endpoint_as(redact)
     )
 }
 

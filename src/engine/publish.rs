@@ -53,7 +53,7 @@ impl Engine {
                 .map(|((spec, state), last)| CheckStatus {
                     name: spec.name.clone(),
                     kind: spec.probe.kind(),
-                    endpoint: spec.probe.endpoint(),
+                    endpoint: spec.probe.endpoint_as(self.config.general.redact),
                     health: state.health,
                     successes: state.successes,
                     failures: state.failures,

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use log::{Level, error, info, log};
 
-use crate::exec::process::{self, ChildExit, ShellCommand};
+use crate::exec::process::{self, ChildExit, Leftovers, ShellCommand};
 use crate::model::{ActionKind, Health, short_duration};
 
 /// Time between SIGTERM and SIGKILL when an action outruns its deadline.
@@ -46,6 +46,9 @@ pub struct ActionRequest {
     pub timeout: Duration,
     /// Log the action instead of running it.
     pub dry_run: bool,
+    /// Leave the command text out of the log (`redact` in `[general]`): it
+    /// may hold a credential.
+    pub redact: bool,
 }
 
 /// How an action run went.
@@ -81,8 +84,13 @@ pub struct ActionReport {
 /// `ChildExit::Code(0)`. Blocks the calling thread; never panics.
 pub fn run(request: &ActionRequest) -> ActionReport {
     let what = format!("{} of group {:?}", request.kind, request.group);
+    let command = if request.redact {
+        String::new()
+    } else {
+        format!(": {}", request.command)
+    };
     if request.dry_run {
-        info!("dry run: would run {what}: {}", request.command);
+        info!("dry run: would run {what}{command}");
         return ActionReport {
             group: request.group.clone(),
             kind: request.kind,
@@ -90,13 +98,14 @@ pub fn run(request: &ActionRequest) -> ActionReport {
             duration: Duration::ZERO,
         };
     }
-    info!("running {what}: {}", request.command);
+    info!("running {what}{command}");
     let finished = process::run(&ShellCommand {
         command: &request.command,
         env: environment(request),
         timeout: request.timeout,
         kill_grace: KILL_GRACE,
         output_cap: OUTPUT_CAP,
+        leftovers: Leftovers::Keep,
     });
     let output = output_lines(&request.group, &finished.output);
     let took = short_duration(finished.duration);
@@ -190,6 +199,7 @@ mod tests {
             failed_checks: vec!["nginx".into(), "disk".into()],
             timeout: Duration::from_secs(1),
             dry_run: false,
+            redact: true,
         };
         assert_eq!(
             environment(&request),

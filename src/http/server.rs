@@ -32,17 +32,21 @@
 //! also bounds how long a keep-alive connection may sit idle between
 //! requests) and an idle timeout (no byte read or written while no request
 //! is being answered: closed), request heads are capped by `max_buf_size`,
-//! and at most `max_connections` are served at once. A connection beyond
-//! that is accepted, sent a canned `503` and closed at once, so the
-//! listener never stalls behind slow clients. Accept errors (such as
+//! and at most `max_connections` are served at once. At that cap a new
+//! connection makes room: the oldest connection that is not being answered
+//! (it has not sent a complete request yet, or sits idle between two) is
+//! closed, so that idle or silent sockets can never turn a probe away. Only
+//! when every connection is busy answering is a new one sent a canned `503`
+//! and closed, so the listener never stalls behind slow clients. Accept errors (such as
 //! `EMFILE`) are logged, at most every 10 s, and retried after 100 ms.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -56,7 +60,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::time::Instant;
 
 use crate::status::metrics::{Format, Metrics};
@@ -324,6 +328,7 @@ async fn accept_loop(
     mut stop: oneshot::Receiver<()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let waiting = Arc::new(Waiting::default());
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -340,7 +345,11 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                let permit = match permits.clone().try_acquire_owned() {
+                    Ok(permit) => Ok(permit),
+                    Err(_) => make_room(&permits, &waiting).await,
+                };
+                let Ok(permit) = permit else {
                     if let Some(skipped) = refusals.ready() {
                         log::warn!(
                             "status server: {} connections open, refusing {peer} \
@@ -356,8 +365,9 @@ async fn accept_loop(
                 let builder = builder.clone();
                 let app = app.clone();
                 let idle = limits.idle_timeout;
+                let activity = Arc::new(Activity::new(waiting.clone()));
                 tokio::spawn(async move {
-                    serve_connection(stream, peer, &builder, app, idle).await;
+                    serve_connection(stream, peer, &builder, app, idle, activity).await;
                     drop(permit);
                 });
             }
@@ -392,20 +402,104 @@ fn is_per_connection(e: &io::Error) -> bool {
     )
 }
 
-/// When a connection last moved a byte, and whether a request is being
-/// answered on it.
+/// At the connection cap, closes the oldest connection that is not being
+/// answered and waits for its place (at most a second). `Err` when every
+/// connection is busy answering a request.
+async fn make_room(
+    permits: &Arc<Semaphore>,
+    waiting: &Waiting,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ()> {
+    if !waiting.close_oldest() {
+        return Err(());
+    }
+    match tokio::time::timeout(Duration::from_secs(1), permits.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(()),
+    }
+}
+
+/// The connections that are not answering a request (none sent yet, or
+/// idle between two), oldest first, each with the signal that closes it
+/// and whether a write to it is blocked (a response still going out to a
+/// client that reads slowly: not idle, whatever hyper's state says).
+#[derive(Default)]
+struct Waiting {
+    next: AtomicU64,
+    queue: Mutex<BTreeMap<u64, Waiter>>,
+}
+
+/// A queued connection.
+#[derive(Clone)]
+struct Waiter {
+    close: Arc<Notify>,
+    write_blocked: Arc<AtomicBool>,
+}
+
+impl Waiting {
+    /// Queues a connection; returns its place, for [`Waiting::leave`].
+    fn enter(&self, waiter: &Waiter) -> u64 {
+        let place = self.next.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(place, waiter.clone());
+        place
+    }
+
+    fn leave(&self, place: u64) {
+        self.lock().remove(&place);
+    }
+
+    /// Tells the oldest queued connection that no write is blocked on to
+    /// close; false if there is none.
+    fn close_oldest(&self) -> bool {
+        let mut queue = self.lock();
+        let oldest = queue
+            .iter()
+            .find(|(_, w)| !w.write_blocked.load(Ordering::Relaxed))
+            .map(|(place, _)| *place);
+        match oldest.and_then(|place| queue.remove(&place)) {
+            Some(waiter) => {
+                waiter.close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Waiter>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// When a connection last moved a byte, whether a request is being
+/// answered on it, and its place among the [`Waiting`] connections.
 struct Activity {
     base: Instant,
     last_ms: AtomicU64,
     busy: AtomicUsize,
+    /// Requests whose response is not written yet.
+    answering: AtomicUsize,
+    waiting: Arc<Waiting>,
+    /// Its place in `waiting` while it waits (`u64::MAX` while busy).
+    place: AtomicU64,
+    /// How the queue closes it, and whether a write to it is blocked.
+    waiter: Waiter,
 }
 
 impl Activity {
-    fn new() -> Activity {
+    /// A new connection, queued as waiting.
+    fn new(waiting: Arc<Waiting>) -> Activity {
+        let waiter = Waiter {
+            close: Arc::new(Notify::new()),
+            write_blocked: Arc::new(AtomicBool::new(false)),
+        };
+        let place = waiting.enter(&waiter);
         Activity {
             base: Instant::now(),
             last_ms: AtomicU64::new(0),
             busy: AtomicUsize::new(0),
+            answering: AtomicUsize::new(0),
+            waiting,
+            place: AtomicU64::new(place),
+            waiter,
         }
     }
 
@@ -440,6 +534,63 @@ impl Drop for Busy {
     }
 }
 
+/// Takes a connection out of the [`Waiting`] queue from the moment its
+/// request is complete until its response is written (it lives in the
+/// response body, which hyper drops once sent), then queues it again.
+struct Answering(Arc<Activity>);
+
+impl Answering {
+    fn new(activity: Arc<Activity>) -> Answering {
+        if activity.answering.fetch_add(1, Ordering::Relaxed) == 0 {
+            activity
+                .waiting
+                .leave(activity.place.swap(u64::MAX, Ordering::Relaxed));
+        }
+        Answering(activity)
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        if self.0.answering.fetch_sub(1, Ordering::Relaxed) == 1 {
+            let place = self.0.waiting.enter(&self.0.waiter);
+            self.0.place.store(place, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A response body that keeps its connection [`Answering`] until sent.
+struct Guarded {
+    inner: Full<Bytes>,
+    _answering: Answering,
+}
+
+impl hyper::body::Body for Guarded {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        self.waiting.leave(*self.place.get_mut());
+    }
+}
+
 /// A stream that records in [`Activity`] every time bytes move.
 struct Tracked {
     inner: TcpStream,
@@ -461,6 +612,21 @@ impl AsyncRead for Tracked {
     }
 }
 
+impl Tracked {
+    /// Records a write: activity when bytes went out, and whether the
+    /// socket refused more (the client does not read).
+    fn note_write(&self, polled: &Poll<io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+            self.activity.touch();
+        }
+        let blocked = polled.is_pending();
+        self.activity
+            .waiter
+            .write_blocked
+            .store(blocked, Ordering::Relaxed);
+    }
+}
+
 impl AsyncWrite for Tracked {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -468,9 +634,7 @@ impl AsyncWrite for Tracked {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
+        self.note_write(&polled);
         polled
     }
 
@@ -480,9 +644,7 @@ impl AsyncWrite for Tracked {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
+        self.note_write(&polled);
         polled
     }
 
@@ -505,19 +667,24 @@ async fn serve_connection(
     builder: &http1::Builder,
     app: Arc<App>,
     idle_timeout: Duration,
+    activity: Arc<Activity>,
 ) {
-    let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Tracked {
         inner: stream,
         activity: activity.clone(),
     });
     let requests = activity.clone();
     let service = service_fn(move |request| {
+        let answering = Answering::new(requests.clone());
         let busy = Busy::new(requests.clone());
         let app = app.clone();
         async move {
             let response = respond(&app, request).await;
             drop(busy);
+            let response = response.map(|inner| Guarded {
+                inner,
+                _answering: answering,
+            });
             Ok::<_, Infallible>(response)
         }
     });
@@ -530,6 +697,10 @@ async fn serve_connection(
                 if let Err(e) = ended {
                     log::debug!("status server: connection from {peer}: {e}");
                 }
+                return;
+            }
+            () = activity.waiter.close.notified() => {
+                log::debug!("status server: closing the oldest waiting connection ({peer}) to make room");
                 return;
             }
             _ = tokio::time::sleep_until(deadline) => {

@@ -77,6 +77,17 @@ pub struct General {
     pub fail_status: u16,
     /// Exit with status 1 as soon as any check is unhealthy.
     pub exit_on_failure: bool,
+    /// Variables children keep from heartbeat's environment (`env_keep`),
+    /// beyond the clean environment every child gets.
+    pub env_keep: Vec<String>,
+    /// Variables set for children (`env_set`): name and value.
+    pub env_set: Vec<(String, String)>,
+    /// Running as root, refuse a configuration file, hook or check
+    /// executable that another user can write (`check_permissions`).
+    pub check_permissions: bool,
+    /// Hide script and hook commands and URL query strings from `/status`
+    /// and logs (`redact`). URL passwords are never shown.
+    pub redact: bool,
 }
 
 impl Default for General {
@@ -96,6 +107,10 @@ impl Default for General {
             on_demand: false,
             fail_status: 503,
             exit_on_failure: false,
+            env_keep: Vec::new(),
+            env_set: Vec::new(),
+            check_permissions: true,
+            redact: true,
         }
     }
 }
@@ -282,15 +297,58 @@ impl Probe {
         }
     }
 
-    /// A short description of what is probed, for logs: `127.0.0.1:80`,
-    /// `https://example.org/health`, or the command.
+    /// A short description of what is probed, for logs and `/status`,
+    /// with secrets left out: `127.0.0.1:80`, `https://example.org/health`
+    /// with any query string shown as `?[redacted]`, and `[redacted]` for
+    /// a script's command (a check is named by its section). The same as
+    /// [`Probe::endpoint_as`]`(true)`.
     pub fn endpoint(&self) -> String {
+        self.endpoint_as(true)
+    }
+
+    /// [`Probe::endpoint`], or with `redact` false (`redact = no` in
+    /// `[general]`) the URL with its query string and the command as
+    /// written.
+    pub fn endpoint_as(&self, redact: bool) -> String {
         match self {
             Probe::Tcp { host, port } => host_port(host, *port),
+            Probe::Http(h) if redact => redact_url(&h.url()),
             Probe::Http(h) => h.url(),
+            Probe::Script { .. } if redact => REDACTED.to_owned(),
             Probe::Script { command } => command.clone(),
         }
     }
+}
+
+/// What stands in for a secret in logs, `/status` and error messages.
+pub const REDACTED: &str = "[redacted]";
+
+/// `url` with its credentials (`user:password@`) and its query string
+/// replaced by [`REDACTED`]: `http://[redacted]@host/path?[redacted]`. Text
+/// that is not a URL passes unchanged, except for a query string.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let authority_end = if scheme.is_empty() {
+        0
+    } else {
+        rest.find(['/', '?', '#']).unwrap_or(rest.len())
+    };
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{REDACTED}@{host}"),
+        None => authority.to_owned(),
+    };
+    let tail = match tail.find('?') {
+        Some(q) => {
+            let fragment = tail[q..].find('#').map_or("", |f| &tail[q + f..]);
+            format!("{}?{REDACTED}{fragment}", &tail[..q])
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}{authority}{tail}")
 }
 
 /// `host:port`, with brackets around an IPv6 address.
@@ -387,5 +445,31 @@ impl std::fmt::Display for StatusSet {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_credentials_and_query_strings() {
+        assert_eq!(
+            redact_url("http://user:pass@host:8080/health?token=abc#top"),
+            "http://[redacted]@host:8080/health?[redacted]#top"
+        );
+        assert_eq!(redact_url("https://TOKEN@h/"), "https://[redacted]@h/");
+        assert_eq!(redact_url("http://h/p"), "http://h/p");
+        assert_eq!(redact_url("http://h?x=1"), "http://h?[redacted]");
+        assert_eq!(redact_url("tcp://a@b:1"), "tcp://[redacted]@b:1");
+    }
+
+    #[test]
+    fn script_commands_are_shown_only_when_asked() {
+        let probe = Probe::Script {
+            command: "curl -H 'Authorization: Bearer s3cret' http://x".into(),
+        };
+        assert_eq!(probe.endpoint(), "[redacted]");
+        assert!(probe.endpoint_as(false).contains("s3cret"));
     }
 }

@@ -1,0 +1,148 @@
+//! Finding and killing everything a run started, descendants that left its
+//! process group included.
+//!
+//! Killing the process group of a hung hook misses any descendant that
+//! called `setsid(2)` or `setpgid(2)`. So at the deadline heartbeat walks
+//! the tree under the shell (`/proc/PID/task/TID/children`, proc(5)) and
+//! signals every process in it through a pidfd (pidfd_open(2), so a pid
+//! reused in the meantime is never hit), and does so again when SIGKILL is
+//! due, to catch what was forked during the grace period.
+//!
+//! A descendant whose parent exited before the walk is no longer under the
+//! shell. With heartbeat a child subreaper ([`become_subreaper`], prctl(2)
+//! `PR_SET_CHILD_SUBREAPER`) such orphans are re-parented to heartbeat
+//! rather than to init, and every run marks its processes with a variable
+//! of its own (`HEARTBEAT_RUN_ID`) that its descendants inherit: the
+//! orphans of heartbeat whose initial environment (`/proc/PID/environ`)
+//! carries the run's mark, and their descendants, are killed with it.
+//!
+//! Limits, without systemd: a process that clears its environment before
+//! its parent exits, or that outlives heartbeat itself (heartbeat killed
+//! with SIGKILL: its orphans go to init), escapes this; under systemd,
+//! `KillMode=control-group` (the default) ends them with the service.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::os::fd::OwnedFd;
+
+use rustix::process::{Pid, PidfdFlags, Signal};
+
+use super::orphans;
+
+/// Name of the variable that marks the processes of one run.
+pub const RUN_ID_VAR: &str = "HEARTBEAT_RUN_ID";
+
+/// Makes this process a child subreaper (prctl(2)
+/// `PR_SET_CHILD_SUBREAPER`): orphaned descendants of its checks and hooks
+/// are re-parented to it instead of init, so that they can be killed with
+/// their run and must be reaped with [`super::reap_orphans`]. Not
+/// inherited across `fork(2)`: call it in the process that runs the
+/// checks, after detaching.
+///
+/// # Errors
+/// When the kernel refuses (before Linux 3.4).
+pub fn become_subreaper() -> io::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)
+}
+
+/// The children of process `pid`, from the `children` file of each of its
+/// threads, or `None` when the kernel does not provide that file (it needs
+/// `CONFIG_PROC_CHILDREN`). A child belongs to the thread that started it,
+/// so every thread's file is read. A process that is gone has none.
+pub(super) fn children_of(pid: u32) -> io::Result<Option<Vec<u32>>> {
+    let tasks = match fs::read_dir(format!("/proc/{pid}/task")) {
+        Ok(tasks) => tasks,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(Vec::new())),
+        Err(e) => return Err(e),
+    };
+    let mut children = Vec::new();
+    for entry in tasks {
+        let task = entry?.path();
+        match fs::read_to_string(task.join("children")) {
+            Ok(list) => {
+                children.extend(
+                    list.split_whitespace()
+                        .filter_map(|p| p.parse::<u32>().ok()),
+                );
+            }
+            // The thread has ended since the directory was read: skip it.
+            Err(_) if !task.exists() => {}
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(children))
+}
+
+/// Every process found under `roots` (the roots included, if alive), by
+/// walking the children files. Cycles cannot occur; the set guards anyway.
+fn tree_under(roots: &[u32]) -> Vec<u32> {
+    let mut seen: HashSet<u32> = HashSet::new();
+    let mut todo: Vec<u32> = roots.to_vec();
+    let mut found = Vec::new();
+    while let Some(pid) = todo.pop() {
+        if !seen.insert(pid) {
+            continue;
+        }
+        found.push(pid);
+        if let Ok(Some(children)) = children_of(pid) {
+            todo.extend(children);
+        }
+    }
+    found
+}
+
+/// The orphans of this process (children not supervised by a run) that
+/// carry `HEARTBEAT_RUN_ID=run` in their initial environment.
+fn marked_orphans(run: u64) -> Vec<u32> {
+    let mark = format!("{RUN_ID_VAR}={run}");
+    let Ok(children) = orphans::children() else {
+        return Vec::new();
+    };
+    children
+        .into_iter()
+        .filter(|&pid| {
+            fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == mark.as_bytes()))
+        })
+        .collect()
+}
+
+/// The processes of one run that are still to be killed, held by pidfd.
+#[derive(Default)]
+pub(super) struct Tree {
+    members: Vec<(u32, OwnedFd)>,
+}
+
+impl Tree {
+    /// Finds the processes of run `run` whose shell is `shell` (alive or
+    /// not): the shell's tree, the marked orphans and their trees, and the
+    /// processes found by earlier calls and their trees. Processes already
+    /// known are kept; new ones are opened by pidfd.
+    pub(super) fn collect(&mut self, shell: Option<u32>, run: u64) {
+        let mut roots: Vec<u32> = shell.into_iter().collect();
+        roots.extend(self.members.iter().map(|(pid, _)| *pid));
+        roots.extend(marked_orphans(run));
+        for pid in tree_under(&roots) {
+            if Some(pid) == shell || self.members.iter().any(|(p, _)| *p == pid) {
+                continue;
+            }
+            let Some(id) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+                continue;
+            };
+            if let Ok(fd) = rustix::process::pidfd_open(id, PidfdFlags::empty()) {
+                self.members.push((pid, fd));
+            }
+        }
+    }
+
+    /// Sends `signal` to every member (ESRCH from one already gone is
+    /// ignored).
+    pub(super) fn signal(&self, signal: Signal) {
+        for (_, fd) in &self.members {
+            let _ = rustix::process::pidfd_send_signal(fd, signal);
+        }
+    }
+}
