@@ -241,6 +241,26 @@ const GENERAL: &[Key] = &[
         "Exit with status 1 once any check is unhealthy (after its fall consecutive failures).",
         "no",
     ),
+    key(
+        "env_keep",
+        "Variables checks and hooks keep from heartbeat's environment beyond the clean one, comma- or space-separated (http_proxy, https_proxy).",
+        "none",
+    ),
+    key(
+        "env_set",
+        "Variables set for checks and hooks, one NAME=value per line.",
+        "none",
+    ),
+    key(
+        "check_permissions",
+        "Started as root, refuse a configuration file, hook or check executable another user can write (not turned off for a file everyone may write).",
+        "yes",
+    ),
+    key(
+        "redact",
+        "Keep script and hook commands and URL query strings out of /status and the log; URL passwords are never shown.",
+        "yes",
+    ),
 ];
 
 /// The keys of a check section, in the order of
