@@ -19,6 +19,7 @@ mod haproxy;
 mod logs;
 mod metrics;
 mod nginx;
+mod package;
 mod prometheus;
 mod schedule;
 mod security;
