@@ -9,6 +9,8 @@ use super::{CHECK_KEYS, GENERAL_KEYS, Reader, value};
 use crate::model::{General, LogFormat, LogTarget, UnixGroup, UserAccount, default_threads};
 
 impl Reader<'_> {
+    /// `[general]`, with the default of every key it does not set; `None`
+    /// once its mistakes are reported.
     pub(super) fn general(
         &mut self,
         doc: &Document,
@@ -20,23 +22,39 @@ impl Reader<'_> {
             ..General::default()
         };
         let before = self.errors.len();
-        let get = |me: &mut Self, key: &str| me.own(doc, section, key);
+        self.identity_and_logs(doc, section, &mut general);
+        self.schedule(doc, section, &mut general);
+        self.status_server(doc, section, &mut general);
+        self.environment(doc, section, &mut general);
+        self.reject_unknown(
+            section,
+            GENERAL_KEYS,
+            (
+                CHECK_KEYS,
+                " (it is a check key: put it in a check section or in [DEFAULT])",
+            ),
+            &format!("[general] takes {}", GENERAL_KEYS.join(", ")),
+        );
+        (self.errors.len() == before).then_some(general)
+    }
 
-        if let Some(found) = get(self, "user") {
+    /// `user`, `group`, `logfile`, `loglevel`, `logformat`, `pidfile`.
+    fn identity_and_logs(&mut self, doc: &Document, section: &Section, general: &mut General) {
+        if let Some(found) = self.own(doc, section, "user") {
             general.user = self.typed("user", &found, user_account).flatten();
         }
-        if let Some(found) = get(self, "group") {
+        if let Some(found) = self.own(doc, section, "group") {
             general.group = self.typed("group", &found, unix_group).flatten();
         }
-        if let Some(found) = get(self, "logfile") {
+        if let Some(found) = self.own(doc, section, "logfile") {
             general.log = log_target(&found.value, self.base);
         }
-        if let Some(found) = get(self, "loglevel") {
+        if let Some(found) = self.own(doc, section, "loglevel") {
             general.log_level = self
                 .typed("loglevel", &found, value::log_level)
                 .unwrap_or(general.log_level);
         }
-        if let Some(found) = get(self, "logformat") {
+        if let Some(found) = self.own(doc, section, "logformat") {
             general.log_format = self
                 .typed("logformat", &found, |v| {
                     LogFormat::from_word(v)
@@ -44,12 +62,17 @@ impl Reader<'_> {
                 })
                 .unwrap_or_default();
         }
-        if let Some(found) = get(self, "pidfile") {
+        if let Some(found) = self.own(doc, section, "pidfile") {
             if !value::is_none(&found.value) {
                 general.pidfile = Some(self.path(&found.value));
             }
         }
-        if let Some(found) = get(self, "threads") {
+    }
+
+    /// `threads`, `daemonize`, `on_demand`, `exit_on_failure`,
+    /// `check_permissions`, `redact`, `interval`, `action_timeout`.
+    fn schedule(&mut self, doc: &Document, section: &Section, general: &mut General) {
+        if let Some(found) = self.own(doc, section, "threads") {
             if let Some(n) = self.typed("threads", &found, |v| value::count(v, 1, 1024)) {
                 general.threads = n as usize;
             }
@@ -78,16 +101,11 @@ impl Reader<'_> {
                 }
             }
         }
-        if let Some(found) = self.own(doc, section, "listen") {
-            if !value::is_none(&found.value) {
-                general.listen = self.typed("listen", &found, listen_address);
-            }
-        }
-        if let Some(found) = self.own(doc, section, "fail_status") {
-            general.fail_status = self
-                .typed("fail_status", &found, value::status_code)
-                .unwrap_or(503);
-        }
+    }
+
+    /// `env_keep`, `env_set`: what children get beyond the clean
+    /// environment.
+    fn environment(&mut self, doc: &Document, section: &Section, general: &mut General) {
         if let Some(found) = self.own(doc, section, "env_keep") {
             general.env_keep = self
                 .typed("env_keep", &found, env_names)
@@ -98,16 +116,20 @@ impl Reader<'_> {
                 .typed("env_set", &found, env_assignments)
                 .unwrap_or_default();
         }
-        self.reject_unknown(
-            section,
-            GENERAL_KEYS,
-            (
-                CHECK_KEYS,
-                " (it is a check key: put it in a check section or in [DEFAULT])",
-            ),
-            &format!("[general] takes {}", GENERAL_KEYS.join(", ")),
-        );
-        (self.errors.len() == before).then_some(general)
+    }
+
+    /// `listen`, `fail_status`.
+    fn status_server(&mut self, doc: &Document, section: &Section, general: &mut General) {
+        if let Some(found) = self.own(doc, section, "listen") {
+            if !value::is_none(&found.value) {
+                general.listen = self.typed("listen", &found, listen_address);
+            }
+        }
+        if let Some(found) = self.own(doc, section, "fail_status") {
+            general.fail_status = self
+                .typed("fail_status", &found, value::status_code)
+                .unwrap_or(503);
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! section and key, and what was expected.
 
 mod check;
+mod endpoint;
 mod general;
 mod groups;
 

@@ -1,0 +1,140 @@
+//! The target of a TCP, HTTP or HTTPS check: from its `url`, or from
+//! `hostname`, `port` and `path`; and for HTTP(S) what the answer must be
+//! and how TLS is verified.
+
+use super::ini::{Document, Section};
+use super::{Found, Reader, has_key, value};
+use crate::model::{CheckKind, HttpProbe, Probe, StatusSet};
+
+impl Reader<'_> {
+    /// The probe of a tcp/http/https check, `url` being the probe its
+    /// `url` key gave, if any.
+    pub(super) fn endpoint(
+        &mut self,
+        doc: &Document,
+        section: &Section,
+        kind: CheckKind,
+        url: Option<Probe>,
+    ) -> Option<Probe> {
+        let (host, port, path) = match url {
+            Some(Probe::Http(http)) => (Some(http.host), Some(http.port), Some(http.path)),
+            Some(other) => return Some(other),
+            None => self.address(doc, section, kind),
+        };
+        let host = host.unwrap_or_else(|| "localhost".to_owned());
+        if kind == CheckKind::Tcp {
+            let Some(port) = port else {
+                if !has_key(doc, section, "port") {
+                    let message = "a tcp check needs a port (1-65535)";
+                    self.error(&section.name, Some("port"), section.line, message.into());
+                }
+                return None;
+            };
+            return Some(Probe::Tcp { host, port });
+        }
+        let https = kind == CheckKind::Https;
+        let expect_status = match self.check_key(doc, section, "expect_status") {
+            Some(found) => self.typed("expect_status", &found, value::status_set)?,
+            None => StatusSet::default(),
+        };
+        let expect_body = self
+            .check_key(doc, section, "expect_body")
+            .map(|f| f.value)
+            .filter(|v| !v.is_empty());
+        let (tls_verify, ca_file) = if https {
+            self.tls(doc, section)?
+        } else {
+            (true, None)
+        };
+        Some(Probe::Http(HttpProbe {
+            https,
+            host,
+            port: port.unwrap_or(if https { 443 } else { 80 }),
+            path: path.unwrap_or_else(|| "/".to_owned()),
+            expect_status,
+            expect_body,
+            tls_verify,
+            ca_file,
+        }))
+    }
+
+    /// `hostname`, `port` and (not for tcp) `path`, each `None` when
+    /// absent or refused.
+    fn address(
+        &mut self,
+        doc: &Document,
+        section: &Section,
+        kind: CheckKind,
+    ) -> (Option<String>, Option<u16>, Option<String>) {
+        let host = self
+            .check_key(doc, section, "hostname")
+            .and_then(|f| self.typed("hostname", &f, hostname));
+        let port = self
+            .check_key(doc, section, "port")
+            .and_then(|f| self.typed("port", &f, value::port));
+        let path = match kind {
+            CheckKind::Tcp => None,
+            _ => self
+                .check_key(doc, section, "path")
+                .map(|found| self.request_path(found)),
+        };
+        (host, port, path)
+    }
+
+    /// A request path, given a leading `/` (with a warning) when it has
+    /// none.
+    fn request_path(&mut self, found: Found) -> String {
+        if found.value.starts_with('/') {
+            return found.value;
+        }
+        let message = format!(
+            "{:?} does not start with '/'; requesting /{}",
+            found.value, found.value
+        );
+        self.warn(&found.section, Some("path"), found.line, message);
+        format!("/{}", found.value)
+    }
+
+    /// `tls_verify` and `ca_file` of an https check; `None` once a mistake
+    /// is reported.
+    fn tls(
+        &mut self,
+        doc: &Document,
+        section: &Section,
+    ) -> Option<(bool, Option<std::path::PathBuf>)> {
+        let tls_verify = match self.check_key(doc, section, "tls_verify") {
+            Some(found) => self.typed("tls_verify", &found, value::boolean)?,
+            None => true,
+        };
+        let Some(found) = self
+            .check_key(doc, section, "ca_file")
+            .filter(|f| !value::is_none(&f.value))
+        else {
+            return Some((tls_verify, None));
+        };
+        let path = self.path(&found.value);
+        if !path.is_file() {
+            let message = format!(
+                "{} is not a readable file; expected a PEM file of CA certificates",
+                path.display()
+            );
+            self.error(&found.section, Some("ca_file"), found.line, message);
+            return None;
+        }
+        Some((tls_verify, Some(path)))
+    }
+}
+
+/// A host name or IP address; brackets around IPv6 are removed.
+fn hostname(text: &str) -> Result<String, String> {
+    let host = text
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(text);
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || "/?#@".contains(c)) {
+        return Err(format!(
+            "{text:?} is not a host name; expected a name or an IP address such as 127.0.0.1 or ::1"
+        ));
+    }
+    Ok(host.to_owned())
+}
