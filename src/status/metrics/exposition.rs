@@ -278,12 +278,16 @@ fn sample(
         .chain(extra.as_ref().map(|(n, v)| (*n, v.as_str())));
     for (i, (label, value)) in pairs.enumerate() {
         out.push(if i == 0 { '{' } else { ',' });
-        let _ = write!(out, "{label}=\"{}\"", escape_label_value(value));
+        out.push_str(label);
+        out.push_str("=\"");
+        escape_label_value(value, out);
+        out.push('"');
     }
     if !labels.is_empty() || extra.is_some() {
         out.push('}');
     }
-    let _ = write!(out, " {}", number(value));
+    out.push(' ');
+    write_number(value, out);
     if let Some(ms) = timestamp_ms {
         let _ = write!(out, " {ms}");
     }
@@ -293,14 +297,24 @@ fn sample(
 /// A sample value or bound as the text format writes it: `+Inf`, `-Inf`,
 /// `NaN`, or the shortest decimal that reads back as the same number.
 fn number(v: f64) -> String {
+    let mut text = String::new();
+    write_number(v, &mut text);
+    text
+}
+
+/// [`number`], appended to `out`.
+fn write_number(v: f64, out: &mut String) {
     if v.is_nan() {
-        "NaN".into()
+        out.push_str("NaN");
     } else if v == f64::INFINITY {
-        "+Inf".into()
+        out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
+        out.push_str("-Inf");
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        // Counts and other whole numbers, the most common values.
+        let _ = write!(out, "{}", v as i64);
     } else {
-        v.to_string()
+        let _ = write!(out, "{v}");
     }
 }
 
@@ -309,11 +323,17 @@ fn escape_help(text: &str) -> String {
     text.replace('\\', r"\\").replace('\n', r"\n")
 }
 
-/// A label value: backslash, double quote and line feed escaped.
-fn escape_label_value(text: &str) -> String {
-    text.replace('\\', r"\\")
-        .replace('"', "\\\"")
-        .replace('\n', r"\n")
+/// A label value appended to `out` with backslash, double quote and line
+/// feed escaped.
+fn escape_label_value(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str(r"\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str(r"\n"),
+            c => out.push(c),
+        }
+    }
 }
 
 #[cfg(test)]
