@@ -517,7 +517,7 @@ fn hanging_dns_child() {
         return;
     }
     let timeout = SECOND;
-    let hang = "timed out after 1s (name resolution)";
+    let hang = "name resolution timed out after 1s";
 
     // A name the server denies is reported as such, not as a timeout.
     assert_fail(

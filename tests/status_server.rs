@@ -402,12 +402,12 @@ fn a_recovering_check_is_not_ready_and_says_so_rather_than_quote_a_success() {
 
 // 2. Liveness: the engine missing its schedule.
 
-/// The stall rule of the server: `2 × max(interval, latest round) +
-/// longest round + 5 s`, counted from the end of the latest round. The
-/// longest round is every check running into its timeout plus the 1 s kill
-/// grace of a script, `threads` checks at a time.
-fn stall_limit(interval: Duration, round: Duration, longest_round: Duration) -> Duration {
-    interval.max(round) * 2 + longest_round + Duration::from_secs(5)
+/// The stall rule of the server: `2 × max(interval, latest round) + 5 s`,
+/// counted from the end of the latest round. A round ends at the latest
+/// when the next one starts, whatever its checks do, so no allowance for
+/// slow checks is needed.
+fn stall_limit(interval: Duration, round: Duration) -> Duration {
+    interval.max(round) * 2 + Duration::from_secs(5)
 }
 
 /// When the latest round ended, from `/status`.
@@ -466,9 +466,7 @@ fn alive_turns_503_while_the_engine_is_stuck_and_200_once_it_moves_again() {
     );
     let ended = last_round_end(&doc);
     let round = Duration::from_secs_f64(doc["last_round"]["duration_seconds"].as_f64().unwrap());
-    // One check with a 200 ms timeout, on one thread.
-    let longest_round = Duration::from_millis(200) + Duration::from_secs(1);
-    let limit = stall_limit(Duration::from_millis(200), round, longest_round);
+    let limit = stall_limit(Duration::from_millis(200), round);
     let ok_for = last_ok.duration_since(ended).unwrap_or_default();
     let stalled_after = stalled_at.duration_since(ended).unwrap();
     // Times in /status have milliseconds.
@@ -522,9 +520,10 @@ fn alive_turns_503_while_the_engine_is_stuck_and_200_once_it_moves_again() {
 #[test]
 fn checks_that_time_out_one_after_another_are_not_a_stall() {
     // One worker, sixteen checks that each run into their 500 ms timeout:
-    // a round takes about 8 s, every round, and that is the schedule the
-    // configuration asks for. A liveness probe must not restart a daemon
-    // for what its dependencies do.
+    // running them all takes about 8 s. Rounds keep their 200 ms schedule
+    // all the same (a check still running is not started again), and a
+    // liveness probe must not restart a daemon for what its dependencies
+    // do.
     let s = Scratch::new();
     let mut checks = String::new();
     for i in 0..16 {
@@ -539,26 +538,22 @@ fn checks_that_time_out_one_after_another_are_not_a_stall() {
         ),
     );
     let started = Instant::now();
-    loop {
+    while started.elapsed() < Duration::from_secs(3) {
         let (code, alive) = get_json(addr, "/alive");
         assert_eq!(
             (code, &alive),
             (200, &json!({"alive": true})),
-            "{:?} after start, while a round of timeouts runs",
+            "{:?} after start, while checks time out one after another",
             started.elapsed()
-        );
-        if status_doc(addr)["rounds"].as_u64().unwrap() >= 1 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "no round ended"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
     let doc = status_doc(addr);
+    // About 15 rounds in 3 s; a loaded machine may lose a few.
+    let rounds = doc["rounds"].as_u64().unwrap();
+    assert!(rounds >= 5, "only {rounds} rounds in 3 s");
     let took = doc["last_round"]["duration_seconds"].as_f64().unwrap();
-    assert!(took >= 7.5, "the round took {took} s");
+    assert!(took < 1.0, "a round took {took} s");
     assert_eq!(get(addr, "/ready").status, 503);
     drop(hb);
 }

@@ -16,6 +16,7 @@ mod contrib;
 mod daemon;
 mod engine;
 mod haproxy;
+mod isolation;
 mod logs;
 mod metrics;
 mod nginx;

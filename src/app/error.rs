@@ -14,6 +14,7 @@ use crate::daemon::detach::DetachError;
 use crate::daemon::pidfile::PidfileError;
 use crate::daemon::privileges::PrivilegeError;
 use crate::daemon::signals::SignalError;
+use crate::engine::EngineError;
 use crate::exit::Exit;
 use crate::http::client::FetchError;
 use crate::http::server::ServerError;
@@ -53,10 +54,14 @@ pub enum Error {
     /// Signal handling cannot be set up: 71.
     #[error(transparent)]
     Signals(#[from] SignalError),
-    /// The engine cannot be built (a check cannot be prepared, the thread
-    /// pool cannot start): 78.
-    #[error("{0}")]
-    Engine(String),
+    /// The engine cannot be built: 78 when a check cannot be prepared,
+    /// 71 when its threads cannot start.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Something inside heartbeat failed (the engine loop panicked, an
+    /// action thread or the status server died): 70.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The status server cannot start: 71.
     #[error(transparent)]
     Server(#[from] ServerError),
@@ -88,7 +93,8 @@ impl Error {
             Error::Detach(e) => e.exit(),
             Error::Privileges(e) => e.exit(),
             Error::Signals(e) => e.exit(),
-            Error::Engine(_) => Exit::Config,
+            Error::Engine(e) => e.exit(),
+            Error::Internal(_) => Exit::Software,
             Error::Server(e) => e.exit(),
             Error::Status(e) => e.exit(),
             Error::Untrusted(_) => Exit::Config,

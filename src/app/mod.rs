@@ -295,7 +295,9 @@ fn once(run: Run) -> Result<Exit, Error> {
     let mut started = start(&config, &warnings, false)?;
     let engine = Engine::new(config, reaping_if_init(options))
         .map_err(|e| started.fail(Error::Engine(e)))?;
-    let health = engine.run_once();
+    let health = engine
+        .run_once()
+        .map_err(|stopped| started.fail(stopped_error(stopped)))?;
     info!("one round done: {health}");
     started.finish();
     Ok(if health == Health::Healthy {
@@ -336,7 +338,16 @@ fn serve(run: Run, detach: bool) -> Result<Exit, Error> {
             info!("stopped");
             Ok(Exit::Ok)
         }
-        Stopped::CheckFailed(reason) => Err(Error::Unhealthy(reason)),
+        stopped => Err(stopped_error(stopped)),
+    }
+}
+
+/// The error of an engine that stopped other than on request.
+fn stopped_error(stopped: Stopped) -> Error {
+    match stopped {
+        Stopped::CheckFailed(reason) => Error::Unhealthy(reason),
+        Stopped::Failed(why) => Error::Internal(why),
+        Stopped::Requested => Error::Internal("stopped on request".into()),
     }
 }
 
@@ -375,6 +386,9 @@ fn daemon(
     engine.set_loader(reloader.into_loader());
     let signals = spawn_signals(engine.handle())?;
     let server = start_status_server(&general, &bounds, &engine)?;
+    if let Some(server) = &server {
+        engine.watch("status server", Box::new(server.alive()));
+    }
     if let Some(detached) = started.detached.take() {
         if let Err(e) = detached.ready() {
             warn!("{}", Chain(&e));
@@ -401,9 +415,6 @@ fn daemon(
 struct RoundBounds {
     /// The longest check timeout.
     longest_check: Duration,
-    /// The longest a round may take: every check runs into its timeout (and
-    /// a script into its kill grace), `threads` of them at a time.
-    longest_round: Duration,
 }
 
 impl RoundBounds {
@@ -414,13 +425,7 @@ impl RoundBounds {
             .map(|c| c.timeout)
             .max()
             .unwrap_or_default();
-        let waves = config.checks.len().div_ceil(config.general.threads.max(1));
-        let longest_round = (longest_check + crate::checks::script::KILL_GRACE)
-            .saturating_mul(u32::try_from(waves).unwrap_or(u32::MAX));
-        RoundBounds {
-            longest_check,
-            longest_round,
-        }
+        RoundBounds { longest_check }
     }
 }
 
@@ -452,7 +457,10 @@ fn start_status_server(
         fail_status: general.fail_status,
         interval: general.interval,
         on_demand: general.on_demand,
-        stall_margin: bounds.longest_round + Duration::from_secs(5),
+        // A round ends at the latest when the next one starts, one
+        // interval later, whatever its checks do: slack for a loaded
+        // machine is enough.
+        stall_margin: Duration::from_secs(5),
         ..ServerOptions::default()
     };
     let probe_timeout = bounds.longest_check + PROBE_SLACK;

@@ -1,4 +1,4 @@
-//! HTTP and HTTPS checks, on ureq.
+//! HTTP and HTTPS checks, on hyper over the network runtime.
 //!
 //! A check sends `GET URL` and is healthy when the final status (after at
 //! most [`MAX_REDIRECTS`] redirects) is in `expect_status` and, if
@@ -6,87 +6,74 @@
 //! its end or to [`BODY_CAP`] bytes, because a response that does not
 //! arrive in time is a failure.
 //!
-//! Agents are built by [`build`](super::build) once per TLS setting and
-//! shared by every check with that setting. Each agent resolves names with
-//! the pool of [`super::resolve`] instead of ureq's resolver (which spawns a
-//! thread per lookup), opens TLS with the prebuilt connector of `tls.rs`,
-//! ignores proxy variables from the environment and keeps no idle
-//! connections, so every run measures a fresh connection as a client
-//! would. The whole-check deadline is ureq's global timeout, which covers
-//! resolution, connection, TLS, redirects and the body.
+//! Every run opens a fresh connection (`Connection: close`, nothing kept
+//! between runs), as a client would, resolves names with
+//! [`super::resolve`], ignores proxy variables, and keeps to one
+//! whole-check deadline that covers resolution, connection, TLS, every
+//! redirect and the body. The check is a future ([`Check::probe`]): while it
+//! waits for a peer it holds no thread, so a thousand peers that accept and
+//! never answer cost sockets and timers, not capacity. TLS connectors are
+//! built by [`build`](super::build) once per TLS setting and shared.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Read;
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ureq::http::Uri;
-use ureq::tls::{TlsConfig, TlsProvider};
-use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::time::Duration as UDuration;
-use ureq::unversioned::transport::{Connector, NextTimeout, TcpConnector};
-use ureq::{Agent, Body, Error};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::header::{ACCEPT, CONNECTION, HOST, LOCATION, USER_AGENT};
+use hyper::{Request, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::resolve::{self, ResolveError};
-use super::{Check, CheckResult, deadline, tcp, timed_out, tls};
-use crate::model::{HttpProbe, StatusSet};
+use super::{Check, CheckFuture, CheckResult, block_on, deadline, tcp, timed_out, tls};
+use crate::model::{HttpProbe, StatusSet, host_port};
 
 /// Most redirects followed before a check fails with `too many redirects`.
 pub const MAX_REDIRECTS: u32 = 5;
 
 /// Most body bytes read (64 KiB); `expect_body` must appear in them. The
 /// rest of a longer body is not waited for.
-pub const BODY_CAP: u64 = 64 * 1024;
+pub const BODY_CAP: usize = 64 * 1024;
 
-/// The agents of one configuration, one per TLS setting.
+/// Largest response head accepted, in bytes.
+const MAX_HEAD: usize = 64 * 1024;
+
+const AGENT: &str = concat!("heartbeat/", env!("CARGO_PKG_VERSION"));
+
+/// The TLS connectors of one configuration, one per TLS setting.
 #[derive(Default)]
 pub(crate) struct Agents {
-    by_setting: HashMap<(bool, Option<PathBuf>), Agent>,
+    by_setting: HashMap<(bool, Option<PathBuf>), Arc<tokio_native_tls::TlsConnector>>,
 }
 
 impl Agents {
-    /// The agent for the TLS setting of `probe`, built on first request.
+    /// The TLS connector for the TLS setting of `probe`, built on first
+    /// request. Plain HTTP checks get one too: a redirect may lead to
+    /// HTTPS.
     ///
     /// # Errors
     /// See [`tls::connector`].
-    pub(crate) fn get(&mut self, probe: &HttpProbe) -> Result<Agent, String> {
+    pub(crate) fn get(
+        &mut self,
+        probe: &HttpProbe,
+    ) -> Result<Arc<tokio_native_tls::TlsConnector>, String> {
         let key = (probe.tls_verify, probe.ca_file.clone());
-        if let Some(agent) = self.by_setting.get(&key) {
-            return Ok(agent.clone());
+        if let Some(tls) = self.by_setting.get(&key) {
+            return Ok(Arc::clone(tls));
         }
-        let agent = new_agent(probe.tls_verify, probe.ca_file.as_deref())?;
-        self.by_setting.insert(key, agent.clone());
-        Ok(agent)
+        let tls = Arc::new(tls::connector(probe.tls_verify, probe.ca_file.as_deref())?);
+        self.by_setting.insert(key, Arc::clone(&tls));
+        Ok(tls)
     }
-}
-
-fn new_agent(verify: bool, ca_file: Option<&std::path::Path>) -> Result<Agent, String> {
-    let connector = ().chain(TcpConnector::default()).chain(tls::connector(verify, ca_file)?);
-    let config = Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .max_redirects(MAX_REDIRECTS)
-        .max_redirects_will_error(true)
-        .max_idle_connections(0)
-        .max_idle_connections_per_host(0)
-        .user_agent(concat!("heartbeat/", env!("CARGO_PKG_VERSION")))
-        // Informational: TLS is done by the connector above, not by ureq.
-        .tls_config(
-            TlsConfig::builder()
-                .provider(TlsProvider::NativeTls)
-                .disable_verification(!verify)
-                .build(),
-        )
-        .build();
-    Ok(Agent::with_parts(config, connector, PoolResolver))
 }
 
 /// An HTTP or HTTPS check.
 pub struct HttpCheck {
-    agent: Agent,
-    url: String,
+    tls: Arc<tokio_native_tls::TlsConnector>,
+    url: Target,
     timeout: Duration,
     expect_status: StatusSet,
     expect_body: Option<String>,
@@ -103,8 +90,8 @@ impl fmt::Debug for HttpCheck {
 }
 
 impl HttpCheck {
-    /// A check of `probe` with a whole-check deadline of `timeout`, sending
-    /// its requests through `agent`.
+    /// A check of `probe` with a whole-check deadline of `timeout`, opening
+    /// TLS with `tls`.
     ///
     /// Redirects are followed unless `expect_status` lists a 3xx code: then
     /// the check is about the redirect itself and sees it as the answer.
@@ -114,17 +101,14 @@ impl HttpCheck {
     pub(crate) fn new(
         probe: &HttpProbe,
         timeout: Duration,
-        agent: Agent,
+        tls: Arc<tokio_native_tls::TlsConnector>,
     ) -> Result<HttpCheck, String> {
         let url = probe.url();
-        match url.parse::<Uri>() {
-            Ok(uri) if uri.host().is_some() => {}
-            _ => return Err(format!("invalid URL {url}")),
-        }
+        let target = Target::parse(&url).ok_or_else(|| format!("invalid URL {url}"))?;
         let expects_redirect = (300..=399).any(|s| probe.expect_status.contains(s));
         Ok(HttpCheck {
-            agent,
-            url,
+            tls,
+            url: target,
             timeout,
             expect_status: probe.expect_status.clone(),
             expect_body: probe.expect_body.clone(),
@@ -132,83 +116,186 @@ impl HttpCheck {
         })
     }
 
-    /// Runs the request; the success reason or the failure reason.
-    fn probe(&self) -> Result<String, String> {
-        let mut response = self
-            .agent
-            .get(&self.url)
-            .config()
-            .timeout_global(Some(self.timeout))
-            .max_redirects(self.redirects)
-            .build()
-            .call()
-            .map_err(|e| self.reason(e))?;
-        let status = response.status().as_u16();
-        if !self.expect_status.contains(status) {
-            return Err(format!("HTTP {status}"));
-        }
-        let body = read_capped(response.body_mut()).map_err(|e| self.reason(e))?;
-        if let Some(text) = &self.expect_body {
-            if !contains(&body, text.as_bytes()) {
-                return Err(format!("HTTP {status} but body does not contain {text:?}"));
-            }
-        }
-        Ok(format!("HTTP {status}"))
-    }
-
-    /// A short human reason for a ureq error.
-    fn reason(&self, e: Error) -> String {
-        match e {
-            Error::Timeout(_) => timed_out(self.timeout),
-            Error::HostNotFound => "no such host".to_owned(),
-            Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => timed_out(self.timeout),
-            Error::Io(io) => tcp::describe(&io),
-            Error::NativeTls(t) => tls::describe(&t),
-            Error::TooManyRedirects => format!("too many redirects (more than {MAX_REDIRECTS})"),
-            Error::RedirectFailed => "redirect without a usable Location".to_owned(),
-            Error::Protocol(p) => format!("invalid HTTP response: {p}"),
-            Error::LargeResponseHeader(..) => "response headers too large".to_owned(),
-            Error::BodyStalled => "response body stalled".to_owned(),
-            Error::BadUri(u) => format!("invalid URL: {u}"),
-            Error::Http(h) => format!("invalid request: {h}"),
-            Error::Tls(t) => format!("TLS handshake failed: {t}"),
-            Error::TlsRequired => "TLS required but not negotiated".to_owned(),
-            Error::Other(other) => match other.downcast::<ResolveError>() {
-                Ok(r) if *r == ResolveError::TimedOut => {
-                    format!("{} (name resolution)", timed_out(self.timeout))
-                }
-                Ok(r) => r.to_string(),
-                Err(other) => other.to_string(),
-            },
-            other => other.to_string(),
-        }
-    }
-}
-
-impl Check for HttpCheck {
-    fn run(&self) -> CheckResult {
+    async fn check(&self) -> CheckResult {
         let start = Instant::now();
-        // ureq is not ours: should it panic on some peer's input, the check
-        // fails instead of taking its worker thread down.
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.probe()))
-            .unwrap_or_else(|_| Err("internal error in the HTTP client".to_owned()));
+        let outcome =
+            tokio::time::timeout_at(deadline(start, self.timeout).into(), self.follow(start))
+                .await
+                .unwrap_or_else(|_| Err(timed_out(self.timeout)));
         let latency = start.elapsed();
         match outcome {
             Ok(reason) => CheckResult::pass(reason, latency),
             Err(reason) => CheckResult::fail(reason, latency),
         }
     }
+
+    /// Requests the URL, following redirects; the success reason or the
+    /// failure reason.
+    async fn follow(&self, start: Instant) -> Result<String, String> {
+        let mut target = self.url.clone();
+        let mut redirects = 0;
+        loop {
+            let response = self.exchange(&target, start).await?;
+            let status = response.status;
+            let redirect = (300..=399).contains(&status) && self.redirects > 0;
+            if redirect && status != 304 {
+                if redirects == self.redirects {
+                    return Err(format!("too many redirects (more than {MAX_REDIRECTS})"));
+                }
+                redirects += 1;
+                target = response
+                    .location
+                    .as_deref()
+                    .and_then(|l| target.join(l))
+                    .ok_or("redirect without a usable Location")?;
+                continue;
+            }
+            if !self.expect_status.contains(status) {
+                return Err(format!("HTTP {status}"));
+            }
+            if let Some(text) = &self.expect_body {
+                if !contains(&response.body, text.as_bytes()) {
+                    return Err(format!("HTTP {status} but body does not contain {text:?}"));
+                }
+            }
+            return Ok(format!("HTTP {status}"));
+        }
+    }
+
+    /// One request on a fresh connection to `target`.
+    async fn exchange(&self, target: &Target, start: Instant) -> Result<Answer, String> {
+        let tcp = tcp::open(&target.host, target.port, start, self.timeout).await?;
+        let _ = tcp.set_nodelay(true);
+        if !target.https {
+            return request(tcp, target).await;
+        }
+        let name = target.host.trim_start_matches('[').trim_end_matches(']');
+        match self.tls.connect(name, tcp).await {
+            Ok(stream) => request(stream, target).await,
+            Err(e) => Err(tls_reason(&e)),
+        }
+    }
 }
 
-/// The body up to [`BODY_CAP`] bytes. ureq's global timeout bounds the
-/// reads, so a trickled body fails at the deadline.
-fn read_capped(body: &mut Body) -> Result<Vec<u8>, Error> {
-    let mut buf = Vec::new();
-    body.as_reader()
-        .take(BODY_CAP)
-        .read_to_end(&mut buf)
-        .map_err(Error::from)?;
-    Ok(buf)
+impl Check for HttpCheck {
+    fn run(&self) -> CheckResult {
+        let this = Arc::new(HttpCheck {
+            tls: Arc::clone(&self.tls),
+            url: self.url.clone(),
+            timeout: self.timeout,
+            expect_status: self.expect_status.clone(),
+            expect_body: self.expect_body.clone(),
+            redirects: self.redirects,
+        });
+        block_on(Box::pin(async move { this.check().await }))
+    }
+
+    fn probe(self: Arc<Self>) -> Option<CheckFuture> {
+        Some(Box::pin(async move { self.check().await }))
+    }
+}
+
+/// What a response said, as far as a check cares.
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    body: Vec<u8>,
+}
+
+/// Sends `GET` for `target` over `io` and reads the answer: its status,
+/// `Location` and up to [`BODY_CAP`] bytes of body.
+async fn request<T>(io: T, target: &Target) -> Result<Answer, String>
+where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .max_buf_size(MAX_HEAD)
+        .handshake::<_, Empty<Bytes>>(TokioIo::new(io))
+        .await
+        .map_err(|e| hyper_reason(&e))?;
+    let request = Request::get(target.path_and_query.as_str())
+        .header(HOST, target.host_header())
+        .header(USER_AGENT, AGENT)
+        .header(ACCEPT, "*/*")
+        .header(CONNECTION, "close")
+        .body(Empty::new())
+        .map_err(|e| format!("invalid request: {e}"))?;
+    let exchange = async move {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| hyper_reason(&e))?;
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        let mut body = response.into_body();
+        let mut kept = Vec::new();
+        while kept.len() < BODY_CAP {
+            match body.frame().await {
+                None => break,
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        let room = BODY_CAP - kept.len();
+                        kept.extend_from_slice(&data[..data.len().min(room)]);
+                    }
+                }
+                Some(Err(e)) => return Err(hyper_reason(&e)),
+            }
+        }
+        Ok(Answer {
+            status,
+            location,
+            body: kept,
+        })
+    };
+    // The connection is driven here, beside the exchange, not on a task of
+    // its own: when the check ends or gives up, both are dropped and the
+    // socket is closed.
+    let mut exchange = std::pin::pin!(exchange);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        biased;
+        answer = &mut exchange => answer,
+        _ = &mut conn => exchange.await,
+    }
+}
+
+/// A short reason for a failed exchange: `connection closed by peer`,
+/// `connection reset`, `invalid HTTP response: …`, `response headers too
+/// large`.
+fn hyper_reason(e: &hyper::Error) -> String {
+    use std::error::Error as _;
+    let mut source = e.source();
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return tcp::describe(io);
+        }
+        source = inner.source();
+    }
+    if e.is_incomplete_message() {
+        "connection closed by peer".to_owned()
+    } else if e.is_parse_too_large() {
+        "response headers too large".to_owned()
+    } else if e.is_parse() || e.is_parse_status() {
+        format!("invalid HTTP response: {e}")
+    } else if e.is_canceled() || e.is_closed() {
+        "connection closed by peer".to_owned()
+    } else {
+        e.to_string()
+    }
+}
+
+/// A short reason for a failed TLS handshake, from the transport error
+/// when there was one (`connection reset`), else from the TLS library.
+fn tls_reason(e: &native_tls::Error) -> String {
+    use std::error::Error as _;
+    if let Some(io) = e.source().and_then(|s| s.downcast_ref::<std::io::Error>()) {
+        return tcp::describe(io);
+    }
+    tls::describe(e)
 }
 
 /// Whether `needle` occurs in `haystack` (an empty needle always does).
@@ -216,49 +303,99 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Name resolution for ureq through the shared resolver pool, bounded by
-/// the time ureq has left for the request.
-#[derive(Debug)]
-struct PoolResolver;
+/// Whether `reference` starts with a URI scheme (`ALPHA *( ALPHA / DIGIT
+/// / "+" / "-" / "." ) ":"`, RFC 3986 §3.1), so is an absolute URI.
+fn has_scheme(reference: &str) -> bool {
+    let Some((scheme, _)) = reference.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+}
 
-impl Resolver for PoolResolver {
-    fn resolve(
-        &self,
-        uri: &Uri,
-        config: &ureq::config::Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, Error> {
-        let no_host = || Error::BadUri(format!("{uri}: no host"));
-        let host = uri.host().ok_or_else(no_host)?;
-        let port = uri
-            .port_u16()
-            .or_else(|| match uri.scheme_str() {
-                Some("https") => Some(443),
-                Some("http") => Some(80),
-                _ => None,
-            })
-            .ok_or_else(|| Error::BadUri(format!("{uri}: unknown scheme")))?;
-        let now = Instant::now();
-        let until = match timeout.after {
-            UDuration::Exact(left) => deadline(now, left),
-            UDuration::NotHappening => deadline(now, Duration::MAX),
+/// Where a request goes: scheme, host, port and the request target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    https: bool,
+    /// Host name or IP literal, IPv6 in brackets.
+    host: String,
+    port: u16,
+    /// `/path?query`, never empty.
+    path_and_query: String,
+}
+
+impl Target {
+    /// An absolute `http://` or `https://` URL.
+    fn parse(url: &str) -> Option<Target> {
+        let uri: Uri = url.parse().ok()?;
+        let https = match uri.scheme_str()? {
+            s if s.eq_ignore_ascii_case("https") => true,
+            s if s.eq_ignore_ascii_case("http") => false,
+            _ => return None,
         };
-        let addrs = resolve::resolve(host, port, until).map_err(|e| match e {
-            ResolveError::NoSuchHost => Error::HostNotFound,
-            // Kept apart from ureq's own timeouts so the reason can say
-            // the time went on name resolution.
-            failed => Error::Other(Box::new(failed)),
-        })?;
-        let mut wanted = self.empty();
-        for addr in config.ip_family().keep_wanted(addrs.into_iter()) {
-            if wanted.try_push(addr).is_err() {
-                break;
-            }
+        let authority = uri.authority()?;
+        if authority.as_str().contains('@') {
+            return None;
         }
-        if wanted.is_empty() {
-            return Err(Error::HostNotFound);
+        let host = authority.host().to_owned();
+        if host.is_empty() {
+            return None;
         }
-        Ok(wanted)
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let path_and_query = if path_and_query.starts_with('/') {
+            path_and_query
+        } else {
+            format!("/{path_and_query}")
+        };
+        Some(Target {
+            https,
+            host,
+            port,
+            path_and_query,
+        })
+    }
+
+    /// The target a `Location` value points at, relative to this one
+    /// (RFC 9110 §10.2.2, RFC 3986 §5): an absolute URL, a
+    /// scheme-relative `//host/path`, an absolute path, or a path relative
+    /// to this one's directory. The fragment is dropped.
+    fn join(&self, location: &str) -> Option<Target> {
+        let location = location.split('#').next().unwrap_or_default().trim();
+        if location.is_empty() {
+            return None;
+        }
+        let scheme = if self.https { "https" } else { "http" };
+        if has_scheme(location) {
+            // Absolute: only http and https are followed.
+            return Target::parse(location);
+        }
+        if let Some(rest) = location.strip_prefix("//") {
+            return Target::parse(&format!("{scheme}://{rest}"));
+        }
+        let here = format!("{scheme}://{}", host_port(self.bare_host(), self.port));
+        if location.starts_with('/') {
+            return Target::parse(&format!("{here}{location}"));
+        }
+        let path = self.path_and_query.split('?').next().unwrap_or("/");
+        let dir = &path[..=path.rfind('/').unwrap_or(0)];
+        Target::parse(&format!("{here}{dir}{location}"))
+    }
+
+    fn bare_host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    /// The `Host` header: the host, with the port unless it is the
+    /// scheme's default.
+    fn host_header(&self) -> String {
+        let default = if self.https { 443 } else { 80 };
+        if self.port == default {
+            self.host.clone()
+        } else {
+            host_port(self.bare_host(), self.port)
+        }
     }
 }
 
@@ -289,7 +426,7 @@ mod tests {
     }
 
     #[test]
-    fn agents_are_shared_per_tls_setting() {
+    fn connectors_are_shared_per_tls_setting() {
         let mut agents = Agents::default();
         let plain = probe("127.0.0.1", StatusSet::default());
         let mut unverified = plain.clone();
@@ -302,20 +439,20 @@ mod tests {
 
     #[test]
     fn expecting_a_redirect_stops_following_them() {
-        let agent = Agents::default()
+        let tls = Agents::default()
             .get(&probe("127.0.0.1", StatusSet::default()))
             .unwrap();
         let follow = HttpCheck::new(
             &probe("127.0.0.1", StatusSet::default()),
             Duration::from_secs(1),
-            agent.clone(),
+            Arc::clone(&tls),
         )
         .unwrap();
         assert_eq!(follow.redirects, MAX_REDIRECTS);
         let see = HttpCheck::new(
             &probe("127.0.0.1", StatusSet(vec![200..=299, 301..=301])),
             Duration::from_secs(1),
-            agent,
+            tls,
         )
         .unwrap();
         assert_eq!(see.redirects, 0);
@@ -323,12 +460,38 @@ mod tests {
 
     #[test]
     fn bad_urls_are_build_errors() {
-        let agent = Agents::default()
+        let tls = Agents::default()
             .get(&probe("127.0.0.1", StatusSet::default()))
             .unwrap();
         let mut bad = probe("127.0.0.1", StatusSet::default());
         bad.path = "/a path with spaces".to_owned();
-        let err = HttpCheck::new(&bad, Duration::from_secs(1), agent).unwrap_err();
+        let err = HttpCheck::new(&bad, Duration::from_secs(1), tls).unwrap_err();
         assert!(err.contains("invalid URL"), "{err}");
+    }
+
+    #[test]
+    fn locations_resolve_against_the_current_url() {
+        let base = Target::parse("http://example.org:8080/a/b?x=1").unwrap();
+        let join = |l: &str| {
+            let t = base.join(l).unwrap();
+            format!(
+                "{}://{}:{}{}",
+                if t.https { "https" } else { "http" },
+                t.host,
+                t.port,
+                t.path_and_query
+            )
+        };
+        assert_eq!(join("/health"), "http://example.org:8080/health");
+        assert_eq!(join("c?y=2"), "http://example.org:8080/a/c?y=2");
+        assert_eq!(join("//other/x"), "http://other:80/x");
+        assert_eq!(join("https://secure/"), "https://secure:443/");
+        assert_eq!(join("/p#frag"), "http://example.org:8080/p");
+        assert!(base.join("").is_none());
+        assert!(base.join("ftp://x/").is_none());
+        let v6 = Target::parse("http://[::1]:81/").unwrap();
+        assert_eq!(v6.host, "[::1]");
+        assert_eq!(v6.host_header(), "[::1]:81");
+        assert_eq!(v6.join("/x").unwrap().host, "[::1]");
     }
 }

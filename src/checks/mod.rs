@@ -15,6 +15,9 @@ pub mod script;
 pub mod tcp;
 mod tls;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{CheckSpec, Probe, short_duration};
@@ -31,11 +34,43 @@ pub struct CheckResult {
     pub latency: Duration,
 }
 
+/// A check run as a future on the network runtime: it waits on sockets,
+/// never on its thread.
+pub type CheckFuture = Pin<Box<dyn Future<Output = CheckResult> + Send + 'static>>;
+
 /// One runnable check, built once from a [`CheckSpec`].
+///
+/// A check either blocks a thread while it runs (a script check waits for
+/// its child) or waits on the network. The engine runs the first kind on
+/// its pool of `threads` workers through [`Check::run`], and the second as a
+/// future on a runtime of a few threads through [`Check::probe`], so that
+/// any number of checks waiting on stalled peers hold no thread.
 pub trait Check: Send + Sync {
     /// Runs the check once, blocking the calling thread at most for the
-    /// check's timeout plus a small grace. Never panics on any input.
+    /// check's timeout plus a small grace. Never panics on any input. A
+    /// network check runs its [`probe`](Check::probe) on a runtime of its
+    /// own here, so it must not be called from inside an async runtime.
     fn run(&self) -> CheckResult;
+
+    /// The check as a future for a tokio runtime with I/O and timers, or
+    /// `None` for a check that blocks its thread (the default): the engine
+    /// then calls [`run`](Check::run) on a worker thread.
+    fn probe(self: Arc<Self>) -> Option<CheckFuture> {
+        None
+    }
+}
+
+/// Runs `future` to completion on a runtime of its own on this thread: how
+/// a network check's [`Check::run`] blocks. A runtime that cannot be built
+/// (no file descriptors) is the check's failure.
+pub(crate) fn block_on(future: CheckFuture) -> CheckResult {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(future),
+        Err(e) => CheckResult::fail(format!("cannot start a runtime: {e}"), Duration::ZERO),
+    }
 }
 
 impl CheckResult {
@@ -83,13 +118,13 @@ pub(crate) fn deadline(start: std::time::Instant, timeout: Duration) -> std::tim
 /// unreadable or invalid `ca_file`, a URL that cannot be parsed, a TLS
 /// connector the TLS library refuses to build. All are reported, not just
 /// the first.
-pub fn build(specs: &[CheckSpec]) -> Result<Vec<Box<dyn Check>>, String> {
+pub fn build(specs: &[CheckSpec]) -> Result<Vec<Arc<dyn Check>>, String> {
     let mut agents = http::Agents::default();
-    let mut checks: Vec<Box<dyn Check>> = Vec::with_capacity(specs.len());
+    let mut checks: Vec<Arc<dyn Check>> = Vec::with_capacity(specs.len());
     let mut errors = Vec::new();
     for spec in specs {
-        let built: Result<Box<dyn Check>, String> = match &spec.probe {
-            Probe::Tcp { host, port } => Ok(Box::new(tcp::TcpCheck::new(
+        let built: Result<Arc<dyn Check>, String> = match &spec.probe {
+            Probe::Tcp { host, port } => Ok(Arc::new(tcp::TcpCheck::new(
                 host.clone(),
                 *port,
                 spec.timeout,
@@ -97,8 +132,8 @@ pub fn build(specs: &[CheckSpec]) -> Result<Vec<Box<dyn Check>>, String> {
             Probe::Http(probe) => agents
                 .get(probe)
                 .and_then(|agent| http::HttpCheck::new(probe, spec.timeout, agent))
-                .map(|c| Box::new(c) as Box<dyn Check>),
-            Probe::Script { command } => Ok(Box::new(script::ScriptCheck::new(
+                .map(|c| Arc::new(c) as Arc<dyn Check>),
+            Probe::Script { command } => Ok(Arc::new(script::ScriptCheck::new(
                 command.clone(),
                 spec.timeout,
             ))),

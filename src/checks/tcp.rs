@@ -7,13 +7,19 @@
 //! starve the next one; a refused attempt returns at once and leaves its
 //! share to the others. The connection is closed as soon as it opens:
 //! nothing is sent.
+//!
+//! The check is a future ([`Check::probe`]): connecting waits on the
+//! runtime's reactor, so a thousand peers that swallow SYNs hold no thread.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::resolve::{self, ResolveError};
-use super::{Check, CheckResult, deadline, timed_out};
+use tokio::time::timeout_at;
+
+use super::resolve;
+use super::{Check, CheckFuture, CheckResult, block_on, deadline, timed_out};
 
 /// A TCP connect check.
 #[derive(Debug, Clone)]
@@ -34,12 +40,10 @@ impl TcpCheck {
             timeout,
         }
     }
-}
 
-impl Check for TcpCheck {
-    fn run(&self) -> CheckResult {
+    async fn check(&self) -> CheckResult {
         let start = Instant::now();
-        let outcome = connect(&self.host, self.port, start, self.timeout);
+        let outcome = connect(&self.host, self.port, start, self.timeout).await;
         let latency = start.elapsed();
         match outcome {
             Ok(()) => CheckResult::pass("connected", latency),
@@ -48,15 +52,47 @@ impl Check for TcpCheck {
     }
 }
 
-/// Connects to the first address of `host` that accepts before
-/// `start + timeout`. Returns the failure reason otherwise.
-fn connect(host: &str, port: u16, start: Instant, timeout: Duration) -> Result<(), String> {
-    let deadline = deadline(start, timeout);
-    let addrs = resolve::resolve(host, port, deadline).map_err(|e| match e {
-        ResolveError::TimedOut => format!("{} (name resolution)", timed_out(timeout)),
-        other => other.to_string(),
-    })?;
+impl Check for TcpCheck {
+    fn run(&self) -> CheckResult {
+        let this = Arc::new(self.clone());
+        block_on(Box::pin(async move { this.check().await }))
+    }
 
+    fn probe(self: Arc<Self>) -> Option<CheckFuture> {
+        Some(Box::pin(async move { self.check().await }))
+    }
+}
+
+/// The reason of a check whose deadline passed while its name was being
+/// resolved: `name resolution timed out after 2s`.
+pub(crate) fn resolution_timed_out(timeout: Duration) -> String {
+    format!("name resolution {}", timed_out(timeout))
+}
+
+/// Resolves `host` within the deadline `start + timeout`.
+pub(crate) async fn resolve_by(
+    host: &str,
+    port: u16,
+    start: Instant,
+    timeout: Duration,
+) -> Result<Vec<SocketAddr>, String> {
+    match timeout_at(deadline(start, timeout).into(), resolve::lookup(host, port)).await {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(resolution_timed_out(timeout)),
+    }
+}
+
+/// Connects to the first address of `host` that accepts before
+/// `start + timeout`; returns the stream, or the failure reason.
+pub(crate) async fn open(
+    host: &str,
+    port: u16,
+    start: Instant,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, String> {
+    let deadline = deadline(start, timeout);
+    let addrs = resolve_by(host, port, start, timeout).await?;
     let mut failures: Vec<(SocketAddr, String)> = Vec::new();
     for (i, addr) in addrs.iter().enumerate() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -66,16 +102,20 @@ fn connect(host: &str, port: u16, start: Instant, timeout: Duration) -> Result<(
         // A fair share of what is left: the last address gets all of it.
         let share = left / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
         let share = share.max(Duration::from_millis(1)).min(left);
-        match TcpStream::connect_timeout(addr, share) {
-            Ok(_stream) => return Ok(()),
-            Err(e) => failures.push((*addr, describe(&e))),
+        match tokio::time::timeout(share, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => failures.push((*addr, describe(&e))),
+            Err(_) => failures.push((*addr, "timed out".to_owned())),
         }
     }
-
     if Instant::now() >= deadline {
         return Err(timed_out(timeout));
     }
     Err(summarize(&failures))
+}
+
+async fn connect(host: &str, port: u16, start: Instant, timeout: Duration) -> Result<(), String> {
+    open(host, port, start, timeout).await.map(drop)
 }
 
 /// One reason for all failed attempts: the shared reason if they agree,

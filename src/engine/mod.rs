@@ -7,53 +7,71 @@
 //! [`Engine::run_once`].
 //!
 //! One thread runs the loop below and owns all state; it sleeps on a
-//! channel between events, so it uses no CPU between rounds. Rounds run on
-//! the rayon pool of `threads` workers and actions on their own threads;
-//! both report back through the channel, so a slow check never delays an
-//! action and a slow action never delays a round.
+//! channel until the next round is due or an event comes, so it uses no CPU
+//! between rounds. Every event goes through one dispatch: a check's result,
+//! an action's end, a stop, a reload, a probe. Checks run where they wait
+//! (see `runner`): network checks as futures on one network thread,
+//! script checks on the rayon pool of `threads` workers; actions run on
+//! threads of their own. All of them report back through the channel, so a
+//! slow check delays only itself, a slow action never delays a round, and
+//! a round never waits for a check that outlives it (see `rounds`).
+//!
+//! A panic in a check is that check's failure. A panic in the loop itself,
+//! an action thread that dies without reporting, or a watched thread that
+//! stops ([`Engine::watch`]: the status server) ends the engine with
+//! [`Stopped::Failed`], after the running actions had their deadline.
 //!
 //! As PID 1 of a PID namespace (a container), heartbeat inherits every
 //! orphaned process in it and must reap them (pid_namespaces(7)); with
 //! [`Options::reap_orphans`] the loop does so after every round and after
-//! every action, through [`process::reap_orphans`]. Orphans come from
-//! checks and actions, so that is when they appear: a zombie lasts until
-//! the next round or action ends (about one interval at most), and nothing
-//! runs while heartbeat is idle.
+//! every action, through [`process::reap_orphans`].
 //!
-//! `reload` applies a new configuration keeping what is unchanged;
+//! `schedule` says when each check is due, `state` is the pure state
+//! machine, `table` and `groups` hold the checks and groups at run time,
+//! `reload` applies a new configuration keeping what is unchanged, and
 //! `publish` turns the engine's state into the [`Snapshot`] readers see.
 
+mod groups;
 mod publish;
 mod reload;
+mod rounds;
+mod runner;
+pub mod schedule;
 pub mod state;
-
-use reload::make_groups;
+mod table;
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, error, info, warn};
-use rayon::prelude::*;
 
-use crate::checks::{self, Check, CheckResult};
+use crate::checks::{self, Check};
 use crate::config::Loaded;
-use crate::exec::actions::{self, ActionReport, ActionRequest};
+use crate::exec::actions::ActionReport;
 use crate::exec::process;
-use crate::model::ActionKind;
-use crate::model::{CheckSpec, Config, GroupSpec};
-use crate::model::{Health, group_health, overall_health, short_duration};
+use crate::exit::Exit;
+use crate::model::{Config, Health, Probe, overall_health};
 use crate::status::metrics::Metrics;
-use crate::status::{ActionRecord, LastResult, RoundInfo, SharedStatus, Snapshot};
-use state::{ActionSlot, CheckState, Occasion};
+use crate::status::{SharedStatus, Snapshot};
+use groups::Group;
+use reload::make_groups;
+use rounds::Rounds;
+use runner::Runner;
+use state::CheckState;
+use table::{Slot, Table};
 
 /// With `on_demand`, a probe request is answered from the latest round
 /// when that round ended less than this long ago, so a burst of requests
 /// cannot run rounds back to back.
 pub const PROBE_MIN_AGE: Duration = Duration::from_secs(1);
+
+/// How often the loop looks at the threads it watches ([`Engine::watch`]),
+/// at the least.
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 /// How the engine runs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,7 +87,9 @@ pub struct Options {
 /// Moments of the engine's life, reported to the caller (for systemd).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lifecycle {
-    /// The first round has completed.
+    /// The first round has completed and every check has a first result
+    /// (a check still running when its round ended is waited for, within
+    /// its timeout).
     Ready,
     /// A reload has started.
     Reloading,
@@ -87,18 +107,60 @@ pub enum Stopped {
     /// `exit_on_failure` is set and a check is unhealthy after `fall`
     /// consecutive failures: `check: reason`.
     CheckFailed(String),
+    /// Something inside heartbeat failed and it cannot go on: the loop
+    /// panicked, an action thread died, a watched thread stopped. The
+    /// message says which; exit status 70 (`EX_SOFTWARE`).
+    Failed(String),
 }
+
+/// Why an engine could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    /// A check cannot be prepared (an invalid `ca_file`): one line per
+    /// check, each naming it. A configuration error, exit status 78.
+    Checks(String),
+    /// The operating system refused threads or descriptors: exit status
+    /// 71 (`EX_OSERR`).
+    System(String),
+}
+
+impl EngineError {
+    /// The exit status this error ends heartbeat with.
+    pub fn exit(&self) -> Exit {
+        match self {
+            EngineError::Checks(_) => Exit::Config,
+            EngineError::System(_) => Exit::OsErr,
+        }
+    }
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Checks(m) | EngineError::System(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
 
 /// Messages to the engine's loop.
 enum Event {
     Stop,
     Reload,
     Probe(Sender<()>),
-    RoundDone(Vec<CheckResult>),
+    /// Results of checks are waiting in the runner's sink.
+    Results,
     ActionEnded {
         group: String,
         started: SystemTime,
         report: ActionReport,
+    },
+    /// The thread of the action `group` started at `started` ended without
+    /// reporting (it panicked, or could not start at all).
+    ActionLost {
+        group: String,
+        started: SystemTime,
     },
 }
 
@@ -107,6 +169,9 @@ enum Event {
 /// line set (see [`Engine::set_loader`]).
 pub type Loader = Box<dyn Fn(&Path) -> Result<Loaded, String> + Send>;
 
+/// A check of a thread the engine depends on: `true` while it runs.
+pub type Watchdog = Box<dyn Fn() -> bool + Send>;
+
 /// A cheap, cloneable remote control for a running engine.
 #[derive(Clone)]
 pub struct Handle {
@@ -114,15 +179,15 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Asks the engine to stop: no new round starts, running script checks
+    /// Asks the engine to stop: no new check starts, running script checks
     /// are killed, running actions get their deadline.
     pub fn stop(&self) {
         let _ = self.tx.send(Event::Stop);
     }
 
     /// Asks the engine to reread its configuration file. An invalid file is
-    /// logged and the running configuration kept. A changed `interval`
-    /// counts from the start of the last round.
+    /// logged and the running configuration kept. The schedule stays
+    /// counted from the first round.
     pub fn reload(&self) {
         let _ = self.tx.send(Event::Reload);
     }
@@ -140,93 +205,136 @@ impl Handle {
     }
 }
 
-/// A group at run time.
-struct Group {
-    spec: GroupSpec,
-    /// Indices into the engine's checks.
-    members: Vec<usize>,
-    health: Health,
-    since: Option<SystemTime>,
-    slot: ActionSlot,
-    /// The running action is one of the group's definition before a
-    /// reload changed it: when it ends, the group starts afresh.
-    superseded: bool,
-    last_action: Option<ActionRecord>,
+/// What readers share with the engine.
+struct Shared {
+    status: SharedStatus,
+    metrics: Arc<Metrics>,
+    started: SystemTime,
+}
+
+/// The engine's own life: stopping, reloading, what it watches.
+#[derive(Default)]
+struct Life {
+    stopping: bool,
+    outcome: Option<Stopped>,
+    reload_pending: bool,
+    ready_announced: bool,
+    /// Reads the file on reload; [`crate::config::load`] when `None`.
+    loader: Option<Loader>,
+    /// Reaping orphans has failed once and said why: not said again.
+    reaping_failed: bool,
+    watchdogs: Vec<(String, Watchdog)>,
+}
+
+/// Whether the loop runs rounds on the schedule or one round only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Daemon,
+    Once,
 }
 
 /// A configured engine, ready to run.
 pub struct Engine {
     config: Config,
     options: Options,
-    checks: Arc<Vec<Box<dyn Check>>>,
-    states: Vec<CheckState>,
-    last: Vec<Option<LastResult>>,
+    table: Table,
     groups: Vec<Group>,
-    pool: Arc<rayon::ThreadPool>,
-    tx: Sender<Event>,
-    rx: Receiver<Event>,
-    status: SharedStatus,
-    metrics: Arc<Metrics>,
-    round_started: Option<(Instant, SystemTime, Duration)>,
-    last_round: Option<RoundInfo>,
-    last_round_end: Option<Instant>,
-    probe_waiters: Vec<Sender<()>>,
-    rounds: u64,
-    started: SystemTime,
-    stopping: bool,
-    /// Set on stop: checks of the round in flight that have not started
-    /// yet are skipped.
-    cancel: Arc<AtomicBool>,
-    reload_pending: bool,
     /// Groups removed by a reload while their action ran, with the state
     /// it announces: a stop waits for these actions too, and a group of
     /// the same name added back meanwhile waits for its own.
     orphaned_runs: HashMap<String, Health>,
-    /// Reads the file on reload; [`crate::config::load`] when `None`.
-    loader: Option<Loader>,
-    /// Reaping orphans has failed once and said why: not said again.
-    reaping_failed: bool,
+    rounds: Rounds,
+    runner: Runner,
+    tx: Sender<Event>,
+    rx: Receiver<Event>,
+    shared: Shared,
+    life: Life,
 }
 
 impl Engine {
-    /// Builds the engine: checks, thread pool, status.
+    /// Builds the engine: checks, the pool and network runtime, status.
     ///
     /// # Errors
-    /// When a check cannot be prepared (e.g. an invalid `ca_file`) or the
-    /// thread pool cannot be started.
-    pub fn new(config: Config, options: Options) -> Result<Engine, String> {
-        let checks = checks::build(&config.checks)?;
-        let pool = build_pool(config.general.threads)?;
+    /// [`EngineError::Checks`] when a check cannot be prepared (an invalid
+    /// `ca_file`), [`EngineError::System`] when the threads cannot be
+    /// started.
+    pub fn new(config: Config, options: Options) -> Result<Engine, EngineError> {
+        let checks = checks::build(&config.checks).map_err(EngineError::Checks)?;
+        let threads = pool_size(&config);
+        Engine::assemble(config, options, checks, threads)
+    }
+
+    /// Builds the engine with `checks` for the checks of `config` (the same
+    /// number, in the same order) instead of those the configuration
+    /// describes: for tests that need a check of their own, and for
+    /// embedding. Checks that block run on a pool of `[general] threads`
+    /// workers. A reload builds checks from the file again.
+    ///
+    /// # Errors
+    /// [`EngineError::Checks`] when the numbers differ,
+    /// [`EngineError::System`] when the threads cannot be started.
+    pub fn with_checks(
+        config: Config,
+        options: Options,
+        checks: Vec<Arc<dyn Check>>,
+    ) -> Result<Engine, EngineError> {
+        let threads = config.general.threads;
+        Engine::assemble(config, options, checks, threads)
+    }
+
+    fn assemble(
+        config: Config,
+        options: Options,
+        checks: Vec<Arc<dyn Check>>,
+        threads: usize,
+    ) -> Result<Engine, EngineError> {
+        if checks.len() != config.checks.len() {
+            return Err(EngineError::Checks(format!(
+                "{} checks given for {} configured",
+                checks.len(),
+                config.checks.len()
+            )));
+        }
+        runner::install_panic_hook();
         let (tx, rx) = mpsc::channel();
+        let runner =
+            Runner::new(threads.max(1), tx.clone()).map_err(|e| EngineError::System(e.0))?;
         let groups = make_groups(&config, &HashMap::new(), &mut HashMap::new());
-        let n = config.checks.len();
+        let anchor = Instant::now();
+        let slots = checks
+            .into_iter()
+            .zip(&config.checks)
+            .map(|(check, spec)| Slot {
+                id: table::new_id(),
+                check,
+                timing: table::timing(spec, config.general.interval),
+                state: CheckState::default(),
+                last: None,
+                flight: None,
+                next_due: anchor,
+                groups: Vec::new(),
+            })
+            .collect();
         let metrics = Arc::new(Metrics::new());
         metrics.configure(&config);
-        let engine = Engine {
+        let mut engine = Engine {
             options,
-            checks: Arc::new(checks),
-            states: vec![CheckState::default(); n],
-            last: vec![None; n],
+            table: Table::new(slots),
             groups,
-            pool: Arc::new(pool),
+            orphaned_runs: HashMap::new(),
+            rounds: Rounds::new(anchor),
+            runner,
             tx,
             rx,
-            status: Arc::new(RwLock::new(Snapshot::default())),
-            metrics,
-            round_started: None,
-            last_round: None,
-            last_round_end: None,
-            probe_waiters: Vec::new(),
-            rounds: 0,
-            started: SystemTime::now(),
-            stopping: false,
-            cancel: Arc::new(AtomicBool::new(false)),
-            reload_pending: false,
-            orphaned_runs: HashMap::new(),
-            loader: None,
-            reaping_failed: false,
+            shared: Shared {
+                status: Arc::new(RwLock::new(Snapshot::default())),
+                metrics,
+                started: SystemTime::now(),
+            },
+            life: Life::default(),
             config,
         };
+        engine.link_groups();
         engine.publish();
         Ok(engine)
     }
@@ -240,12 +348,12 @@ impl Engine {
 
     /// The snapshot the engine publishes after every round and action.
     pub fn status(&self) -> SharedStatus {
-        self.status.clone()
+        self.shared.status.clone()
     }
 
     /// The engine's metrics.
     pub fn metrics(&self) -> Arc<Metrics> {
-        self.metrics.clone()
+        self.shared.metrics.clone()
     }
 
     /// The configuration in force.
@@ -256,206 +364,228 @@ impl Engine {
     /// Sets how a reload reads the configuration file, so that settings
     /// the command line gave over the file's survive a reload.
     pub fn set_loader(&mut self, loader: Loader) {
-        self.loader = Some(loader);
+        self.life.loader = Some(loader);
+    }
+
+    /// Watches a thread the daemon depends on (the status server): when
+    /// `alive` returns `false` — the thread ended or panicked — the engine
+    /// logs that `what` stopped and ends with [`Stopped::Failed`], instead
+    /// of running on without it. Looked at after every event and at least
+    /// every [`WATCH_EVERY`].
+    pub fn watch(&mut self, what: impl Into<String>, alive: Watchdog) {
+        self.life.watchdogs.push((what.into(), alive));
     }
 
     /// Runs rounds until stopped, reporting its life to `notify`. On stop,
-    /// running script checks are killed and running actions are waited for
-    /// (each within its `action_timeout`).
+    /// no further check starts, running script checks are killed and
+    /// running actions are waited for (each within its `action_timeout`).
     pub fn run(mut self, notify: &dyn Fn(Lifecycle)) -> Stopped {
-        let mut next_due = Instant::now();
-        // Start of the last scheduled round: a reload that changes the
-        // interval reschedules the next round from it.
-        let mut last_start = next_due;
-        let mut outcome = Stopped::Requested;
-        loop {
-            if self.stopping && !self.actions_running() {
-                // A script check that was starting just as the stop came
-                // may have been spawned after the first abort.
-                checks::abort_running();
-                return outcome;
-            }
-            let now = Instant::now();
-            if !self.stopping && self.round_started.is_none() && now >= next_due {
-                let lateness = now.saturating_duration_since(next_due);
-                self.start_round(lateness);
-                last_start = now;
-                next_due = now + self.config.general.interval;
-            }
-            let event = if self.round_started.is_some() || self.stopping {
-                self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-            } else {
-                self.rx
-                    .recv_timeout(next_due.saturating_duration_since(Instant::now()))
-            };
-            let event = match event {
-                Ok(event) => event,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return outcome,
-            };
-            match event {
-                Event::Stop => {
-                    if !self.stopping {
-                        info!("stopping");
-                        notify(Lifecycle::Stopping);
-                        self.begin_stop();
-                    }
-                }
-                Event::Reload => {
-                    if self.round_started.is_some() {
-                        self.reload_pending = true;
-                    } else {
-                        self.reload(notify);
-                        next_due = last_start + self.config.general.interval;
-                    }
-                }
-                Event::Probe(reply) => self.probe(reply),
-                Event::RoundDone(results) => {
-                    let first = self.rounds == 0;
-                    if self.stopping {
-                        // Its script checks were just killed: their results
-                        // say nothing about the targets.
-                        self.round_started = None;
-                        continue;
-                    }
-                    self.finish_round(results);
-                    if first {
-                        notify(Lifecycle::Ready);
-                    }
-                    if self.config.general.exit_on_failure {
-                        if let Some(reason) = self.first_failure() {
-                            error!("exit_on_failure: {reason}");
-                            outcome = Stopped::CheckFailed(reason);
-                            notify(Lifecycle::Stopping);
-                            self.begin_stop();
-                        }
-                    }
-                    if self.reload_pending && !self.stopping {
-                        self.reload_pending = false;
-                        self.reload(notify);
-                        next_due = last_start + self.config.general.interval;
-                    }
-                }
-                Event::ActionEnded {
-                    group,
-                    started,
-                    report,
-                } => self.action_ended(&group, started, report),
-            }
-        }
+        let ran = catch_unwind(AssertUnwindSafe(|| self.serve(Mode::Daemon, notify)));
+        self.end(ran)
+            .unwrap_or_else(|| self.life.outcome.take().unwrap_or(Stopped::Requested))
     }
 
-    /// Runs one round, applies its actions and waits for them; returns the
-    /// overall health: healthy iff every group that a check feeds is.
-    pub fn run_once(mut self) -> Health {
-        self.start_round(Duration::ZERO);
-        loop {
-            match self.rx.recv() {
-                Ok(Event::RoundDone(results)) => self.finish_round(results),
-                Ok(Event::ActionEnded {
-                    group,
-                    started,
-                    report,
-                }) => self.action_ended(&group, started, report),
-                Ok(Event::Stop) => self.begin_stop(),
-                Ok(Event::Probe(reply)) => self.probe_waiters.push(reply),
-                Ok(Event::Reload) => {}
-                Err(_) => break,
-            }
-            if self.round_started.is_none() && !self.actions_running() {
-                break;
-            }
+    /// Runs one round of every check, waiting for each to its deadline,
+    /// applies its actions and waits for them; returns the overall health:
+    /// healthy iff every group that a check feeds is.
+    ///
+    /// # Errors
+    /// [`Stopped::Failed`] when the loop panicked or an action thread died.
+    pub fn run_once(mut self) -> Result<Health, Stopped> {
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            let now = Instant::now();
+            self.start_round(now, now, true);
+            self.serve(Mode::Once, &|_| {});
+        }));
+        if let Some(failed) = self.end(ran) {
+            return Err(failed);
         }
-        overall_health(
+        if let Some(failed @ Stopped::Failed(_)) = self.life.outcome.take() {
+            return Err(failed);
+        }
+        Ok(overall_health(
             self.groups
                 .iter()
                 .map(|g| (g.health, !g.members.is_empty())),
-        )
+        ))
     }
 
-    fn actions_running(&self) -> bool {
-        self.groups.iter().any(|g| g.slot.running.is_some()) || !self.orphaned_runs.is_empty()
+    /// The loop: one dispatch for every event, rounds on the schedule in
+    /// [`Mode::Daemon`].
+    fn serve(&mut self, mode: Mode, notify: &dyn Fn(Lifecycle)) {
+        loop {
+            self.settle(mode, notify);
+            if self.finished(mode) {
+                return;
+            }
+            if mode == Mode::Daemon && !self.life.stopping {
+                self.tick(Instant::now());
+                self.settle(mode, notify);
+            }
+            let mut until =
+                (mode == Mode::Daemon && !self.life.stopping).then_some(self.rounds.wake);
+            if !self.life.watchdogs.is_empty() {
+                let watch = Instant::now() + WATCH_EVERY;
+                until = Some(until.map_or(watch, |u| u.min(watch)));
+            }
+            let event = match until {
+                Some(until) => self
+                    .rx
+                    .recv_timeout(until.saturating_duration_since(Instant::now())),
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match event {
+                Ok(event) => self.dispatch(event, mode, notify),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            self.look_at_watchdogs(notify);
+        }
     }
 
-    fn begin_stop(&mut self) {
-        self.stopping = true;
+    /// Whether the loop is done: stopped (or, with `--once`, its round
+    /// over) and no action running.
+    fn finished(&self, mode: Mode) -> bool {
+        let over = match mode {
+            Mode::Daemon => self.life.stopping,
+            Mode::Once => {
+                self.life.stopping || (self.rounds.open.is_none() && self.rounds.completed > 0)
+            }
+        };
+        over && !self.actions_running()
+    }
+
+    fn dispatch(&mut self, event: Event, mode: Mode, notify: &dyn Fn(Lifecycle)) {
+        match event {
+            Event::Stop => self.begin_stop(notify),
+            Event::Reload if mode == Mode::Once => {}
+            Event::Reload if self.rounds.open.is_some() => self.life.reload_pending = true,
+            Event::Reload => self.reload(notify),
+            Event::Probe(reply) => self.probe(reply),
+            Event::Results => {
+                for done in self.runner.results() {
+                    self.check_done(done.id, done.round, done.result);
+                }
+            }
+            Event::ActionEnded {
+                group,
+                started,
+                report,
+            } => self.action_ended(&group, started, report),
+            Event::ActionLost { group, started } => {
+                if self.is_running(&group, started) {
+                    self.fail(format!(
+                        "the action thread of group {group:?} ended without reporting"
+                    ));
+                    // It will not report: forget it, or the stop waits for
+                    // ever.
+                    self.orphaned_runs.remove(&group);
+                    for g in self.groups.iter_mut().filter(|g| g.spec.name == group) {
+                        g.slot.finished(false);
+                        g.running_since = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// What follows the latest results: the first round's readiness,
+    /// `exit_on_failure`, and a reload that waited for the round to end.
+    fn settle(&mut self, mode: Mode, notify: &dyn Fn(Lifecycle)) {
+        if mode == Mode::Once || self.life.stopping {
+            return;
+        }
+        if !self.life.ready_announced && self.rounds.completed > 0 && self.table.unreported == 0 {
+            self.life.ready_announced = true;
+            notify(Lifecycle::Ready);
+        }
+        if self.config.general.exit_on_failure {
+            if let Some(reason) = self.first_failure() {
+                error!("exit_on_failure: {reason}");
+                self.life.outcome = Some(Stopped::CheckFailed(reason));
+                self.begin_stop(notify);
+                return;
+            }
+        }
+        if self.life.reload_pending && self.rounds.open.is_none() {
+            self.life.reload_pending = false;
+            self.reload(notify);
+        }
+    }
+
+    fn begin_stop(&mut self, notify: &dyn Fn(Lifecycle)) {
+        if self.life.stopping {
+            return;
+        }
+        info!("stopping");
+        notify(Lifecycle::Stopping);
+        self.life.stopping = true;
         // The rest of the round in flight is not started, and what runs of
         // it is killed: nothing may outlive heartbeat.
-        self.cancel.store(true, Ordering::SeqCst);
+        self.runner.cancel();
         checks::abort_running();
-        let running = self
-            .groups
+        self.log_running_actions();
+    }
+
+    /// Ends the engine because something inside it failed.
+    fn fail(&mut self, why: String) {
+        error!("{why}; stopping");
+        if !matches!(self.life.outcome, Some(Stopped::Failed(_))) {
+            self.life.outcome = Some(Stopped::Failed(why));
+        }
+        self.begin_stop(&|_| {});
+    }
+
+    fn look_at_watchdogs(&mut self, notify: &dyn Fn(Lifecycle)) {
+        if self.life.stopping {
+            return;
+        }
+        let stopped: Vec<String> = self
+            .life
+            .watchdogs
             .iter()
-            .filter(|g| g.slot.running.is_some())
-            .map(|g| &g.spec.name)
-            .chain(self.orphaned_runs.keys());
-        for name in running {
-            info!(
-                "waiting for the running action of group {name:?} (at most {})",
-                short_duration(self.config.general.action_timeout)
-            );
+            .filter(|(_, alive)| !alive())
+            .map(|(what, _)| what.clone())
+            .collect();
+        if let Some(what) = stopped.first() {
+            notify(Lifecycle::Stopping);
+            self.fail(format!("the {what} has stopped"));
         }
     }
 
-    /// Starts a round on the pool; its results come back as an event.
-    fn start_round(&mut self, lateness: Duration) {
-        let checks = self.checks.clone();
-        let tx = self.tx.clone();
-        let cancel = self.cancel.clone();
-        self.round_started = Some((Instant::now(), SystemTime::now(), lateness));
-        if lateness > Duration::from_millis(100) {
-            debug!("round starts {} late", short_duration(lateness));
-        }
-        self.pool.spawn(move || {
-            let results = checks
-                .par_iter()
-                .map(|check| {
-                    if cancel.load(Ordering::SeqCst) {
-                        CheckResult::fail("not run: stopping", Duration::ZERO)
-                    } else {
-                        check.run()
+    /// After the loop: kills what runs of the checks and, when the loop
+    /// panicked, waits for the running actions (each within its deadline)
+    /// and returns the failure.
+    fn end(&mut self, ran: std::thread::Result<()>) -> Option<Stopped> {
+        self.runner.cancel();
+        // A script check that was starting just as the stop came may have
+        // been spawned after the first abort.
+        checks::abort_running();
+        let payload = ran.err()?;
+        let message = runner::payload_text(&*payload);
+        let why = format!("the engine loop panicked: {message}");
+        error!("{why}; waiting for running actions, then exiting");
+        self.life.stopping = true;
+        let limit = Instant::now()
+            + self.config.general.action_timeout
+            + crate::exec::actions::KILL_GRACE
+            + Duration::from_secs(1);
+        while self.actions_running() && Instant::now() < limit {
+            match self
+                .rx
+                .recv_timeout(limit.saturating_duration_since(Instant::now()))
+            {
+                Ok(Event::ActionEnded { group, .. } | Event::ActionLost { group, .. }) => {
+                    self.orphaned_runs.remove(&group);
+                    for g in self.groups.iter_mut().filter(|g| g.spec.name == group) {
+                        g.slot.running = None;
                     }
-                })
-                .collect();
-            let _ = tx.send(Event::RoundDone(results));
-        });
-        if let Ok(mut status) = self.status.write() {
-            status.round_started = self.round_started.map(|(_, wall, _)| wall);
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
         }
-    }
-
-    /// Folds a round's results into check and group health, starts the
-    /// actions that are due, and publishes the new status.
-    fn finish_round(&mut self, results: Vec<CheckResult>) {
-        let (started_at, started_wall, lateness) = self.round_started.take().unwrap_or((
-            Instant::now(),
-            SystemTime::now(),
-            Duration::ZERO,
-        ));
-        let now = SystemTime::now();
-        for (i, result) in results.into_iter().enumerate() {
-            self.observe(i, result, now);
-        }
-        for g in 0..self.groups.len() {
-            self.update_group(g, now);
-        }
-        for g in 0..self.groups.len() {
-            self.start_action_if_due(g, Occasion::Round);
-        }
-        let duration = started_at.elapsed();
-        self.metrics.round(duration, lateness);
-        self.rounds += 1;
-        self.last_round_end = Some(Instant::now());
-        self.last_round = Some(RoundInfo {
-            started: started_wall,
-            duration,
-            lateness,
-        });
-        self.publish();
-        for waiter in self.probe_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
-        self.reap_orphans();
+        Some(Stopped::Failed(why))
     }
 
     /// With [`Options::reap_orphans`], reaps the orphaned zombies that
@@ -471,151 +601,23 @@ impl Engine {
                     debug!("reaped orphaned process {}: {}", orphan.pid, orphan.exit);
                 }
             }
-            Err(e) if !self.reaping_failed => {
-                self.reaping_failed = true;
+            Err(e) if !self.life.reaping_failed => {
+                self.life.reaping_failed = true;
                 warn!("cannot reap orphaned processes, they stay zombies: {e}");
             }
             Err(_) => {}
         }
     }
 
-    fn observe(&mut self, i: usize, result: CheckResult, now: SystemTime) {
-        let spec = &self.config.checks[i];
-        let state = &mut self.states[i];
-        let transition = state.observe(result.healthy, spec.rise, spec.fall);
-        self.metrics.check_result(
-            &spec.name,
-            spec.probe.kind(),
-            result.healthy,
-            result.latency,
-        );
-        self.metrics.check_health(&spec.name, state.health);
-        log_result(spec, state, transition, &result, self.config.general.redact);
-        self.last[i] = Some(LastResult {
-            healthy: result.healthy,
-            reason: result.reason,
-            latency: result.latency,
-            at: now,
-        });
-    }
-
-    fn update_group(&mut self, g: usize, now: SystemTime) {
-        let health = group_health(
-            self.groups[g]
-                .members
-                .iter()
-                .map(|&i| self.states[i].health),
-        );
-        let failed = self.failed_checks(g);
-        let group = &mut self.groups[g];
-        self.metrics.group_health(&group.spec.name, health);
-        if health == group.health {
-            return;
+    /// Links each check to the groups it feeds, from the groups' members.
+    fn link_groups(&mut self) {
+        for slot in &mut self.table.slots {
+            slot.groups.clear();
         }
-        let from = std::mem::replace(&mut group.health, health);
-        group.since = Some(now);
-        self.metrics.transition(&group.spec.name, from, health);
-        if health == Health::Unhealthy {
-            warn!(
-                "group {:?} is unhealthy (was {from}); failing: {}",
-                group.spec.name,
-                failed.join(", ")
-            );
-        } else {
-            info!("group {:?} is {health} (was {from})", group.spec.name);
-        }
-    }
-
-    fn failed_checks(&self, g: usize) -> Vec<String> {
-        self.groups[g]
-            .members
-            .iter()
-            .filter(|&&i| self.states[i].health == Health::Unhealthy)
-            .map(|&i| self.config.checks[i].name.clone())
-            .collect()
-    }
-
-    /// Starts the group's action when its slot says one is due.
-    fn start_action_if_due(&mut self, g: usize, occasion: Occasion) {
-        if self.stopping {
-            return;
-        }
-        let health = self.groups[g].health;
-        let Some(target) = self.groups[g].slot.next(health, occasion) else {
-            return;
-        };
-        let failed_checks = self.failed_checks(g);
-        let group = &mut self.groups[g];
-        let kind = ActionKind::announcing(target);
-        let command = group.spec.command(kind).to_owned();
-        let request = ActionRequest {
-            group: group.spec.name.clone(),
-            kind,
-            command,
-            previous: group.slot.announced,
-            failed_checks,
-            timeout: self.config.general.action_timeout,
-            dry_run: self.options.dry_run,
-            redact: self.config.general.redact,
-        };
-        let tx = self.tx.clone();
-        let name = group.spec.name.clone();
-        let started = SystemTime::now();
-        let spawned = actions::spawn(request, move |report| {
-            let _ = tx.send(Event::ActionEnded {
-                group: name,
-                started,
-                report,
-            });
-        });
-        if let Err(e) = spawned {
-            error!(
-                "cannot start the {} of group {:?}: {e}",
-                kind, group.spec.name
-            );
-            group.slot.finished(false);
-        }
-        self.publish_group(g);
-    }
-
-    fn action_ended(&mut self, name: &str, started: SystemTime, report: ActionReport) {
-        let Some(g) = self.groups.iter().position(|g| g.spec.name == name) else {
-            // Removed by a reload while it ran.
-            self.orphaned_runs.remove(name);
-            return;
-        };
-        self.metrics
-            .action(name, report.kind, &report.exit, report.duration);
-        let group = &mut self.groups[g];
-        if std::mem::take(&mut group.superseded) {
-            // An action of the definition before a reload: it tells
-            // nothing about the new one, which now runs its own.
-            group.slot.running = None;
-        } else {
-            group.slot.finished(report.exit.success());
-        }
-        group.last_action = Some(ActionRecord {
-            kind: report.kind,
-            started,
-            duration: report.duration,
-            exit: report.exit,
-        });
-        self.start_action_if_due(g, Occasion::ActionEnded);
-        self.publish_group(g);
-        self.reap_orphans();
-    }
-
-    fn probe(&mut self, reply: Sender<()>) {
-        let fresh = self
-            .last_round_end
-            .is_some_and(|end| end.elapsed() < PROBE_MIN_AGE);
-        if fresh || self.stopping {
-            let _ = reply.send(());
-            return;
-        }
-        self.probe_waiters.push(reply);
-        if self.round_started.is_none() {
-            self.start_round(Duration::ZERO);
+        for (g, group) in self.groups.iter().enumerate() {
+            for &i in &group.members {
+                self.table.slots[i].groups.push(g);
+            }
         }
     }
 
@@ -624,81 +626,30 @@ impl Engine {
     /// result decides a check's health at once, but a sidecar started with
     /// `--retries 3` exits after three failed probes, not one.
     fn first_failure(&self) -> Option<String> {
-        let i = self
-            .states
+        let (slot, spec) = self
+            .table
+            .slots
             .iter()
             .zip(&self.config.checks)
-            .position(|(s, spec)| s.health == Health::Unhealthy && s.failures >= spec.fall)?;
-        let reason = self.last[i]
+            .find(|(s, spec)| {
+                s.state.health == Health::Unhealthy && s.state.failures >= spec.fall
+            })?;
+        let reason = slot
+            .last
             .as_ref()
             .map_or("no result", |r| r.reason.as_str());
-        Some(format!("{}: {reason}", self.config.checks[i].name))
+        Some(format!("{}: {reason}", spec.name))
     }
 }
 
-/// Logs one check result so that the log says why before a transition
-/// happens, without repeating itself during a long outage:
-/// - a transition: one line, WARNING to unhealthy, INFO to healthy;
-/// - a failure counting towards `fall`: WARNING, with the count;
-/// - a success counting towards `rise`: INFO, with the count;
-/// - a result that confirms the current state: DEBUG.
-fn log_result(
-    spec: &CheckSpec,
-    state: &CheckState,
-    transition: Option<crate::model::Transition>,
-    result: &CheckResult,
-    redact: bool,
-) {
-    let what = describe(spec, redact);
-    let reason = &result.reason;
-    match transition {
-        Some((Health::Unknown, Health::Unhealthy)) => warn!("check {what} is unhealthy: {reason}"),
-        Some((Health::Unknown, to)) => info!("check {what} is {to}: {reason}"),
-        Some((_, Health::Unhealthy)) => warn!(
-            "check {what} is unhealthy after {}: {reason}",
-            run_of(state.failures, "failure", "failures")
-        ),
-        Some((_, to)) => info!(
-            "check {what} is {to} again after {}: {reason}",
-            run_of(state.successes, "success", "successes")
-        ),
-        None if !result.healthy && state.health == Health::Healthy => warn!(
-            "check {what} failed ({} of {} before unhealthy): {reason}",
-            state.failures, spec.fall
-        ),
-        None if result.healthy && state.health == Health::Unhealthy => info!(
-            "check {what} passed ({} of {} before healthy): {reason}",
-            state.successes, spec.rise
-        ),
-        None if result.healthy => debug!("check {what} passed: {reason}"),
-        None => debug!("check {what} still failing: {reason}"),
-    }
-}
-
-/// `1 failure`, `3 consecutive failures`.
-fn run_of(n: u32, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} consecutive {many}")
-    }
-}
-
-/// `"name" (type endpoint)`, how logs name a check; secrets left out
-/// unless `redact` is false (see [`crate::model::Probe::endpoint_as`]).
-fn describe(spec: &CheckSpec, redact: bool) -> String {
-    format!(
-        "{:?} ({} {})",
-        spec.name,
-        spec.probe.kind(),
-        spec.probe.endpoint_as(redact)
-    )
-}
-
-fn build_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("check-{i}"))
-        .build()
-        .map_err(|e| format!("cannot start {threads} check threads: {e}"))
+/// Workers for the checks that block a thread (script checks): `threads`,
+/// but no more than there are such checks, since network checks need
+/// none.
+pub(crate) fn pool_size(config: &Config) -> usize {
+    let scripts = config
+        .checks
+        .iter()
+        .filter(|c| matches!(c.probe, Probe::Script { .. }))
+        .count();
+    config.general.threads.min(scripts).max(1)
 }

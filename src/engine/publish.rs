@@ -1,6 +1,9 @@
 //! Publishing what the engine knows as a [`Snapshot`] for readers (the
 //! status server, `--once`): the whole of it after every round and reload,
-//! one group after each of its actions.
+//! one check and its groups after a result that came after its round, one
+//! group after each of its actions.
+
+use std::time::SystemTime;
 
 use super::Engine;
 use crate::model::ActionKind;
@@ -10,10 +13,26 @@ impl Engine {
     /// Publishes a fresh copy of one group's status: after its action starts
     /// or ends, without copying every check.
     pub(super) fn publish_group(&self, g: usize) {
-        if let Ok(mut status) = self.status.write() {
+        if let Ok(mut status) = self.shared.status.write() {
             if let Some(slot) = status.groups.get_mut(g) {
                 *slot = self.group_status(g);
             }
+        }
+    }
+
+    /// Publishes a fresh copy of one check's status.
+    pub(super) fn publish_check(&self, i: usize) {
+        if let Ok(mut status) = self.shared.status.write() {
+            if let Some(slot) = status.checks.get_mut(i) {
+                *slot = self.check_status(i);
+            }
+        }
+    }
+
+    /// Publishes when the round in progress started (`None`: none is).
+    pub(super) fn publish_round_started(&self, started: Option<SystemTime>) {
+        if let Ok(mut status) = self.shared.status.write() {
+            status.round_started = started;
         }
     }
 
@@ -33,35 +52,36 @@ impl Engine {
         }
     }
 
+    fn check_status(&self, i: usize) -> CheckStatus {
+        let (spec, slot) = (&self.config.checks[i], &self.table.slots[i]);
+        CheckStatus {
+            name: spec.name.clone(),
+            kind: spec.probe.kind(),
+            endpoint: spec.probe.endpoint_as(self.config.general.redact),
+            health: slot.state.health,
+            successes: slot.state.successes,
+            failures: slot.state.failures,
+            last: slot.last.clone(),
+            running_since: slot.flight.map(|f| f.started),
+        }
+    }
+
     /// Publishes a fresh snapshot for readers: after every round and reload.
     pub(super) fn publish(&self) {
         let snapshot = Snapshot {
-            started: Some(self.started),
+            started: Some(self.shared.started),
             interval: self.config.general.interval,
-            rounds: self.rounds,
-            last_round: self.last_round.clone(),
-            round_started: self.round_started.map(|(_, wall, _)| wall),
+            rounds: self.rounds.completed,
+            last_round: self.rounds.last.clone(),
+            round_started: self.rounds.open.as_ref().map(|r| r.started_wall),
             groups: (0..self.groups.len())
                 .map(|g| self.group_status(g))
                 .collect(),
-            checks: self
-                .config
-                .checks
-                .iter()
-                .zip(&self.states)
-                .zip(&self.last)
-                .map(|((spec, state), last)| CheckStatus {
-                    name: spec.name.clone(),
-                    kind: spec.probe.kind(),
-                    endpoint: spec.probe.endpoint_as(self.config.general.redact),
-                    health: state.health,
-                    successes: state.successes,
-                    failures: state.failures,
-                    last: last.clone(),
-                })
+            checks: (0..self.table.slots.len())
+                .map(|i| self.check_status(i))
                 .collect(),
         };
-        if let Ok(mut status) = self.status.write() {
+        if let Ok(mut status) = self.shared.status.write() {
             *status = snapshot;
         }
     }

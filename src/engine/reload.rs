@@ -5,15 +5,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use log::{error, info, warn};
 
+use super::groups::Group;
+use super::schedule::grid_after;
 use super::state::{ActionSlot, CheckState};
-use super::{Engine, Group, Lifecycle, build_pool};
-use crate::checks;
+use super::table::{self, Slot, Table};
+use super::{Engine, Lifecycle};
+use crate::checks::{self, Check};
+use crate::model::Config;
 use crate::model::Health;
-use crate::model::{CheckSpec, Config};
 
 impl Engine {
     /// Rereads the configuration file, telling `notify` before and after.
@@ -31,7 +34,7 @@ impl Engine {
             return;
         };
         info!("reloading {}", path.display());
-        let loaded = match &self.loader {
+        let loaded = match &self.life.loader {
             Some(load) => load(&path),
             None => crate::config::load(&path).map_err(|e| e.to_string()),
         };
@@ -53,44 +56,22 @@ impl Engine {
 
     fn apply(&mut self, config: Config) -> Result<String, String> {
         let checks = checks::build(&config.checks)?;
-        if config.general.threads != self.config.general.threads {
-            self.pool = Arc::new(build_pool(config.general.threads)?);
-        }
+        self.runner
+            .resize(super::pool_size(&config))
+            .map_err(|e| e.0)?;
         warn_restart_needed(&self.config, &config, &self.path_for_messages());
         crate::logging::set_level(config.general.log_level);
         crate::logging::set_format(config.general.log_format);
+        self.shared.metrics.configure(&config);
 
-        let old: HashMap<&str, (usize, &CheckSpec)> = self
-            .config
-            .checks
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name.as_str(), (i, c)))
-            .collect();
-        let mut kept = 0;
-        let mut states = Vec::with_capacity(config.checks.len());
-        let mut last = Vec::with_capacity(config.checks.len());
-        for spec in &config.checks {
-            match old.get(spec.name.as_str()) {
-                Some(&(i, old_spec)) if old_spec == spec => {
-                    kept += 1;
-                    states.push(self.states[i]);
-                    last.push(self.last[i].clone());
-                }
-                _ => {
-                    states.push(CheckState::default());
-                    last.push(None);
-                }
-            }
-        }
+        let (slots, kept) = self.carry_over(&config, checks);
+        let added = config.checks.len() - kept;
+        let removed = self.config.checks.len() - kept;
         let previous: HashMap<String, Group> = self
             .groups
             .drain(..)
             .map(|g| (g.spec.name.clone(), g))
             .collect();
-        self.metrics.configure(&config);
-        let added = config.checks.len() - kept;
-        let removed = self.config.checks.len() - kept;
         for (name, old) in &previous {
             if let Some(running) = old.slot.running {
                 if !config.groups.iter().any(|g| g.name == *name) {
@@ -99,19 +80,77 @@ impl Engine {
             }
         }
         self.groups = make_groups(&config, &previous, &mut self.orphaned_runs);
-        self.states = states;
-        self.last = last;
-        self.checks = Arc::new(checks);
+        self.table = Table::new(slots);
         self.config = config;
-        let now = SystemTime::now();
+        self.link_groups();
+        let now = Instant::now();
+        self.rounds.next_tick = grid_after(self.rounds.anchor, self.config.general.interval, now);
+        self.rounds.wake = now;
+        let wall = SystemTime::now();
         for g in 0..self.groups.len() {
             // A group whose membership changed may change health now.
-            self.update_group(g, now);
+            self.update_group(g, wall);
         }
         self.publish();
         Ok(format!(
             "{kept} checks unchanged, {added} new or changed, {removed} removed or changed"
         ))
+    }
+
+    /// The checks of `config` at run time, run by `checks`: those whose
+    /// definition is unchanged keep their id, state, latest result and run
+    /// in flight; new or changed ones start unknown and are first due at
+    /// the next point of their schedule. Returns them and how many were
+    /// kept.
+    fn carry_over(&mut self, config: &Config, checks: Vec<Arc<dyn Check>>) -> (Vec<Slot>, usize) {
+        let old: HashMap<&str, usize> = self
+            .config
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_str(), i))
+            .collect();
+        let (anchor, now) = (self.rounds.anchor, Instant::now());
+        let mut kept = 0;
+        let slots = checks
+            .into_iter()
+            .zip(&config.checks)
+            .map(|(check, spec)| {
+                let timing = table::timing(spec, config.general.interval);
+                let first_due = grid_after(anchor, timing.interval, now);
+                match old.get(spec.name.as_str()) {
+                    Some(&i) if self.config.checks[i] == *spec => {
+                        kept += 1;
+                        let was = &self.table.slots[i];
+                        Slot {
+                            id: was.id,
+                            check,
+                            timing,
+                            state: was.state,
+                            last: was.last.clone(),
+                            flight: was.flight,
+                            next_due: if was.timing == timing {
+                                was.next_due
+                            } else {
+                                first_due
+                            },
+                            groups: Vec::new(),
+                        }
+                    }
+                    _ => Slot {
+                        id: table::new_id(),
+                        check,
+                        timing,
+                        state: CheckState::default(),
+                        last: None,
+                        flight: None,
+                        next_due: first_due,
+                        groups: Vec::new(),
+                    },
+                }
+            })
+            .collect();
+        (slots, kept)
     }
 
     fn path_for_messages(&self) -> String {
@@ -151,6 +190,7 @@ pub(super) fn make_groups(
                     since: old.since,
                     slot: old.slot,
                     superseded: old.superseded,
+                    running_since: old.running_since,
                     last_action: old.last_action.clone(),
                 },
                 old => {
@@ -167,6 +207,7 @@ pub(super) fn make_groups(
                             ..ActionSlot::default()
                         },
                         superseded: running.is_some(),
+                        running_since: None,
                         last_action: None,
                     }
                 }

@@ -139,6 +139,8 @@ pub struct Server {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// Cleared when the server thread ends, however it ends.
+    alive: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Server {
@@ -148,6 +150,13 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
+    /// A watchdog for the engine ([`crate::engine::Engine::watch`]): `true`
+    /// while the server thread runs, `false` once it has ended or panicked.
+    pub fn alive(&self) -> impl Fn() -> bool + Send + 'static {
+        let alive = Arc::clone(&self.alive);
+        move || alive.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The address it listens on (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -257,9 +266,12 @@ pub fn spawn(
         },
     });
     let (stop_tx, stop_rx) = oneshot::channel();
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let running = Running(Arc::clone(&alive));
     let thread = std::thread::Builder::new()
         .name("status-server".into())
         .spawn(move || {
+            let _running = running;
             runtime.block_on(async move {
                 match TcpListener::from_std(listener) {
                     Ok(listener) => accept_loop(listener, app, limits, stop_rx).await,
@@ -273,7 +285,18 @@ pub fn spawn(
         addr: local,
         stop: Some(stop_tx),
         thread: Some(thread),
+        alive,
     })
+}
+
+/// Clears its flag when dropped: when the server thread ends, also by a
+/// panic.
+struct Running(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// What every request handler needs.

@@ -132,6 +132,9 @@ pub struct CheckStatus {
     pub failures: u32,
     /// The latest result.
     pub last: Option<LastResult>,
+    /// When its run in flight started, if one is: until it reports, the
+    /// check keeps its state.
+    pub running_since: Option<SystemTime>,
 }
 
 /// A check's latest result.

@@ -23,6 +23,7 @@ pub fn check(name: &str, health: Health, reason: &str) -> CheckStatus {
             latency: Duration::from_millis(12),
             at: SystemTime::now(),
         }),
+        running_since: None,
     }
 }
 

@@ -1,0 +1,227 @@
+//! Action groups at run time: their health from their checks' states, and
+//! the promotions and demotions that follow, one at a time per group.
+
+use std::sync::mpsc::Sender;
+use std::time::SystemTime;
+
+use log::{error, info, warn};
+
+use super::state::{ActionSlot, Occasion};
+use super::{Engine, Event};
+use crate::exec::actions::{self, ActionReport, ActionRequest};
+use crate::model::{ActionKind, GroupSpec, Health, group_health, short_duration};
+use crate::status::ActionRecord;
+
+/// A group at run time.
+pub(super) struct Group {
+    pub spec: GroupSpec,
+    /// Indices into the engine's checks.
+    pub members: Vec<usize>,
+    pub health: Health,
+    pub since: Option<SystemTime>,
+    pub slot: ActionSlot,
+    /// The running action is one of the group's definition before a
+    /// reload changed it: when it ends, the group starts afresh.
+    pub superseded: bool,
+    /// When the running action started, if one runs.
+    pub running_since: Option<SystemTime>,
+    pub last_action: Option<ActionRecord>,
+}
+
+impl Engine {
+    /// Evaluates every group from its checks' latest states and starts the
+    /// actions that are due.
+    pub(super) fn evaluate_groups(&mut self, occasion: Occasion) {
+        let now = SystemTime::now();
+        for g in 0..self.groups.len() {
+            self.update_group(g, now);
+        }
+        for g in 0..self.groups.len() {
+            self.start_action_if_due(g, occasion);
+        }
+    }
+
+    /// Evaluates only the groups `check` feeds: after a result that came
+    /// in after its round had ended.
+    pub(super) fn evaluate_groups_of(&mut self, check: usize) {
+        let now = SystemTime::now();
+        for g in self.table.slots[check].groups.clone() {
+            self.update_group(g, now);
+            self.start_action_if_due(g, Occasion::Round);
+            self.publish_group(g);
+        }
+    }
+
+    pub(super) fn update_group(&mut self, g: usize, now: SystemTime) {
+        let slots = &self.table.slots;
+        let health = group_health(
+            self.groups[g]
+                .members
+                .iter()
+                .map(|&i| slots[i].state.health),
+        );
+        let failed = self.failed_checks(g);
+        let group = &mut self.groups[g];
+        self.shared.metrics.group_health(&group.spec.name, health);
+        if health == group.health {
+            return;
+        }
+        let from = std::mem::replace(&mut group.health, health);
+        group.since = Some(now);
+        self.shared
+            .metrics
+            .transition(&group.spec.name, from, health);
+        if health == Health::Unhealthy {
+            warn!(
+                "group {:?} is unhealthy (was {from}); failing: {}",
+                group.spec.name,
+                failed.join(", ")
+            );
+        } else {
+            info!("group {:?} is {health} (was {from})", group.spec.name);
+        }
+    }
+
+    fn failed_checks(&self, g: usize) -> Vec<String> {
+        self.groups[g]
+            .members
+            .iter()
+            .filter(|&&i| self.table.slots[i].state.health == Health::Unhealthy)
+            .map(|&i| self.config.checks[i].name.clone())
+            .collect()
+    }
+
+    /// Starts the group's action when its slot says one is due.
+    pub(super) fn start_action_if_due(&mut self, g: usize, occasion: Occasion) {
+        if self.life.stopping {
+            return;
+        }
+        let health = self.groups[g].health;
+        let Some(target) = self.groups[g].slot.next(health, occasion) else {
+            return;
+        };
+        let failed_checks = self.failed_checks(g);
+        let group = &mut self.groups[g];
+        let kind = ActionKind::announcing(target);
+        let request = ActionRequest {
+            group: group.spec.name.clone(),
+            kind,
+            command: group.spec.command(kind).to_owned(),
+            previous: group.slot.announced,
+            failed_checks,
+            timeout: self.config.general.action_timeout,
+            dry_run: self.options.dry_run,
+            redact: self.config.general.redact,
+        };
+        let started = SystemTime::now();
+        let mut done = ActionDone {
+            tx: Some(self.tx.clone()),
+            group: group.spec.name.clone(),
+            started,
+        };
+        group.running_since = Some(started);
+        if let Err(e) = actions::spawn(request, move |report| done.send(report)) {
+            error!(
+                "cannot start the {} of group {:?}: {e}",
+                kind, group.spec.name
+            );
+            group.slot.finished(false);
+            group.running_since = None;
+        }
+        self.publish_group(g);
+    }
+
+    pub(super) fn action_ended(&mut self, name: &str, started: SystemTime, report: ActionReport) {
+        let Some(g) = self.groups.iter().position(|g| g.spec.name == name) else {
+            // Removed by a reload while it ran.
+            self.orphaned_runs.remove(name);
+            return;
+        };
+        self.shared
+            .metrics
+            .action(name, report.kind, &report.exit, report.duration);
+        let group = &mut self.groups[g];
+        group.running_since = None;
+        if std::mem::take(&mut group.superseded) {
+            // An action of the definition before a reload: it tells
+            // nothing about the new one, which now runs its own.
+            group.slot.running = None;
+        } else {
+            group.slot.finished(report.exit.success());
+        }
+        group.last_action = Some(ActionRecord {
+            kind: report.kind,
+            started,
+            duration: report.duration,
+            exit: report.exit,
+        });
+        self.start_action_if_due(g, Occasion::ActionEnded);
+        self.publish_group(g);
+        self.reap_orphans();
+    }
+
+    /// Whether the action of `name` that started at `started` is the one
+    /// running now: a lost action that is still counted as running would
+    /// hold its group (and a stop) for ever.
+    pub(super) fn is_running(&self, name: &str, started: SystemTime) -> bool {
+        self.groups
+            .iter()
+            .any(|g| g.spec.name == name && g.running_since == Some(started))
+            || self.orphaned_runs.contains_key(name)
+    }
+
+    pub(super) fn actions_running(&self) -> bool {
+        self.groups.iter().any(|g| g.slot.running.is_some()) || !self.orphaned_runs.is_empty()
+    }
+
+    /// Logs which actions a stop waits for.
+    pub(super) fn log_running_actions(&self) {
+        let running = self
+            .groups
+            .iter()
+            .filter(|g| g.slot.running.is_some())
+            .map(|g| &g.spec.name)
+            .chain(self.orphaned_runs.keys());
+        for name in running {
+            info!(
+                "waiting for the running action of group {name:?} (at most {})",
+                short_duration(self.config.general.action_timeout)
+            );
+        }
+    }
+}
+
+/// Reports an action's end to the engine: with its report when the action
+/// thread calls [`ActionDone::send`], or as [`Event::ActionLost`] when the
+/// thread dies first (a panic drops this on the way out), so that the
+/// engine never waits for an action that will not end. (When the thread
+/// cannot even start, this is dropped too; the engine then knows the
+/// action is not running and ignores the event.)
+struct ActionDone {
+    tx: Option<Sender<Event>>,
+    group: String,
+    started: SystemTime,
+}
+
+impl ActionDone {
+    fn send(&mut self, report: ActionReport) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Event::ActionEnded {
+                group: std::mem::take(&mut self.group),
+                started: self.started,
+                report,
+            });
+        }
+    }
+}
+
+impl Drop for ActionDone {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Event::ActionLost {
+                group: std::mem::take(&mut self.group),
+                started: self.started,
+            });
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Where checks run, and how their failures are contained.
+//!
+//! A check that waits on the network ([`Check::probe`]) runs as a future on
+//! the network runtime: one thread (`checks-net`) multiplexing every
+//! socket and timer, so checks waiting on stalled peers hold no thread and
+//! take no capacity from the others. A check that blocks its thread (a
+//! script check waiting for its child) runs on the rayon pool of
+//! `threads` workers. Either way its result comes back to the engine's loop
+//! through a `Sink`, tagged with the check's id and the round that
+//! started it.
+//!
+//! A panic inside a check is that check's failure: the panic hook of
+//! [`install_panic_hook`] notes the message and location instead of
+//! printing them, and the run ends with `internal error: MESSAGE at
+//! FILE:LINE:COLUMN`, which the engine logs once like any failure. A panic
+//! anywhere else is logged at ERROR with its thread and location.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::Event;
+use crate::checks::{Check, CheckResult};
+
+/// Why the executors of checks could not be started: an operating-system
+/// refusal (threads, file descriptors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartError(pub String);
+
+/// The rayon pool for checks that block, and the network runtime for
+/// checks that wait on sockets.
+pub(super) struct Runner {
+    pool: rayon::ThreadPool,
+    threads: usize,
+    net: tokio::runtime::Handle,
+    /// Ends the network runtime's thread, dropping every check future in
+    /// flight (their sockets close).
+    net_stop: Option<oneshot::Sender<()>>,
+    net_thread: Option<JoinHandle<()>>,
+    /// Set on stop: checks queued on the pool and not started yet are not
+    /// run.
+    cancel: Arc<AtomicBool>,
+    /// Network checks started since the last flush.
+    batch: Vec<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    sink: Arc<Sink>,
+}
+
+/// A check's run has ended: `round` is the round that started it.
+pub(super) struct Done {
+    pub id: u64,
+    pub round: u64,
+    pub result: CheckResult,
+}
+
+/// Where results wait for the engine's loop. The loop is woken with one
+/// [`Event::Results`] for however many results come in before it looks:
+/// a round of ten thousand checks costs a few wake-ups, not ten thousand.
+struct Sink {
+    results: Mutex<Vec<Done>>,
+    /// An `Event::Results` has been sent and not yet answered by `drain`.
+    notified: AtomicBool,
+    tx: Sender<Event>,
+}
+
+impl Sink {
+    fn push(&self, done: Done) {
+        self.results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(done);
+        if !self.notified.swap(true, Ordering::SeqCst) {
+            let _ = self.tx.send(Event::Results);
+        }
+    }
+
+    /// Takes every result in. A push that comes after this sends a new
+    /// event, since `notified` is cleared first.
+    fn drain(&self) -> Vec<Done> {
+        self.notified.store(false, Ordering::SeqCst);
+        std::mem::take(&mut *self.results.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl Runner {
+    /// Starts a pool of `threads` workers and the network runtime.
+    ///
+    /// # Errors
+    /// When the system refuses a thread or the runtime's descriptors.
+    pub(super) fn new(threads: usize, tx: Sender<Event>) -> Result<Runner, StartError> {
+        let pool = build_pool(threads)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StartError(format!("cannot start the network runtime: {e}")))?;
+        let net = runtime.handle().clone();
+        let (net_stop, stopped) = oneshot::channel::<()>();
+        let net_thread = std::thread::Builder::new()
+            .name("checks-net".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let _ = stopped.await;
+                });
+                // Drops every check still in flight without waiting.
+                runtime.shutdown_background();
+            })
+            .map_err(|e| StartError(format!("cannot start the network check thread: {e}")))?;
+        Ok(Runner {
+            pool,
+            threads,
+            net,
+            net_stop: Some(net_stop),
+            net_thread: Some(net_thread),
+            cancel: Arc::new(AtomicBool::new(false)),
+            batch: Vec::new(),
+            sink: Arc::new(Sink {
+                results: Mutex::new(Vec::new()),
+                notified: AtomicBool::new(false),
+                tx,
+            }),
+        })
+    }
+
+    /// Replaces the pool with one of `threads` workers; checks running on
+    /// the old one finish there.
+    ///
+    /// # Errors
+    /// When the system refuses the threads; the old pool is kept.
+    pub(super) fn resize(&mut self, threads: usize) -> Result<(), StartError> {
+        if threads != self.threads {
+            self.pool = build_pool(threads)?;
+            self.threads = threads;
+        }
+        Ok(())
+    }
+
+    /// Starts one run of `check`; its result comes back through the sink
+    /// with `id` and `round`. Network checks are started in a batch by
+    /// [`Runner::flush`].
+    pub(super) fn run(&mut self, check: &Arc<dyn Check>, id: u64, round: u64) {
+        let sink = Arc::clone(&self.sink);
+        if let Some(future) = Arc::clone(check).probe() {
+            self.batch.push(Box::pin(async move {
+                let result = Contained::new(future).await;
+                sink.push(Done { id, round, result });
+            }));
+            return;
+        }
+        let check = Arc::clone(check);
+        let cancel = Arc::clone(&self.cancel);
+        self.pool.spawn(move || {
+            let result = if cancel.load(Ordering::SeqCst) {
+                CheckResult::fail("not run: stopping", Duration::ZERO)
+            } else {
+                contain(|| check.run())
+            };
+            sink.push(Done { id, round, result });
+        });
+    }
+
+    /// Starts the network checks of [`Runner::run`] since the last flush,
+    /// handing them to the network thread at once: one wake-up of that
+    /// thread for a whole round.
+    pub(super) fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.net.spawn(async move {
+            for future in batch {
+                tokio::spawn(future);
+            }
+        });
+    }
+
+    /// The results that have come in since the last call.
+    pub(super) fn results(&self) -> Vec<Done> {
+        self.sink.drain()
+    }
+
+    /// No check queued on the pool starts from now on.
+    pub(super) fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        if let Some(stop) = self.net_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.net_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn build_pool(threads: usize) -> Result<rayon::ThreadPool, StartError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("check-{i}"))
+        .build()
+        .map_err(|e| StartError(format!("cannot start {threads} check threads: {e}")))
+}
+
+thread_local! {
+    /// Set while this thread runs a check: a panic is then the check's
+    /// failure and is not logged by the hook.
+    static CONTAINED: Cell<bool> = const { Cell::new(false) };
+    /// The message and location of the last contained panic.
+    static CAUGHT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Installs (once per process) the panic hook that tells contained panics
+/// from the others: inside a check it keeps `MESSAGE at FILE:LINE:COL` for
+/// the check's reason; elsewhere it logs `panic in thread NAME at
+/// FILE:LINE:COL: MESSAGE` at ERROR (and, when no logger is set up, hands
+/// over to the hook it replaced, which prints to stderr).
+pub fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = payload_text(info.payload());
+            let place = info
+                .location()
+                .map_or_else(|| "an unknown place".to_owned(), ToString::to_string);
+            if CONTAINED.with(Cell::get) {
+                CAUGHT.with(|c| *c.borrow_mut() = Some(format!("{message} at {place}")));
+                return;
+            }
+            if log::max_level() == log::LevelFilter::Off {
+                previous(info);
+                return;
+            }
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("unnamed");
+            log::error!("panic in thread {name} at {place}: {message}");
+        }));
+    });
+}
+
+pub(super) fn payload_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}
+
+/// Runs `f` as a contained check: a panic becomes a failing result.
+fn contain(f: impl FnOnce() -> CheckResult) -> CheckResult {
+    let start = Instant::now();
+    let outcome = {
+        let _guard = ContainedScope::enter();
+        catch_unwind(AssertUnwindSafe(f))
+    };
+    outcome.unwrap_or_else(|payload| panicked(&*payload, start))
+}
+
+/// The failing result of a check that panicked.
+fn panicked(payload: &(dyn Any + Send), start: Instant) -> CheckResult {
+    let what = CAUGHT
+        .with(|c| c.borrow_mut().take())
+        .unwrap_or_else(|| payload_text(payload));
+    CheckResult::fail(format!("internal error: {what}"), start.elapsed())
+}
+
+/// Marks this thread as running a check until dropped (also on unwind).
+struct ContainedScope {
+    outer: bool,
+}
+
+impl ContainedScope {
+    fn enter() -> ContainedScope {
+        ContainedScope {
+            outer: CONTAINED.with(|c| c.replace(true)),
+        }
+    }
+}
+
+impl Drop for ContainedScope {
+    fn drop(&mut self) {
+        CONTAINED.with(|c| c.set(self.outer));
+    }
+}
+
+/// A check future whose panics become its failing result.
+struct Contained {
+    future: Option<Pin<Box<dyn Future<Output = CheckResult> + Send>>>,
+    start: Instant,
+}
+
+impl Contained {
+    fn new(future: Pin<Box<dyn Future<Output = CheckResult> + Send>>) -> Contained {
+        Contained {
+            future: Some(future),
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Future for Contained {
+    type Output = CheckResult;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CheckResult> {
+        let Some(future) = self.future.as_mut() else {
+            return Poll::Ready(CheckResult::fail(
+                "internal error: polled after completion",
+                Duration::ZERO,
+            ));
+        };
+        let polled = {
+            let _guard = ContainedScope::enter();
+            catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+        };
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => {
+                self.future = None;
+                Poll::Ready(result)
+            }
+            Err(payload) => {
+                // A future that panicked is not polled again.
+                self.future = None;
+                Poll::Ready(panicked(&*payload, self.start))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_check_is_its_failure_with_the_place() {
+        install_panic_hook();
+        let result = contain(|| panic!("boom {}", 7));
+        assert!(!result.healthy);
+        assert!(
+            result
+                .reason
+                .starts_with("internal error: boom 7 at src/engine/runner.rs:"),
+            "{}",
+            result.reason
+        );
+        // The thread is no longer marked: a later panic is not a check's.
+        assert!(!CONTAINED.with(Cell::get));
+    }
+
+    #[test]
+    fn a_panicking_future_is_its_failure() {
+        install_panic_hook();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(Contained::new(Box::pin(async {
+            tokio::task::yield_now().await;
+            panic!("late");
+        })));
+        assert!(
+            result.reason.starts_with("internal error: late at "),
+            "{result:?}"
+        );
+    }
+}

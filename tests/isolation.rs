@@ -1,0 +1,433 @@
+//! Every check on its own, through an engine run in this process: real
+//! checks against loopback peers and `/bin/sh`, real hooks that append to
+//! a log, and the engine's published snapshot to look at. A peer that
+//! accepts and never answers, a DNS server that never answers, a check
+//! that panics: each may hurt only the checks that use it.
+
+use crate::support::{child, net, poll::wait_for};
+
+use std::fs;
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use heartbeat::checks::{self, Check, CheckFuture, CheckResult};
+use heartbeat::config;
+use heartbeat::engine::{Engine, Handle, Options, Stopped};
+use heartbeat::model::Health;
+use heartbeat::status::{CheckStatus, SharedStatus, Snapshot};
+
+const LONG: Duration = Duration::from_secs(20);
+
+/// An engine running on a thread of its own, stopped and joined on drop.
+struct Running {
+    handle: Handle,
+    status: SharedStatus,
+    thread: Option<JoinHandle<Stopped>>,
+}
+
+impl Running {
+    fn start(engine: Engine) -> Running {
+        let handle = engine.handle();
+        let status = engine.status();
+        let thread = std::thread::spawn(move || engine.run(&|_| {}));
+        Running {
+            handle,
+            status,
+            thread: Some(thread),
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.status.read().unwrap().clone()
+    }
+
+    fn check(&self, name: &str) -> CheckStatus {
+        let snapshot = self.snapshot();
+        snapshot
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no check {name}"))
+            .clone()
+    }
+
+    fn reason(&self, name: &str) -> Option<String> {
+        self.check(name).last.map(|r| r.reason)
+    }
+
+    fn group(&self, name: &str) -> Health {
+        let snapshot = self.snapshot();
+        snapshot
+            .groups
+            .iter()
+            .find(|g| g.name == name)
+            .unwrap_or_else(|| panic!("no group {name}"))
+            .health
+    }
+
+    fn stop(mut self) -> Stopped {
+        self.handle.stop();
+        self.thread
+            .take()
+            .unwrap()
+            .join()
+            .expect("the engine thread")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.handle.stop();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A configuration from INI text, its paths relative to `dir`.
+fn parse(text: &str, dir: &Path) -> heartbeat::model::Config {
+    config::parse(text, &dir.join("hb.conf"), dir)
+        .unwrap_or_else(|e| panic!("invalid test configuration: {e}\n{text}"))
+        .config
+}
+
+/// `[promotions]` and `[demotions]` whose hooks append `promotion GROUP` /
+/// `demotion GROUP` to `log`.
+fn hooks(log: &Path, groups: &[&str]) -> String {
+    let mut text = String::from("[promotions]\n");
+    for g in groups {
+        text += &format!(
+            "{g} = echo promotion $HEARTBEAT_ACTION >> {}\n",
+            log.display()
+        );
+    }
+    text += "[demotions]\n";
+    for g in groups {
+        text += &format!(
+            "{g} = echo demotion $HEARTBEAT_ACTION >> {}\n",
+            log.display()
+        );
+    }
+    text
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .map(|s| s.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// How many times a counting script has run (one line per run).
+fn runs(path: &Path) -> usize {
+    lines(path).len()
+}
+
+/// A listener that accepts, counts and closes.
+fn counting_listener() -> (net::Server, Arc<AtomicUsize>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    let server = net::Server::start("127.0.0.1:0", move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+    });
+    (server, count)
+}
+
+/// A peer that accepts, counts the connections it holds, and never answers.
+fn counting_silent_peer() -> (net::Server, Arc<AtomicUsize>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    let server = net::Server::start("127.0.0.1:0", move |mut stream: TcpStream| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        let mut sink = [0u8; 1024];
+        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    (server, count)
+}
+
+#[test]
+fn a_stalled_peer_delays_neither_a_healthy_check_nor_the_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("actions.log");
+    let (healthy, connects) = counting_listener();
+    let (stalled, held) = counting_silent_peer();
+    let text = format!(
+        "[general]\ninterval = 200ms\n{}\
+         [up]\nurl = tcp://127.0.0.1:{}\naction = fast\n\
+         [stuck]\nurl = http://127.0.0.1:{}/\ntimeout = 60\naction = slow\n",
+        hooks(&log, &["fast", "slow"]),
+        healthy.port(),
+        stalled.port()
+    );
+    let engine = Running::start(Engine::new(parse(&text, dir.path()), Options::default()).unwrap());
+
+    // Ten runs of the healthy check at 200 ms take about 2 s, far less than
+    // the 60 s the stalled check may wait for its peer.
+    wait_for("ten runs of the healthy check", LONG, || {
+        connects.load(Ordering::SeqCst) >= 10
+    });
+    wait_for("the promotion of the healthy group", LONG, || {
+        lines(&log) == ["promotion fast"]
+    });
+    let snapshot = engine.snapshot();
+    assert!(snapshot.rounds >= 9, "{} rounds", snapshot.rounds);
+    assert_eq!(engine.group("fast"), Health::Healthy);
+    assert_eq!(engine.reason("up").as_deref(), Some("connected"));
+
+    // The stalled check runs once, is never started again while it waits,
+    // and keeps its state (unknown: it has no result yet).
+    let stuck = engine.check("stuck");
+    assert!(stuck.running_since.is_some(), "{stuck:?}");
+    assert_eq!(
+        (stuck.health, stuck.last.is_none()),
+        (Health::Unknown, true)
+    );
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+    assert_eq!(engine.group("slow"), Health::Unknown);
+    assert_eq!(engine.stop(), Stopped::Requested);
+}
+
+#[test]
+fn each_check_runs_at_its_own_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let (often, seldom) = (dir.path().join("often"), dir.path().join("seldom"));
+    let text = format!(
+        "[general]\ninterval = 400ms\n{}\
+         [often]\ntype = script\ncommand = echo >> {}\ninterval = 100ms\naction = g\n\
+         [seldom]\ntype = script\ncommand = echo >> {}\naction = g\n",
+        hooks(&dir.path().join("log"), &["g"]),
+        often.display(),
+        seldom.display()
+    );
+    let engine = Running::start(Engine::new(parse(&text, dir.path()), Options::default()).unwrap());
+    wait_for("five runs at [general] interval", LONG, || {
+        runs(&seldom) >= 5
+    });
+    let (a, b) = (runs(&often), runs(&seldom));
+    // Four runs of the first for one of the second; a loaded machine may
+    // start a few late, never early.
+    assert!(
+        a >= 2 * b && a <= 4 * b + 4,
+        "{a} runs at 100 ms, {b} at 400 ms"
+    );
+    drop(engine);
+}
+
+/// The timeline of the README: `interval = 3s`, `fast_interval = 100ms`,
+/// `fall = 3`. After the first failure the check runs every 100 ms, so it
+/// turns unhealthy about 200 ms later, not 6 s later.
+#[test]
+fn fast_interval_confirms_an_outage_between_two_regular_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, count, plan) = (
+        dir.path().join("actions.log"),
+        dir.path().join("count"),
+        dir.path().join("plan"),
+    );
+    fs::write(&plan, "+-----------\n").unwrap();
+    let command = format!(
+        "n=$(($(cat {c} 2>/dev/null || echo 0)+1)); echo $n > {c}; r=$(cut -c$n {p}); [ \"${{r:-+}}\" = + ]",
+        c = count.display(),
+        p = plan.display()
+    );
+    let text = format!(
+        "[general]\ninterval = 3s\n{}\
+         [flaky]\ntype = script\ncommand = {command}\nfall = 3\nfast_interval = 100ms\naction = g\n",
+        hooks(&log, &["g"]),
+    );
+    let engine = Running::start(Engine::new(parse(&text, dir.path()), Options::default()).unwrap());
+    let first_run = |n: usize| fs::read_to_string(&count).is_ok_and(|s| s.trim() == n.to_string());
+    wait_for("the first run", LONG, || first_run(1));
+    wait_for("the first failure, one interval later", LONG, || {
+        first_run(2)
+    });
+    let failed = Instant::now();
+    wait_for("the demotion", LONG, || {
+        lines(&log) == ["promotion g", "demotion g"]
+    });
+    let took = failed.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "unhealthy {took:?} after the first failure; at 3 s a run it takes 6 s"
+    );
+    assert_eq!(engine.check("flaky").failures, 3);
+    drop(engine);
+}
+
+/// A check kind that exists for this test: it panics, on a worker thread
+/// (`run`) or on the network runtime (`probe`).
+struct Panicking {
+    on_network: bool,
+}
+
+impl Check for Panicking {
+    fn run(&self) -> CheckResult {
+        panic!("blocking check exploded");
+    }
+
+    fn probe(self: Arc<Self>) -> Option<CheckFuture> {
+        if !self.on_network {
+            return None;
+        }
+        Some(Box::pin(async {
+            tokio::task::yield_now().await;
+            panic!("network check exploded")
+        }))
+    }
+}
+
+#[test]
+fn a_panicking_check_is_that_checks_failure_and_the_daemon_runs_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("actions.log");
+    let (healthy, connects) = counting_listener();
+    let text = format!(
+        "[general]\ninterval = 100ms\n{}\
+         [thread]\ntype = script\ncommand = true\naction = bad\n\
+         [network]\nurl = tcp://127.0.0.1:1\naction = bad\n\
+         [up]\nurl = tcp://127.0.0.1:{}\naction = good\n",
+        hooks(&log, &["bad", "good"]),
+        healthy.port()
+    );
+    let config = parse(&text, dir.path());
+    let mut built = checks::build(&config.checks).unwrap();
+    built[0] = Arc::new(Panicking { on_network: false });
+    built[1] = Arc::new(Panicking { on_network: true });
+    let engine = Running::start(Engine::with_checks(config, Options::default(), built).unwrap());
+
+    wait_for("five rounds", LONG, || engine.snapshot().rounds >= 5);
+    for (check, message) in [
+        ("thread", "blocking check exploded"),
+        ("network", "network check exploded"),
+    ] {
+        let reason = engine.reason(check).unwrap_or_default();
+        let expected = format!("internal error: {message} at tests/isolation.rs:");
+        assert!(reason.starts_with(&expected), "{check}: {reason:?}");
+        assert_eq!(engine.check(check).health, Health::Unhealthy);
+    }
+    assert!(connects.load(Ordering::SeqCst) >= 5);
+    wait_for("both start-up actions", LONG, || lines(&log).len() == 2);
+    let mut actions = lines(&log);
+    actions.sort();
+    assert_eq!(actions, ["demotion bad", "promotion good"]);
+    assert_eq!(engine.stop(), Stopped::Requested);
+}
+
+// ---- DNS that never answers ----
+
+const DNS_CHILD: &str = "isolation::hanging_dns_child";
+
+/// Runs `hanging_dns_child` in a private network and mount namespace whose
+/// `/etc/resolv.conf` points at a local DNS server that never answers (and
+/// answers NXDOMAIN for `nxdomain.*`), with a resolver timeout of 30 s.
+/// Needs root and `unshare`; skipped with a message otherwise.
+#[test]
+fn hanging_dns_fails_only_the_checks_that_use_it() {
+    let can_unshare = Command::new("unshare")
+        .args(["-n", "-m", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !can_unshare {
+        eprintln!("skipped: cannot create network and mount namespaces (needs root and unshare)");
+        return;
+    }
+    let resolv = tempfile::NamedTempFile::new().expect("temp file");
+    let exe = std::env::current_exe().expect("test binary");
+    // In the new network namespace only loopback exists, and it is down
+    // until brought up: the fake DNS server is started inside, by the
+    // child, on an address it writes into the bind-mounted resolv.conf.
+    let output = Command::new("unshare")
+        .args(["-n", "-m", "sh", "-c"])
+        .arg(
+            "ip link set lo up && mount --bind \"$1\" /etc/resolv.conf && \
+             exec \"$2\" --exact isolation::hanging_dns_child --ignored --nocapture \
+             --test-threads=1",
+        )
+        .arg("sh")
+        .arg(resolv.path())
+        .arg(&exe)
+        .env("HEARTBEAT_TEST_CHILD", DNS_CHILD)
+        .env("HEARTBEAT_TEST_RESOLV", resolv.path())
+        .output()
+        .expect("run unshare");
+    child::assert_passed(DNS_CHILD, &output);
+}
+
+/// The half of `hanging_dns_fails_only_the_checks_that_use_it` that runs
+/// behind the hanging DNS server. Does nothing unless started by it.
+#[test]
+#[ignore = "run by hanging_dns_fails_only_the_checks_that_use_it"]
+fn hanging_dns_child() {
+    if !child::is_child(DNS_CHILD) {
+        return;
+    }
+    let dns = net::FakeDns::start().expect("fake DNS server on a loopback address");
+    let resolv = PathBuf::from(std::env::var_os("HEARTBEAT_TEST_RESOLV").unwrap());
+    fs::write(
+        &resolv,
+        format!("nameserver {}\noptions timeout:30 attempts:1\n", dns.ip()),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("actions.log");
+    let web = net::http_server("127.0.0.1:0", |_| net::ok("ok\n"));
+    let port = web.port();
+    // Six names that hang: more than any fixed pool of resolver threads
+    // small enough to keep idle.
+    let mut text = format!(
+        "[general]\ninterval = 300ms\n{}\
+         [by-ip]\nurl = tcp://127.0.0.1:{port}\naction = local\n\
+         [by-hosts-file]\nurl = tcp://localhost:{port}\naction = local\n\
+         [http-by-hosts-file]\nurl = http://localhost:{port}/\naction = local\n\
+         [missing]\nurl = tcp://nxdomain.heartbeat.test:{port}\naction = other\n",
+        hooks(&log, &["local", "dns", "other"])
+    );
+    for i in 0..6 {
+        let url = if i % 2 == 0 {
+            format!("tcp://hang{i}.heartbeat.test:80")
+        } else {
+            format!("http://hang{i}.heartbeat.test/")
+        };
+        text += &format!("[hang{i}]\nurl = {url}\ntimeout = 1\naction = dns\n");
+    }
+    let engine = Running::start(Engine::new(parse(&text, dir.path()), Options::default()).unwrap());
+    wait_for("every hanging name to time out", LONG, || {
+        (0..6).all(|i| engine.reason(&format!("hang{i}")).is_some())
+    });
+    for i in 0..6 {
+        assert_eq!(
+            engine.reason(&format!("hang{i}")).as_deref(),
+            Some("name resolution timed out after 1s")
+        );
+    }
+    // Several more rounds while every lookup still hangs (30 s).
+    let rounds = engine.snapshot().rounds;
+    wait_for("five more rounds", LONG, || {
+        engine.snapshot().rounds >= rounds + 5
+    });
+    assert_eq!(engine.reason("by-ip").as_deref(), Some("connected"));
+    assert_eq!(engine.reason("by-hosts-file").as_deref(), Some("connected"));
+    assert_eq!(
+        engine.reason("http-by-hosts-file").as_deref(),
+        Some("HTTP 200")
+    );
+    // Another name the server answers at once is not held up either.
+    assert_eq!(engine.reason("missing").as_deref(), Some("no such host"));
+    assert_eq!(engine.group("local"), Health::Healthy);
+    wait_for("the three start-up actions", LONG, || {
+        lines(&log).len() == 3
+    });
+    let mut actions = lines(&log);
+    actions.sort();
+    assert_eq!(
+        actions,
+        ["demotion dns", "demotion other", "promotion local"],
+        "the group that uses no DNS was never demoted"
+    );
+    drop(engine);
+}
