@@ -23,8 +23,9 @@
 //!
 //! As PID 1 of a PID namespace (a container), heartbeat inherits every
 //! orphaned process in it and must reap them (pid_namespaces(7)); with
-//! [`Options::reap_orphans`] the loop does so after every round and after
-//! every action, through [`process::reap_orphans`].
+//! [`Options::reap_orphans`] the loop does so after every round, every
+//! result that comes after its round, and every action, through
+//! [`process::reap_orphans`].
 //!
 //! `schedule` says when each check is due, `state` is the pure state
 //! machine, `table` and `groups` hold the checks and groups at run time,

@@ -175,6 +175,9 @@ impl Engine {
         self.fold(i, result, flight.planned);
         self.evaluate_groups_of(i);
         self.publish_check(i);
+        // What the check left behind is orphaned by now, not at the end of
+        // the round that started it.
+        self.reap_orphans();
     }
 
     /// Folds one result into check `i`, with its metrics, and reschedules
