@@ -743,3 +743,23 @@ fn the_pidfile_is_roots_after_a_privilege_drop_and_is_emptied_on_exit() {
     // Its directory is root's: the file stays, empty, naming no PID.
     assert_eq!(fs::read_to_string(&pidfile).unwrap(), "");
 }
+
+#[test]
+fn a_setsid_escapee_of_a_script_check_that_passed_is_killed_with_its_round() {
+    let s = scratch();
+    let c = conf(
+        &s,
+        "",
+        "true",
+        "true",
+        "setsid -f sh -c 'echo $$ > esc.pid; exec sleep 300'; echo up",
+    );
+    let out = s.run(&["--once", "-c", p(&c)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let escapee = read_pid(&s.path("esc.pid"));
+    let _guard = scopeguard(escapee);
+    assert!(
+        wait_until(Duration::from_secs(5), || !alive(escapee)),
+        "the escapee {escapee} outlived its check"
+    );
+}

@@ -104,6 +104,11 @@ pub struct Reaped {
 /// `waitpid(pid, WNOHANG)` (waitpid(2)). A supervised shell is never
 /// reaped here: its exit status stays its supervisor's.
 ///
+/// First, the live children that a script check left behind after it
+/// ended in time (marked with the run's `HEARTBEAT_RUN_ID`, out of its
+/// process group) are killed with their trees; they are reaped by a later
+/// call.
+///
 /// Only children started through this module are protected: a process
 /// that calls this must start no child any other way.
 ///
@@ -114,7 +119,9 @@ pub struct Reaped {
 /// When `/proc` cannot be read, or belongs to another PID namespace (its
 /// pids would not be this process's); nothing is reaped then.
 pub fn reap_orphans() -> io::Result<Vec<Reaped>> {
-    let candidates: Vec<u32> = children()?
+    let children = children()?;
+    super::tree::kill_leftovers(&children);
+    let candidates: Vec<u32> = children
         .into_iter()
         .filter(|&pid| has_exited(pid))
         .collect();

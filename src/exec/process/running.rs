@@ -218,10 +218,16 @@ impl Run<'_> {
     /// pipe. Returns the finished run and whether `kill_all` ended it.
     fn finish(mut self) -> (Finished, bool) {
         let timed_out = self.kill_at.is_some();
-        if timed_out || self.cmd.leftovers == Leftovers::Kill {
-            // The shell is not reaped yet: its process group id cannot
-            // have been reused.
+        // The shell is not reaped yet: its process group id cannot have
+        // been reused.
+        if timed_out {
             self.signal_tree(Signal::KILL);
+        } else if self.cmd.leftovers == Leftovers::Kill {
+            // What stayed in the group dies now; what left it is found by
+            // its mark at the next reaping pass (walking the tree here, on
+            // every run, would cost more than the run).
+            signal_group(self.pid, Signal::KILL);
+            super::tree::ended(self.run);
         }
         // Out of the set before the shell is reaped, so that `kill_all`
         // never signals a process group id that may be reused.

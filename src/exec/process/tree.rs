@@ -21,10 +21,11 @@
 //! with SIGKILL: its orphans go to init), escapes this; under systemd,
 //! `KillMode=control-group` (the default) ends them with the service.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::sync::{Mutex, PoisonError};
 
 use rustix::process::{Pid, PidfdFlags, Signal};
 
@@ -110,6 +111,58 @@ fn marked_orphans(run: u64) -> Vec<u32> {
         .collect()
 }
 
+/// How many ended runs [`ended`] remembers.
+const ENDED_KEPT: usize = 4096;
+
+/// Runs that ended in time and whose leftovers must die (script checks),
+/// most recent last.
+static ENDED: Mutex<VecDeque<u64>> = Mutex::new(VecDeque::new());
+
+/// Notes that run `run` ended and that whatever it left behind is to be
+/// killed by the next [`kill_leftovers`].
+pub(super) fn ended(run: u64) {
+    let mut ended = ENDED.lock().unwrap_or_else(PoisonError::into_inner);
+    if ended.len() == ENDED_KEPT {
+        ended.pop_front();
+    }
+    ended.push_back(run);
+}
+
+/// Kills (SIGKILL), with their trees, the live `children` of this process
+/// that carry the mark of a run noted by [`ended`]: descendants of a script
+/// check that left its process group and whose parent exited, re-parented
+/// to heartbeat as their subreaper. Returns how many were found.
+pub(super) fn kill_leftovers(children: &[u32]) -> usize {
+    let ended: Vec<u64> = ENDED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .copied()
+        .collect();
+    if ended.is_empty() {
+        return 0;
+    }
+    let prefix = format!("{RUN_ID_VAR}=");
+    let leftovers: Vec<u32> = children
+        .iter()
+        .copied()
+        .filter(|&pid| !orphans::has_exited(pid))
+        .filter(|&pid| {
+            let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+                return false;
+            };
+            env.split(|&b| b == 0)
+                .filter_map(|v| v.strip_prefix(prefix.as_bytes()))
+                .filter_map(|id| std::str::from_utf8(id).ok()?.parse::<u64>().ok())
+                .any(|id| ended.contains(&id))
+        })
+        .collect();
+    let mut tree = Tree::default();
+    tree.add(&leftovers);
+    tree.signal(Signal::KILL);
+    leftovers.len()
+}
+
 /// The processes of one run that are still to be killed, held by pidfd.
 #[derive(Default)]
 pub(super) struct Tree {
@@ -125,7 +178,18 @@ impl Tree {
         let mut roots: Vec<u32> = shell.into_iter().collect();
         roots.extend(self.members.iter().map(|(pid, _)| *pid));
         roots.extend(marked_orphans(run));
-        for pid in tree_under(&roots) {
+        self.add_trees(&roots, shell);
+    }
+
+    /// Adds the processes under `roots` (the roots too).
+    fn add(&mut self, roots: &[u32]) {
+        self.add_trees(roots, None);
+    }
+
+    /// Adds the processes under `roots`, but `skip`, opening each by pidfd.
+    fn add_trees(&mut self, roots: &[u32], skip: Option<u32>) {
+        let shell = skip;
+        for pid in tree_under(roots) {
             if Some(pid) == shell || self.members.iter().any(|(p, _)| *p == pid) {
                 continue;
             }
