@@ -55,7 +55,10 @@ impl Exit {
             Exit::Unhealthy => "--once and some group not healthy, or exit_on_failure tripped",
             Exit::Usage => "a bad command line",
             Exit::Unavailable => "status: the running instance cannot be reached",
-            Exit::Software => "-d: the daemon died during start-up without saying why",
+            Exit::Software => {
+                "an internal failure (the engine loop panicked, an action thread or the status \
+                 server died), or -d: the daemon died during start-up without saying why"
+            }
             Exit::OsErr => {
                 "the operating system refused (fork, threads, signals, the status server's address)"
             }
@@ -63,7 +66,10 @@ impl Exit {
             Exit::TempFail => "another instance holds the pidfile",
             Exit::Protocol => "status: what answered is not a heartbeat status server",
             Exit::NoPerm => "a privilege drop was asked for without root",
-            Exit::Config => "the configuration is invalid, or there is none",
+            Exit::Config => {
+                "the configuration is invalid, or there is none, or (as root) a file or hook \
+                 that another user could write"
+            }
         }
     }
 }
