@@ -752,7 +752,9 @@ fn a_setsid_escapee_of_a_script_check_that_passed_is_killed_with_its_round() {
         "",
         "true",
         "true",
-        "setsid -f sh -c 'echo $$ > esc.pid; exec sleep 300'; echo up",
+        // Waits for the escapee to be out of the group and to have said so.
+        "setsid -f sh -c 'echo $$ > esc.pid; exec sleep 300'; \
+         while [ ! -s esc.pid ]; do sleep 0.01; done; echo up",
     );
     let out = s.run(&["--once", "-c", p(&c)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
