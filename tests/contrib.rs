@@ -1,18 +1,24 @@
 //! What `contrib/` ships, read and run as an operator would: the systemd
 //! unit and its flag-file drop-in rated by `systemd-analyze security`, with
 //! every option left out justified in a comment, and `systemctl reload`'s
-//! validation run against the real binary.
+//! validation run against the real binary; the SysV script driving the
+//! real binary through `start-stop-daemon`; the logrotate snippet run by
+//! the real logrotate against a heartbeat that dropped privileges; one log
+//! path everywhere.
 //!
 //! Needs `systemd-analyze` (Debian package `systemd`, installed by
-//! `.ci/run`); it rates unit files offline, without a running systemd.
+//! `.ci/run`), which rates unit files offline, without a running systemd,
+//! and `start-stop-daemon` with `/lib/lsb/init-functions` (Debian's `dpkg`
+//! and `sysvinit-utils`), and `logrotate` (installed by `.ci/run`).
 
 use crate::support::bin as support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+use std::time::Duration;
 
-use support::Scratch;
+use support::{Adopted, Scratch, adopt_orphans, alive, processes_with_arg, read_number, wait_for};
 
 /// The highest exposure the issue allows for the unit as shipped.
 const UNIT_MAX: f64 = 5.0;
@@ -333,4 +339,391 @@ fn reload_validates_the_file_before_it_signals_and_fails_on_an_invalid_one() {
         stderr.contains("interval") && stderr.contains("5x"),
         "the journal would not say what is wrong: {stderr}"
     );
+}
+
+/// A copy of `contrib/heartbeat.init` in `s` that runs the binary under
+/// test on `config`, reads no `/etc/default/heartbeat` and remembers the
+/// pidfile it started with in `s`: each replaced line must be in the script
+/// exactly once.
+fn init_script(s: &Scratch, config: &Path) -> PathBuf {
+    let mut text = read(&contrib("heartbeat.init"));
+    for (line, with) in [
+        ("DAEMON=/usr/bin/heartbeat", support::binary().to_owned()),
+        (
+            "CONFIG=/etc/heartbeat/heartbeat.conf",
+            config.display().to_string(),
+        ),
+        (
+            "DEFAULTS=/etc/default/heartbeat",
+            s.path("default").display().to_string(),
+        ),
+        (
+            "STARTED=/run/heartbeat.started",
+            s.path("started").display().to_string(),
+        ),
+    ] {
+        let found = text.lines().filter(|l| *l == line).count();
+        assert_eq!(
+            found, 1,
+            "contrib/heartbeat.init has {found} lines {line:?}"
+        );
+        let key = line.split('=').next().unwrap();
+        text = text.replace(line, &format!("{key}={with}"));
+    }
+    s.write("heartbeat.init", &text)
+}
+
+/// `sh SCRIPT ACTION`, as an init system runs it (no terminal). Debian's
+/// init-functions would hand the action to systemctl where systemd runs;
+/// the variable below keeps it with the script.
+fn init(script: &Path, action: &str) -> Output {
+    Command::new("sh")
+        .arg(script)
+        .arg(action)
+        .env("_SYSTEMCTL_SKIP_REDIRECT", "true")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the init script")
+}
+
+fn said(out: &Output) -> String {
+    format!(
+        "status {}, stdout: {}, stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A configuration for the init script: one script check, hooks that
+/// append to `actions`, and the given `[general]` lines.
+fn init_config(s: &Scratch, general: &str) -> PathBuf {
+    s.write(
+        "heartbeat.conf",
+        &format!(
+            "[general]\ninterval = 1\n{general}\n\n\
+             [promotions]\nlocal = echo promoted >> {a}\n\n\
+             [demotions]\nlocal = echo demoted >> {a}\n\n\
+             [ok]\ntype = script\ncommand = true\naction = local\n",
+            a = s.path("actions").display()
+        ),
+    )
+}
+
+/// The daemon the init script started, from the pidfile it wrote.
+fn started_daemon(pidfile: &Path) -> Adopted {
+    wait_for("the pidfile", Duration::from_secs(10), || {
+        read_number(pidfile).is_some()
+    });
+    let pid = read_number(pidfile).unwrap();
+    assert!(
+        alive(pid),
+        "pid {pid} from {} is not running",
+        pidfile.display()
+    );
+    Adopted::new(pid)
+}
+
+const STOPPED: Duration = Duration::from_secs(10);
+
+/// Regression: with a configuration whose pidfile differs from the
+/// script's own default, `stop` reported OK and left the daemon running,
+/// and `start` then started a second one.
+#[test]
+fn the_init_script_uses_the_pidfile_of_the_configuration_and_starts_one_daemon() {
+    adopt_orphans();
+    let s = Scratch::new();
+    let pidfile = s.path("run/heartbeat/custom.pid");
+    let general = format!(
+        "pidfile = {}\nlogfile = {}",
+        pidfile.display(),
+        s.path("heartbeat.log").display()
+    );
+    let config = init_config(&s, &general);
+    let script = init_script(&s, &config);
+
+    let out = init(&script, "start");
+    assert!(out.status.success(), "start: {}", said(&out));
+    let mut daemon = started_daemon(&pidfile);
+    let pid = read_number(&pidfile).unwrap();
+    let config_arg = config.display().to_string();
+
+    let again = init(&script, "start");
+    assert!(again.status.success(), "second start: {}", said(&again));
+    assert_eq!(
+        processes_with_arg(&config_arg),
+        [pid],
+        "a second start started another heartbeat"
+    );
+
+    let status = init(&script, "status");
+    assert_eq!(status.status.code(), Some(0), "status: {}", said(&status));
+    assert!(String::from_utf8_lossy(&status.stdout).contains(&pidfile.display().to_string()));
+
+    let reload = init(&script, "reload");
+    assert!(reload.status.success(), "reload: {}", said(&reload));
+    wait_for("the reload in the log", STOPPED, || {
+        fs::read_to_string(s.path("heartbeat.log")).is_ok_and(|l| l.contains("reloading"))
+    });
+
+    let stop = init(&script, "stop");
+    assert!(stop.status.success(), "stop: {}", said(&stop));
+    assert!(
+        daemon.wait_exit(STOPPED).is_some(),
+        "stop reported OK, heartbeat {pid} runs on"
+    );
+    assert!(processes_with_arg(&config_arg).is_empty());
+    assert!(!pidfile.exists(), "heartbeat left its pidfile behind");
+
+    let status = init(&script, "status");
+    assert_eq!(
+        status.status.code(),
+        Some(3),
+        "status after stop: {}",
+        said(&status)
+    );
+}
+
+#[test]
+fn the_init_script_stops_the_daemon_after_its_file_names_another_pidfile_or_breaks() {
+    adopt_orphans();
+    let s = Scratch::new();
+    let pidfile = s.path("first.pid");
+    let log = format!("logfile = {}", s.path("heartbeat.log").display());
+    let config = init_config(&s, &format!("pidfile = {}\n{log}", pidfile.display()));
+    let script = init_script(&s, &config);
+    let out = init(&script, "start");
+    assert!(out.status.success(), "start: {}", said(&out));
+    let mut daemon = started_daemon(&pidfile);
+
+    // The operator edits the file: another pidfile, then a typo.
+    init_config(
+        &s,
+        &format!("pidfile = {}\n{log}", s.path("second.pid").display()),
+    );
+    let status = init(&script, "status");
+    assert_eq!(status.status.code(), Some(0), "status: {}", said(&status));
+    fs::write(&config, "[general]\ninterval = 5x\n").unwrap();
+    let reload = init(&script, "reload");
+    assert!(
+        !reload.status.success(),
+        "reload accepted an invalid file: {}",
+        said(&reload)
+    );
+    assert!(
+        String::from_utf8_lossy(&reload.stderr).contains("5x"),
+        "reload did not say what is wrong: {}",
+        said(&reload)
+    );
+    assert!(
+        alive(read_number(&pidfile).unwrap()),
+        "a refused reload stopped heartbeat"
+    );
+
+    let stop = init(&script, "stop");
+    assert!(stop.status.success(), "stop: {}", said(&stop));
+    assert!(
+        daemon.wait_exit(STOPPED).is_some(),
+        "stop reported OK and left heartbeat running"
+    );
+}
+
+#[test]
+fn the_init_script_refuses_a_file_it_cannot_run_and_says_why() {
+    let s = Scratch::new();
+    let config = init_config(
+        &s,
+        &format!("logfile = {}", s.path("heartbeat.log").display()),
+    );
+    let script = init_script(&s, &config);
+    let out = init(&script, "start");
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "start without a pidfile: {}",
+        said(&out)
+    );
+    assert!(
+        said(&out).contains("pidfile = /run/heartbeat/heartbeat.pid"),
+        "{}",
+        said(&out)
+    );
+
+    init_config(&s, &format!("pidfile = {}", s.path("hb.pid").display()));
+    let out = init(&script, "start");
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "start logging to stderr: {}",
+        said(&out)
+    );
+    assert!(said(&out).contains("logfile = syslog"), "{}", said(&out));
+
+    fs::write(&config, "[general]\ninterval = 5x\n").unwrap();
+    let out = init(&script, "start");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "start on an invalid file: {}",
+        said(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("5x"),
+        "{}",
+        said(&out)
+    );
+
+    assert!(
+        processes_with_arg(&config.display().to_string()).is_empty(),
+        "a refused start left a heartbeat running"
+    );
+}
+
+/// The `logfile = /var/log/…` paths a file gives (README examples, unit and
+/// script comments, messages).
+fn log_paths(text: &str) -> Vec<String> {
+    text.match_indices("logfile = /var/log/")
+        .map(|(at, _)| {
+            let rest = &text[at + "logfile = ".len()..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '`' || c == '"' || c == '\\')
+                .unwrap_or(rest.len());
+            rest[..end]
+                .trim_end_matches(['.', ',', ';', ')'])
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Regression: the README's log path and the logrotate snippet's
+/// differed, and `missingok` hid it.
+#[test]
+fn the_readme_the_unit_the_init_script_and_logrotate_name_one_log_path() {
+    const PATH: &str = "/var/log/heartbeat/heartbeat.log";
+    let files = [
+        ("README.md", readme()),
+        (
+            "contrib/heartbeat.service",
+            read(&contrib("heartbeat.service")),
+        ),
+        ("contrib/heartbeat.init", read(&contrib("heartbeat.init"))),
+        (
+            "contrib/heartbeat.logrotate",
+            read(&contrib("heartbeat.logrotate")),
+        ),
+    ];
+    for (name, text) in &files {
+        let paths = log_paths(text);
+        assert!(!paths.is_empty(), "{name} names no log path");
+        assert!(
+            paths.iter().all(|p| p == PATH),
+            "{name} names {paths:?}, not only {PATH}"
+        );
+    }
+    // The unit creates the directory; logrotate rotates the `.log` files in it.
+    let unit = read(&contrib("heartbeat.service"));
+    assert_eq!(values(&unit, "LogsDirectory"), ["heartbeat"]);
+    let rotate = read(&contrib("heartbeat.logrotate"));
+    let stanzas: Vec<&str> = rotate
+        .lines()
+        .filter(|l| l.trim_end().ends_with('{'))
+        .map(|l| l.trim_end_matches('{').trim())
+        .collect();
+    assert_eq!(stanzas, ["/var/log/heartbeat/*.log"]);
+}
+
+/// logrotate renames the file, creates the new one, hands it to the user
+/// heartbeat runs as and signals heartbeat, which reopens it: the one
+/// `create` line serves a heartbeat that drops to `user =` as well as one
+/// that stays root.
+#[test]
+fn logrotate_hands_the_new_file_to_the_user_heartbeat_runs_as() {
+    if !support::is_root() {
+        eprintln!("skipped: needs root (a heartbeat that drops to nobody)");
+        return;
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let s = Scratch::new();
+    s.open_to_everyone();
+    let (log_dir, run_dir) = (s.path("log"), s.path("run"));
+    for dir in [&log_dir, &run_dir] {
+        fs::create_dir(dir).unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let log = log_dir.join("heartbeat.log");
+    let pidfile = run_dir.join("heartbeat.pid");
+
+    // The snippet with this test's directories, and a unit name no
+    // systemd knows, so that only this test's heartbeat is signalled.
+    let mut snippet = read(&contrib("heartbeat.logrotate"));
+    for (from, to) in [
+        ("/var/log/heartbeat", log_dir.display().to_string()),
+        (
+            "/run/heartbeat.started",
+            s.path("started").display().to_string(),
+        ),
+        (
+            "/run/heartbeat/heartbeat.pid",
+            pidfile.display().to_string(),
+        ),
+        (
+            "heartbeat.service",
+            "heartbeat-under-test.service".to_owned(),
+        ),
+    ] {
+        assert!(
+            snippet.contains(from),
+            "contrib/heartbeat.logrotate no longer names {from}"
+        );
+        snippet = snippet.replace(from, &to);
+    }
+    let snippet = s.write("logrotate.conf", &snippet);
+
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody");
+    let config = s.write(
+        "heartbeat.conf",
+        &format!(
+            "[general]\nuser = nobody\ninterval = 1\npidfile = {}\nlogfile = {}\n\n\
+             [promotions]\nlocal = true\n\n[demotions]\nlocal = true\n\n\
+             [ok]\ntype = script\ncommand = true\naction = local\n",
+            pidfile.display(),
+            log.display()
+        ),
+    );
+    let hb = s.spawn(&["-c", config.to_str().unwrap()]);
+    wait_for("the drop to nobody", STOPPED, || {
+        fs::read_to_string(&log).is_ok_and(|l| l.contains("running as uid"))
+    });
+    assert_eq!(
+        fs::metadata(&log).unwrap().uid(),
+        0,
+        "root opened the log before the drop"
+    );
+
+    let out = Command::new("logrotate")
+        .arg("--force")
+        .arg("--state")
+        .arg(s.path("logrotate.state"))
+        .arg(&snippet)
+        .output()
+        .expect("logrotate not found: install the Debian package `logrotate` (.ci/run does)");
+    assert!(out.status.success(), "logrotate: {}", said(&out));
+    assert!(
+        log_dir.join("heartbeat.log.1").exists(),
+        "nothing was rotated"
+    );
+    let fresh = fs::metadata(&log).expect("logrotate created no new file");
+    assert_eq!(
+        fresh.uid(),
+        nobody.uid.as_raw(),
+        "the new file is not the user heartbeat runs as"
+    );
+    assert_eq!(fresh.permissions().mode() & 0o777, 0o640);
+    wait_for("heartbeat writing to the new file", STOPPED, || {
+        fs::read_to_string(&log).is_ok_and(|l| l.contains("reopened log file"))
+    });
+    let status = hb.stop();
+    assert_eq!(status.code(), Some(0));
 }
