@@ -112,11 +112,13 @@ pub struct Limits {
     /// at once.
     pub max_connections: usize,
     /// Time a client has to send a complete request head, counted from the
-    /// first byte of a request or from the end of the previous response on a
-    /// keep-alive connection. 10 s by default.
+    /// moment the connection opens or the previous response ends: hyper 1
+    /// starts it there, so it is also how long a new or keep-alive
+    /// connection may sit idle. 10 s by default.
     pub header_read_timeout: Duration,
-    /// A connection with no byte read or written for this long, while no
-    /// request is being answered, is closed. 30 s by default.
+    /// A connection that moves no byte for this long while no request is
+    /// being answered (a client that stopped reading its response) is
+    /// closed. 30 s by default.
     pub idle_timeout: Duration,
     /// Largest request head accepted, in bytes (at least 8192; 16 KiB by
     /// default). A larger one is refused with 431.
