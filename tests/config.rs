@@ -578,3 +578,175 @@ fn interpolation_keeps_pythons_depth_limit() {
         "test.conf:8: [c] command: interpolation nests more than 10 deep (command → k1 → k2",
     );
 }
+
+const GROUPS: &str = "[promotions]\nweb = true\n[demotions]\nweb = true\n";
+
+#[test]
+fn an_inline_comment_is_named_as_the_likely_mistake() {
+    let all = errors(&format!(
+        "{GROUPS}[c]\ntype = tcp\nport = 80 # http\naction = web ; the web group\n"
+    ));
+    assert_eq!(
+        all,
+        [
+            "test.conf:7: [c] port: \"80 # http\" is not a port; expected a number from 1 to 65535; did you mean a comment? comments must be on their own line (\"#\" and what follows are part of the value)",
+            "test.conf:8: [c] action: action group \"web ; the web group\" is not defined; expected a name from both [promotions] and [demotions]; did you mean a comment? comments must be on their own line (\";\" and what follows are part of the value)",
+        ]
+    );
+}
+
+#[test]
+fn a_key_swallowed_by_an_indented_line_is_named() {
+    let all = errors(&format!(
+        "{GROUPS}[c]\naction = web\ntype = tcp\n    port = 80\n"
+    ));
+    assert_eq!(
+        all,
+        [
+            "test.conf:7: [c] type: \"tcp\\nport = 80\" is not a check type; expected tcp, http, https or script; line 8 (\"port = 80\") is indented, so it continues the value of type: indented lines continue the previous value; unindent it to make it a key of its own"
+        ]
+    );
+    let all = errors(&format!(
+        "{GROUPS}[c]\ntype = script\naction = web\ncommand = true\n  timeout = 5\n[d]\ntype = tcp\naction = web\n  port = 1\n"
+    ));
+    assert_eq!(
+        all,
+        [
+            "test.conf:12: [d] action: action group \"web\\nport = 1\" is not defined; expected a name from both [promotions] and [demotions]; line 13 (\"port = 1\") is indented, so it continues the value of action: indented lines continue the previous value; unindent it to make it a key of its own"
+        ],
+        "one mistake, one error: the port is not also missing"
+    );
+    // The file of the issue, indented: group h went into g's command.
+    let all = errors(
+        "[promotions]\ng = touch a\n  h = touch b\n[demotions]\ng = true\nh = true\n[c]\ntype = script\ncommand = true\naction = g, h\n",
+    );
+    assert_eq!(
+        all,
+        [
+            "test.conf:6: [demotions] h: action group \"h\" has a demotion but no promotion; add `h = COMMAND` to [promotions]; in [promotions], line 3 (\"h = touch b\") is indented, so it continues the value of g: indented lines continue the previous value; unindent it to make it a key of its own"
+        ]
+    );
+    // A swallowed key is a warning when the value still reads.
+    let loaded = ok(&format!(
+        "{GROUPS}[c]\ntype = script\naction = web\ncommand = true\n  timeout = 5\n"
+    ));
+    assert_eq!(
+        loaded.warnings,
+        [
+            "test.conf:8: [c] command: line 9 (\"timeout = 5\") is indented, so it continues the value of command: indented lines continue the previous value; unindent it to make it a key of its own"
+        ]
+    );
+}
+
+#[test]
+fn a_port_in_the_host_name_is_named() {
+    let all = errors(&format!(
+        "{GROUPS}[c]\ntype = tcp\naction = web\nhostname = 127.0.0.1:80\n"
+    ));
+    assert_eq!(
+        all,
+        [
+            "test.conf:8: [c] hostname: \"127.0.0.1:80\" is not a host name: the port goes in its own key, `hostname = 127.0.0.1` and `port = 80` (or `url = tcp://127.0.0.1:80`)"
+        ]
+    );
+}
+
+#[test]
+fn one_mistake_gives_one_error() {
+    // A broken promotion: the checks that feed its group say nothing more.
+    let all = errors(
+        "[promotions]\nweb = %(missing)s\n[demotions]\nweb = true\n[DEFAULT]\ntype = tcp\naction = web\n[a]\nport = 1\n[b]\nport = 2\n[c]\nport = 3\n",
+    );
+    assert_eq!(
+        all,
+        [
+            "test.conf:2: [promotions] web: %(missing)s refers to a key that is neither in [promotions] nor in [DEFAULT]"
+        ]
+    );
+    // A broken default read by every check is one error, at its line.
+    let all = errors(&format!(
+        "{GROUPS}[DEFAULT]\ntype = tcp\naction = web\ntimeout = soon\n[a]\nport = 1\n[b]\nport = 2\n"
+    ));
+    assert_eq!(
+        all,
+        [
+            "test.conf:8: [DEFAULT] timeout: \"soon\" is not a duration; expected seconds (5, 0.5) or a duration with units (250ms, 5s, 1m30s)"
+        ]
+    );
+}
+
+#[test]
+fn spaces_inside_brackets_are_named() {
+    assert_eq!(
+        errors(&format!(
+            "[ general ]\ninterval = 5\n{GROUPS}[c]\nurl = tcp://h:1\naction = web\n"
+        )),
+        [
+            "test.conf:1: [ general ] did you mean [general]? the spaces inside the brackets are part of the section name, as in Python"
+        ]
+    );
+    let loaded = ok(&format!("{GROUPS}[ web ]\nurl = tcp://h:1\naction = web\n"));
+    assert_has(
+        &loaded.warnings,
+        "test.conf:5: [ web ] this check is named \" web \", spaces included",
+    );
+}
+
+#[test]
+fn files_in_other_encodings_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let load_bytes = |bytes: &[u8]| {
+        let path = dir.path().join("enc.conf");
+        std::fs::write(&path, bytes).unwrap();
+        let e = heartbeat::config::load(&path).unwrap_err();
+        e.errors
+            .iter()
+            .map(|d| d.render("enc.conf"))
+            .collect::<Vec<_>>()
+    };
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain("[a]\n".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    assert_eq!(
+        load_bytes(&utf16),
+        [
+            "enc.conf:1: the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8 (iconv -f UTF-16 -t UTF-8)"
+        ]
+    );
+    assert_eq!(
+        load_bytes(b"[a]\ncommand = echo caf\xe9\n"),
+        [
+            "enc.conf:2: not valid UTF-8 text (byte 0xE9 in column 19); is the file in Latin-1 or Windows-1252? save it as UTF-8 (iconv -f LATIN1 -t UTF-8)"
+        ]
+    );
+}
+
+/// The error examples of the README's configuration reference are what
+/// heartbeat prints for these files.
+#[test]
+fn the_readmes_error_examples_are_what_heartbeat_prints() {
+    let readme = include_str!("../README.md");
+    let files = [
+        "[general]\nthreads = 2\ninterval = 5x\n[promotions]\nweb = /usr/local/bin/lb-add web\n\
+         [demotions]\nweb = /usr/local/bin/lb-remove web\n[DEFAULT]\naction = web\n\n\
+         # the site\n[web]\ntype = http\ntimout = 3\n",
+        "[general]\ninterval = 10\n[promotions]\nweb = /usr/local/bin/lb-add web\n\
+         db = /usr/local/bin/db-up\n[demotions]\nweb = /usr/local/bin/lb-remove web\n\
+         db = /usr/local/bin/db-down\n[db]\ntype = tcp\nhostname = 127.0.0.1\naction = db\n\
+         \x20   port = 5432\n",
+    ];
+    for text in files {
+        let s = crate::support::bin::Scratch::new();
+        s.write("heartbeat.conf", text);
+        let out = s.run(&["-t", "-c", "heartbeat.conf"]);
+        assert_eq!(out.status.code(), Some(78));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let printed: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.starts_with("warning"))
+            .collect();
+        let block = format!("```\n{}\n```", printed.join("\n"));
+        assert!(readme.contains(&block), "the README lacks:\n{block}");
+    }
+}

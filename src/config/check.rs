@@ -134,7 +134,7 @@ impl Reader<'_> {
         }
         if kind.is_none() && self.errors.len() == before {
             let message = "no check type: expected `type = tcp|http|https|script`, or a `url = …`";
-            self.error(name, None, section.line, message.into());
+            self.missing(doc, section, ("type", None), message);
         }
         Some((kind?, parsed))
     }
@@ -163,7 +163,7 @@ impl Reader<'_> {
             if !has_key(doc, section, "action") {
                 let message = "no action: expected `action = GROUP` naming a group of \
                                [promotions] and [demotions]";
-                self.error(&section.name, Some("action"), section.line, message.into());
+                self.missing(doc, section, ("action", Some("action")), message);
             }
             return None;
         };
@@ -185,6 +185,8 @@ impl Reader<'_> {
                 "action group {group:?} is not defined; expected a name from both [promotions] \
                  and [demotions]"
             );
+            let hint = groups.swallowed(group).or(found.hint.as_ref());
+            let message = self.explain(hint, message);
             self.error(&found.section, Some("action"), found.line, message);
         }
         ok.then_some(names)
@@ -206,7 +208,7 @@ impl Reader<'_> {
             None if has_key(doc, section, "command") => None,
             None => {
                 let message = "a script check needs `command = SHELL COMMAND`";
-                self.error(&section.name, Some("command"), section.line, message.into());
+                self.missing(doc, section, ("command", Some("command")), message);
                 None
             }
         }

@@ -2,6 +2,8 @@
 //! `hostname`, `port` and `path`; and for HTTP(S) what the answer must be
 //! and how TLS is verified.
 
+use std::net::Ipv6Addr;
+
 use super::ini::{Document, Section};
 use super::{Found, Reader, has_key, value};
 use crate::model::{CheckKind, HttpProbe, Probe, StatusSet};
@@ -21,12 +23,15 @@ impl Reader<'_> {
             Some(other) => return Some(other),
             None => self.address(doc, section, kind),
         };
+        let host_refused = host.is_none() && has_key(doc, section, "hostname");
         let host = host.unwrap_or_else(|| "localhost".to_owned());
         if kind == CheckKind::Tcp {
             let Some(port) = port else {
-                if !has_key(doc, section, "port") {
+                // A refused hostname (`127.0.0.1:80`) already said where
+                // the port went.
+                if !has_key(doc, section, "port") && !host_refused {
                     let message = "a tcp check needs a port (1-65535)";
-                    self.error(&section.name, Some("port"), section.line, message.into());
+                    self.missing(doc, section, ("port", Some("port")), message);
                 }
                 return None;
             };
@@ -126,15 +131,75 @@ impl Reader<'_> {
 }
 
 /// A host name or IP address; brackets around IPv6 are removed.
+///
+/// # Errors
+/// Anything else, naming the likely mistake: a port (`127.0.0.1:80`), a
+/// URL, a path.
 fn hostname(text: &str) -> Result<String, String> {
+    let expected = "expected a name or an IP address such as 127.0.0.1 or ::1";
+    if text.contains("://") {
+        return Err(format!(
+            "{text:?} is a URL, not a host name; write `url = {text}` instead of hostname"
+        ));
+    }
     let host = text
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(text);
-    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || "/?#@".contains(c)) {
+    if let Some((name, port)) = host_and_port(host) {
         return Err(format!(
-            "{text:?} is not a host name; expected a name or an IP address such as 127.0.0.1 or ::1"
+            "{text:?} is not a host name: the port goes in its own key, `hostname = {name}` and \
+             `port = {port}` (or `url = tcp://{text}`)"
         ));
     }
+    let ipv6 = |h: &str| h.split('%').next().unwrap_or(h).parse::<Ipv6Addr>().is_ok();
+    if host.is_empty()
+        || host.contains(|c: char| c.is_whitespace() || "/?#@[]".contains(c))
+        || (host.contains(':') && !ipv6(host))
+    {
+        return Err(format!("{text:?} is not a host name; {expected}"));
+    }
     Ok(host.to_owned())
+}
+
+/// `host:port` or `[v6]:port`, split; `None` for anything else (an IPv6
+/// address has colons but no port).
+fn host_and_port(text: &str) -> Option<(&str, &str)> {
+    let (host, port) = match text.strip_prefix('[') {
+        Some(rest) => rest.split_once("]:")?,
+        None => {
+            let (host, port) = text.rsplit_once(':')?;
+            if host.contains(':') {
+                return None;
+            }
+            (host, port)
+        }
+    };
+    let digits = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    (digits && !host.is_empty()).then_some((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_and_the_mistakes_made_in_them() {
+        assert_eq!(hostname("db.example").unwrap(), "db.example");
+        assert_eq!(hostname("::1").unwrap(), "::1");
+        assert_eq!(hostname("[::1]").unwrap(), "::1");
+        assert_eq!(hostname("fe80::1%eth0").unwrap(), "fe80::1%eth0");
+        let err = hostname("127.0.0.1:80").unwrap_err();
+        assert!(
+            err.contains("`hostname = 127.0.0.1` and `port = 80`"),
+            "{err}"
+        );
+        assert!(hostname("[::1]:80").unwrap_err().contains("`port = 80`"));
+        assert!(
+            hostname("http://h/")
+                .unwrap_err()
+                .contains("`url = http://h/`")
+        );
+        assert!(hostname("a b").is_err() && hostname("h/x").is_err() && hostname("x:y").is_err());
+    }
 }

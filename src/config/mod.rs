@@ -13,6 +13,7 @@ mod check;
 mod endpoint;
 mod general;
 mod groups;
+mod hints;
 
 pub use general::{
     LISTEN_RESOLVE_TIMEOUT, listen_address, listen_addresses, log_target, unix_group, user_account,
@@ -196,17 +197,32 @@ pub fn load_relative_to(path: &Path, base: &Path) -> Result<Loaded, ConfigError>
     };
     let bytes =
         std::fs::read(base.join(path)).map_err(|e| fail(format!("cannot read the file: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        ConfigError {
-            file: file.clone(),
-            errors: vec![Diagnostic::at_line(line, "not valid UTF-8 text".into())],
-        }
+    let text = String::from_utf8(bytes).map_err(|e| ConfigError {
+        file: file.clone(),
+        errors: vec![not_utf8(e.as_bytes(), e.utf8_error().valid_up_to())],
     })?;
     parse(&text, path, base)
+}
+
+/// Why `bytes`, valid UTF-8 up to `valid`, are not a configuration file,
+/// at the line of the first bad byte.
+fn not_utf8(bytes: &[u8], valid: usize) -> Diagnostic {
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        let message = "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as \
+                       UTF-8 (iconv -f UTF-16 -t UTF-8)";
+        return Diagnostic::at_line(1, message.into());
+    }
+    let before = &bytes[..valid];
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let column = 1 + before.iter().rev().take_while(|&&b| b != b'\n').count();
+    Diagnostic::at_line(
+        line,
+        format!(
+            "not valid UTF-8 text (byte 0x{:02X} in column {column}); is the file in Latin-1 or \
+             Windows-1252? save it as UTF-8 (iconv -f LATIN1 -t UTF-8)",
+            bytes[valid]
+        ),
+    )
 }
 
 /// Validates configuration `text`. `origin` names the file in messages and
@@ -222,6 +238,7 @@ pub fn parse(text: &str, origin: &Path, base: &Path) -> Result<Loaded, ConfigErr
         errors: Vec::new(),
         warnings: Vec::new(),
         interpolator: Interpolator::new(),
+        swallowed: HashSet::new(),
     };
     let config = match ini::read(text, &mut reader.warnings) {
         Ok(doc) => reader.document(&doc, origin),
@@ -233,11 +250,10 @@ pub fn parse(text: &str, origin: &Path, base: &Path) -> Result<Loaded, ConfigErr
     let warnings = reader.warnings.iter().map(|w| w.render(&file)).collect();
     match config {
         Some(config) if reader.errors.is_empty() => Ok(Loaded { config, warnings }),
-        _ => {
-            let mut errors = reader.errors;
-            errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
-            Err(ConfigError { file, errors })
-        }
+        _ => Err(ConfigError {
+            file,
+            errors: once_each(reader.errors),
+        }),
     }
 }
 
@@ -247,6 +263,9 @@ struct Found {
     line: Option<usize>,
     /// The section it was written in (a check's own, or `DEFAULT`).
     section: String,
+    /// What its text suggests went wrong, should it be refused
+    /// ([`hints::for_value`]).
+    hint: Option<hints::Hint>,
 }
 
 struct Reader<'a> {
@@ -255,6 +274,9 @@ struct Reader<'a> {
     warnings: Vec<Diagnostic>,
     /// Expands `%(name)s`, and knows which keys were referred to.
     interpolator: Interpolator,
+    /// Lines of keys swallowed by an indented continuation that an error
+    /// already named: the key they hold is not also "missing".
+    swallowed: HashSet<usize>,
 }
 
 impl Reader<'_> {
@@ -276,16 +298,24 @@ impl Reader<'_> {
         });
     }
 
-    /// The interpolated value of `entry`, read for `section`.
-    fn expand(&mut self, doc: &Document, section: &Section, entry: &Entry) -> Option<Found> {
+    /// The interpolated value of `entry`, written in `owner` (`section`
+    /// itself, or `[DEFAULT]`) and read for `section`.
+    fn expand(
+        &mut self,
+        doc: &Document,
+        section: &Section,
+        owner: &Section,
+        entry: &Entry,
+    ) -> Option<Found> {
         match self.interpolator.expand(doc, section, entry) {
             Ok(value) => Some(Found {
                 value,
                 line: Some(entry.line),
-                section: section.name.clone(),
+                section: owner.name.clone(),
+                hint: hints::for_value(entry),
             }),
             Err(message) => {
-                self.error(&section.name, Some(&entry.key), Some(entry.line), message);
+                self.error(&owner.name, Some(&entry.key), Some(entry.line), message);
                 None
             }
         }
@@ -294,20 +324,15 @@ impl Reader<'_> {
     /// `key` of a section that has no defaults (`[general]`, actions).
     fn own(&mut self, doc: &Document, section: &Section, key: &str) -> Option<Found> {
         let entry = section.get(key)?;
-        self.expand(doc, section, entry)
+        self.expand(doc, section, section, entry)
     }
 
     /// `key` of a check section, falling back on `[DEFAULT]`. A value from
     /// `[DEFAULT]` is interpolated in the check's section, as ConfigParser
     /// does.
     fn check_key(&mut self, doc: &Document, section: &Section, key: &str) -> Option<Found> {
-        if let Some(entry) = section.get(key) {
-            return self.expand(doc, section, entry);
-        }
-        let entry = doc.defaults.get(key)?;
-        let mut found = self.expand(doc, section, entry)?;
-        found.section = DEFAULT.to_owned();
-        Some(found)
+        let (owner, entry) = doc.lookup(section, key)?;
+        self.expand(doc, section, owner, entry)
     }
 
     /// Parses `found` with `parse`, recording an error at its place.
@@ -320,11 +345,47 @@ impl Reader<'_> {
         match parse(&found.value) {
             Ok(v) => Some(v),
             Err(message) => {
-                let (section, line) = (found.section.clone(), found.line);
-                self.error(&section, Some(key), line, message);
+                let message = self.explain(found.hint.as_ref(), message);
+                self.error(&found.section, Some(key), found.line, message);
                 None
             }
         }
+    }
+
+    /// `message` with `hint` appended, if any; a swallowed key it names is
+    /// remembered as explained.
+    fn explain(&mut self, hint: Option<&hints::Hint>, message: String) -> String {
+        let Some(hint) = hint else {
+            return message;
+        };
+        self.swallowed.extend(hint.swallowed);
+        format!("{message}; {}", hint.text)
+    }
+
+    /// Reports that `section` lacks `key` (with `message`, under `shown`
+    /// as the key), saying where it went when an indented line swallowed
+    /// it; nothing when an error already said so.
+    fn missing(
+        &mut self,
+        doc: &Document,
+        section: &Section,
+        (key, shown): (&str, Option<&str>),
+        message: &str,
+    ) {
+        let swallowed =
+            hints::swallowed_key(section, key).or_else(|| hints::swallowed_key(&doc.defaults, key));
+        let message = match swallowed {
+            Some((line, _, _)) if self.swallowed.contains(&line) => return,
+            Some((line, written, owner)) => {
+                let hint = hints::Hint {
+                    text: hints::swallowed(line, written, owner),
+                    swallowed: Some(line),
+                };
+                self.explain(Some(&hint), message.to_owned())
+            }
+            None => message.to_owned(),
+        };
+        self.error(&section.name, shown, section.line, message);
     }
 
     /// A path, absolute against the launch directory.
@@ -347,17 +408,19 @@ impl Reader<'_> {
             .collect();
         let mut checks = Vec::new();
         for section in &check_sections {
-            let special = ["general", "promotions", "demotions", "DEFAULT"]
-                .into_iter()
-                .find(|special| section.name.eq_ignore_ascii_case(special));
-            if let Some(special) = special {
-                self.error(
-                    &section.name,
-                    None,
-                    section.line,
-                    format!("section names are case-sensitive: did you mean [{special}]?"),
+            if let Some(message) = misnamed(&section.name) {
+                self.error(&section.name, None, section.line, message);
+                continue;
+            }
+            if ini::text::strip(&section.name) != section.name {
+                let message = format!(
+                    "this check is named {:?}, spaces included: the spaces inside the brackets \
+                     are part of the name, as in Python",
+                    section.name
                 );
-            } else if let Some(check) = self.check(doc, section, &groups) {
+                self.warn(&section.name, None, section.line, message);
+            }
+            if let Some(check) = self.check(doc, section, &groups) {
                 fed.extend(check.groups.iter().cloned());
                 checks.push(check);
             }
@@ -391,6 +454,7 @@ impl Reader<'_> {
             }),
         };
         self.unused_defaults(doc);
+        self.swallowed_keys(doc);
         let general = general?;
         let path = self.path(&origin.to_string_lossy());
         self.errors.is_empty().then_some(Config {
@@ -399,6 +463,29 @@ impl Reader<'_> {
             groups: groups.specs,
             checks,
         })
+    }
+
+    /// Warns of indented lines that read like a key this section takes
+    /// (`  port = 8080`) but continue the value above them. When the file is
+    /// refused, the error about the missing key says it instead.
+    fn swallowed_keys(&mut self, doc: &Document) {
+        let sections = std::iter::once(&doc.defaults).chain(doc.sections());
+        for section in sections {
+            let known = match section.name.as_str() {
+                "general" => GENERAL_KEYS,
+                "promotions" | "demotions" => continue,
+                _ => CHECK_KEYS,
+            };
+            for entry in section.entries() {
+                for (line, written) in entry.value_lines().skip(1) {
+                    let key = hints::key_like(written).map(ini::text::lower);
+                    if key.is_some_and(|k| known.contains(&k.as_str())) {
+                        let message = hints::swallowed(line, written, &entry.key);
+                        self.warn(&section.name, Some(&entry.key), Some(entry.line), message);
+                    }
+                }
+            }
+        }
     }
 
     /// Keys of `[DEFAULT]` that are neither check keys nor referred to by
@@ -443,6 +530,36 @@ impl Reader<'_> {
             );
         }
     }
+}
+
+/// Why a section that would be a check is refused: its name is that of a
+/// special section, in another case or with spaces inside the brackets.
+fn misnamed(name: &str) -> Option<String> {
+    let stripped = ini::text::strip(name);
+    let special = ["general", "promotions", "demotions", DEFAULT]
+        .into_iter()
+        .find(|special| stripped.eq_ignore_ascii_case(special))?;
+    Some(if stripped == special {
+        format!(
+            "did you mean [{special}]? the spaces inside the brackets are part of the section \
+             name, as in Python"
+        )
+    } else {
+        format!("section names are case-sensitive: did you mean [{special}]?")
+    })
+}
+
+/// `errors` in file order, each mistake once: a `[DEFAULT]` value refused
+/// in every check section that reads it is one error, at its line.
+fn once_each(mut errors: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+    let mut seen = HashSet::new();
+    errors.retain(|e| {
+        let default = e.section.as_deref() == Some(DEFAULT);
+        let message = if default { "" } else { e.message.as_str() };
+        seen.insert((e.line, e.section.clone(), e.key.clone(), message.to_owned()))
+    });
+    errors
 }
 
 /// Whether a check section has `key`, itself or from `[DEFAULT]`, whatever

@@ -297,6 +297,17 @@ impl Reader<'_> {
                 message: format!("{rest:?} after the section header is ignored"),
             });
         }
+        if name.contains(']') {
+            self.warnings.push(Diagnostic {
+                line: Some(number),
+                section: Some(name.to_owned()),
+                key: None,
+                message: format!(
+                    "the section name runs to the last ']' of the line, {name:?}, as Python 3.10 \
+                     and later read it (Python 2 and older Pythons 3 end it at the first ']')"
+                ),
+            });
+        }
         if name == DEFAULT {
             self.doc.defaults.line.get_or_insert(number);
             self.section = Some(Current::Defaults);
