@@ -52,10 +52,13 @@ fn main() {
     }
     if args.first().map(String::as_str) == Some("--serve") {
         // Targets and a configuration for a heartbeat started by hand (to
-        // profile it): `--serve KIND N SECONDS`.
+        // profile it): `--serve KIND N SECONDS [STALLED]`.
         let targets = Targets::start();
         let n = args[2].parse().expect("count");
-        let hb = Heartbeat::config(&args[1], n, &targets.addrs(&args[1]), None);
+        let stalled = args
+            .get(4)
+            .map(|s| (s.parse().expect("count"), targets.silent));
+        let hb = Heartbeat::config(&args[1], n, &targets.addrs(&args[1]), stalled);
         println!("{}", hb.path.display());
         let counter = targets.counter(&args[1]);
         for _ in 0..args[3].parse::<u64>().expect("seconds") {

@@ -33,9 +33,9 @@ pub(super) struct Round {
     pub lateness: Duration,
     /// Checks it started that have not reported yet.
     pub pending: usize,
-    /// Results in, by check id with when the run was due, folded in when
-    /// the round ends.
-    pub results: Vec<(u64, CheckResult, Instant)>,
+    /// Results in, by check id with when the run was due and when its
+    /// result came, folded in when the round ends.
+    pub results: Vec<(u64, CheckResult, Instant, Instant)>,
 }
 
 /// The schedule of rounds and what is known of them.
@@ -161,7 +161,8 @@ impl Engine {
             return;
         }
         if let Some(open) = self.rounds.open.as_mut().filter(|r| r.number == round) {
-            open.results.push((id, result, flight.planned));
+            open.results
+                .push((id, result, flight.planned, Instant::now()));
             open.pending -= 1;
             if open.pending == 0 {
                 self.finish_round();
@@ -172,7 +173,7 @@ impl Engine {
             "check {:?} reported after its round ended",
             self.config.checks[i].name
         );
-        self.fold(i, result, flight.planned);
+        self.fold(i, result, flight.planned, Instant::now());
         self.evaluate_groups_of(i);
         self.publish_check(i);
         // What the check left behind is orphaned by now, not at the end of
@@ -182,8 +183,10 @@ impl Engine {
 
     /// Folds one result into check `i`, with its metrics, and reschedules
     /// it from when it was due: its state decides whether the next run
-    /// comes at its fast interval.
-    fn fold(&mut self, i: usize, result: CheckResult, planned: Instant) {
+    /// comes at its fast interval, and points of its schedule that passed
+    /// before the result `came` are skipped (a result folded in at the end
+    /// of its round does not lose the run due at that moment).
+    fn fold(&mut self, i: usize, result: CheckResult, planned: Instant, came: Instant) {
         let spec = &self.config.checks[i];
         let slot = &mut self.table.slots[i];
         self.shared.metrics.check_result(
@@ -199,9 +202,8 @@ impl Engine {
         self.shared
             .metrics
             .check_health(&spec.name, slot.state.health);
-        let now = Instant::now();
         if slot.flight.is_none() {
-            slot.schedule_after(self.rounds.anchor, planned, now);
+            slot.schedule_after(self.rounds.anchor, planned, came);
             self.rounds.wake = self.rounds.wake.min(slot.next_due);
         }
     }
@@ -212,9 +214,9 @@ impl Engine {
         let Some(round) = self.rounds.open.take() else {
             return;
         };
-        for (id, result, planned) in round.results {
+        for (id, result, planned, came) in round.results {
             if let Some(i) = self.table.index(id) {
-                self.fold(i, result, planned);
+                self.fold(i, result, planned, came);
             }
         }
         self.evaluate_groups(Occasion::Round);

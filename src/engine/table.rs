@@ -88,7 +88,8 @@ impl Table {
 
 impl Slot {
     /// Moves the check's next run past `now` after a run due at `planned`
-    /// (started or skipped), on the schedule anchored at `anchor`.
+    /// (started or skipped), on the schedule anchored at `anchor`. (After
+    /// a result, `now` is when it came.)
     pub fn schedule_after(&mut self, anchor: Instant, planned: Instant, now: Instant) {
         let between = between_states(&self.state);
         let next = self.timing.next_after(anchor, planned, between);
