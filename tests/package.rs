@@ -165,6 +165,37 @@ fn passwd_entry(root: &Path, user: &str) -> Option<Vec<String>> {
         .find(|f| f[0] == user)
 }
 
+/// Copies the unit files of `from` that `to` lacks (regular files only:
+/// systemd refuses symbolic links for some unit types).
+fn copy_units(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_file() && !target.exists() {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `systemd-analyze verify` of heartbeat.service in `root`: it must pass
+/// and say nothing. Man pages are checked apart (systemd would look for
+/// them on this machine, not in the root).
+fn verify_unit(root: &Path) {
+    let out = run(Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(format!("--root={}", root.display()))
+        .arg("heartbeat.service"));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.trim().is_empty(),
+        "systemd-analyze verify heartbeat.service:\n{said}"
+    );
+}
+
 #[test]
 fn control_fields_name_the_package_apart_from_linux_ha_heartbeat() {
     let Some(deb) = deb() else { return };
@@ -285,6 +316,25 @@ fn installs_runs_removes_and_purges_in_a_throw_away_root() {
     );
     // The installed binary accepts the installed configuration.
     run(Command::new(&bin).arg("-t").arg("-c").arg(&conf));
+
+    // systemd reads the installed unit, and the unit with the flag-file
+    // drop-in, without a complaint (an unknown key is only a warning).
+    // It resolves the targets the unit names in the root, so this
+    // machine's units are copied there first.
+    copy_units(
+        Path::new("/usr/lib/systemd/system"),
+        &root.join("usr/lib/systemd/system"),
+    );
+    verify_unit(&root);
+    let drop_ins = root.join("etc/systemd/system/heartbeat.service.d");
+    fs::create_dir_all(&drop_ins).unwrap();
+    fs::copy(
+        root.join("usr/share/doc/heartbeat-failover/examples/flag-file.conf"),
+        drop_ins.join("flag-file.conf"),
+    )
+    .unwrap();
+    verify_unit(&root);
+    fs::remove_dir_all(&drop_ins).unwrap();
 
     // The man pages the unit's Documentation= names are there and render.
     for (page, section) in [("heartbeat", "1"), ("heartbeat.conf", "5")] {
