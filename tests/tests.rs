@@ -22,6 +22,7 @@ mod metrics;
 mod nginx;
 mod package;
 mod prometheus;
+mod reload;
 mod schedule;
 mod security;
 mod server;

@@ -65,8 +65,8 @@ impl Engine {
         self.shared.metrics.configure(&config);
 
         let (slots, kept) = self.carry_over(&config, checks);
-        let added = config.checks.len() - kept;
-        let removed = self.config.checks.len() - kept;
+        let added = config.checks.len() - kept.total;
+        let removed = self.config.checks.len() - kept.total;
         let previous: HashMap<String, Group> = self
             .groups
             .drain(..)
@@ -92,17 +92,26 @@ impl Engine {
             self.update_group(g, wall);
         }
         self.publish();
-        Ok(format!(
-            "{kept} checks unchanged, {added} new or changed, {removed} removed or changed"
-        ))
+        let unchanged = kept.total - kept.retuned;
+        let mut summary = format!(
+            "{unchanged} checks unchanged, {added} new or changed, {removed} removed or changed"
+        );
+        if kept.retuned > 0 {
+            summary += &format!(", {} kept their state with new settings", kept.retuned);
+        }
+        Ok(summary)
     }
 
     /// The checks of `config` at run time, run by `checks`: those whose
-    /// definition is unchanged keep their id, state, latest result and run
-    /// in flight; new or changed ones start unknown and are first due at
-    /// the next point of their schedule. Returns them and how many were
+    /// probe is unchanged ([`crate::model::CheckSpec::same_probe`]: only
+    /// `rise`, `fall`, `timeout`, `interval`, `fast_interval` or `action`
+    /// may have changed) keep their id, state, counters, latest result and
+    /// run in flight, so that readiness does not flip; new ones, and those
+    /// whose probe changed, start unknown and are first due at the next
+    /// point of their schedule. A kept check whose timing is unchanged
+    /// keeps its place on the schedule. Returns them and how many were
     /// kept.
-    fn carry_over(&mut self, config: &Config, checks: Vec<Arc<dyn Check>>) -> (Vec<Slot>, usize) {
+    fn carry_over(&mut self, config: &Config, checks: Vec<Arc<dyn Check>>) -> (Vec<Slot>, Kept) {
         let old: HashMap<&str, usize> = self
             .config
             .checks
@@ -111,7 +120,7 @@ impl Engine {
             .map(|(i, c)| (c.name.as_str(), i))
             .collect();
         let (anchor, now) = (self.rounds.anchor, Instant::now());
-        let mut kept = 0;
+        let mut kept = Kept::default();
         let slots = checks
             .into_iter()
             .zip(&config.checks)
@@ -119,8 +128,11 @@ impl Engine {
                 let timing = table::timing(spec, config.general.interval);
                 let first_due = grid_after(anchor, timing.interval, now);
                 match old.get(spec.name.as_str()) {
-                    Some(&i) if self.config.checks[i] == *spec => {
-                        kept += 1;
+                    Some(&i) if self.config.checks[i].same_probe(spec) => {
+                        kept.total += 1;
+                        if self.config.checks[i] != *spec {
+                            kept.retuned += 1;
+                        }
                         let was = &self.table.slots[i];
                         Slot {
                             id: was.id,
@@ -161,11 +173,22 @@ impl Engine {
     }
 }
 
+/// How many checks a reload kept with their state, and how many of those
+/// with new settings (thresholds, timing, groups).
+#[derive(Debug, Default, Clone, Copy)]
+struct Kept {
+    total: usize,
+    retuned: usize,
+}
+
 /// The groups of `config`, keeping the action state of those in `previous`
-/// whose commands are unchanged. A new or changed group starts afresh, but
-/// still waits for an action of its previous definition (in `previous`,
-/// or removed earlier and in `orphaned_runs`) before it runs one: one
-/// action at a time per group, across reloads.
+/// whose commands are unchanged. A group whose commands changed keeps its
+/// health (it comes from its checks, not its commands) and what the
+/// outside world was last told, but its new commands announce its state
+/// afresh; it still waits for an action of its previous definition (in
+/// `previous`, or removed earlier and in `orphaned_runs`) before it runs
+/// one: one action at a time per group, across reloads. A new group starts
+/// unknown.
 pub(super) fn make_groups(
     config: &Config,
     previous: &HashMap<String, Group>,
@@ -200,15 +223,16 @@ pub(super) fn make_groups(
                     Group {
                         spec: spec.clone(),
                         members,
-                        health: Health::Unknown,
-                        since: None,
+                        health: old.map_or(Health::Unknown, |o| o.health),
+                        since: old.and_then(|o| o.since),
                         slot: ActionSlot {
                             running,
+                            announced: old.map_or(Health::Unknown, |o| o.slot.announced),
                             ..ActionSlot::default()
                         },
                         superseded: running.is_some(),
-                        running_since: None,
-                        last_action: None,
+                        running_since: old.and_then(|o| o.running_since),
+                        last_action: old.and_then(|o| o.last_action.clone()),
                     }
                 }
             }

@@ -219,6 +219,18 @@ pub struct CheckSpec {
     pub fast_interval: Option<Duration>,
 }
 
+impl CheckSpec {
+    /// Whether `other` is the same check probing the same thing: the same
+    /// name and the same [`Probe`] (type, target and what counts as a
+    /// pass). Its thresholds (`rise`, `fall`), `timeout`, `interval`,
+    /// `fast_interval` and `action` may differ: a reload that changes only
+    /// those keeps the check's state, counters and latest result, since
+    /// they still describe the same target.
+    pub fn same_probe(&self, other: &CheckSpec) -> bool {
+        self.name == other.name && self.probe == other.probe
+    }
+}
+
 /// What a check probes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Probe {

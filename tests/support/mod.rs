@@ -1,8 +1,9 @@
 //! Fixtures shared by the integration tests: the binary under test and its
 //! scratch directories ([`bin`]), a status server fed with made-up
 //! snapshots ([`http`], [`snapshots`]), an OpenMetrics reader
-//! ([`metrics`]), network peers that misbehave ([`net`]), what `/proc`
-//! says about processes ([`proc`]), waiting with a deadline ([`poll`]) and
+//! ([`metrics`]), network peers that misbehave ([`net`]), the hooks,
+//! targets and pollers of the operating tests ([`ops`]), what `/proc` says
+//! about processes ([`proc`]), waiting with a deadline ([`poll`]) and
 //! running one test alone in a process of its own ([`child`]).
 
 pub mod bin;
@@ -10,6 +11,7 @@ pub mod child;
 pub mod http;
 pub mod metrics;
 pub mod net;
+pub mod ops;
 pub mod poll;
 pub mod proc;
 pub mod snapshots;

@@ -430,9 +430,10 @@ impl Metrics {
     /// Creates every series `config` implies and drops those of checks and
     /// groups it no longer has; call it at start-up and after each reload.
     ///
-    /// A check or group that is new, or whose definition changed (the
-    /// engine then starts it afresh), gets its state gauges set to
-    /// `unknown` = 1; its counters are created at 0 where missing and keep
+    /// A check that is new, or whose probe changed (the engine then starts
+    /// it afresh), and a group that is new or whose commands changed, get
+    /// their state gauges set to `unknown` = 1 (the engine sets a kept
+    /// group's at once); its counters are created at 0 where missing and keep
     /// their counts otherwise, unless its check type changed (the `type`
     /// label). Series of an unchanged check or group are left alone.
     pub fn configure(&self, config: &Config) {
@@ -460,7 +461,13 @@ impl Metrics {
             }
         }
         for spec in &config.checks {
-            if known.checks.get(&spec.name) != Some(spec) {
+            // A check whose probe is unchanged keeps its state in the
+            // engine (only thresholds or timing changed): its series too.
+            if !known
+                .checks
+                .get(&spec.name)
+                .is_some_and(|c| c.same_probe(spec))
+            {
                 self.add_check(spec);
             }
         }
