@@ -339,9 +339,9 @@ fn check_config_prints_a_summary_or_every_error() {
     let out = s.run(&["-t", "-c", good.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("OK: 1 groups, 1 checks"), "{stdout}");
+    assert!(stdout.contains("OK: 1 group, 1 check"), "{stdout}");
     assert!(
-        stdout.contains("check site") && stdout.contains("http://127.0.0.1:8080/health"),
+        stdout.contains("\"site\"") && stdout.contains("http://127.0.0.1:8080/health"),
         "{stdout}"
     );
 

@@ -8,6 +8,7 @@
 mod support;
 
 mod actions;
+mod check_config;
 mod checks_net;
 mod cli;
 mod config;

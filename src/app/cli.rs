@@ -41,8 +41,9 @@ pub struct Cli {
     #[arg(long, conflicts_with_all = ["daemonize", "listen", "exit_on_failure"])]
     pub once: bool,
 
-    /// Validate the configuration, print its groups and checks, and exit
-    /// (0 when valid, 78 when not).
+    /// Validate the configuration and the files it names, print every
+    /// setting, group, command and check, and exit (0 when valid, 78 when
+    /// not).
     #[arg(
         short = 't',
         long = "check-config",

@@ -85,7 +85,17 @@ pub fn run(mode: Mode) -> Result<Exit, Error> {
 /// The configuration from `source`, with the command line's overrides
 /// applied, and the warnings found on the way.
 fn load(source: Source, overrides: Overrides) -> Result<(Config, Vec<String>), Error> {
-    let (mut config, warnings) = match source {
+    let (config, warnings, _) = load_placed(source, overrides)?;
+    Ok((config, warnings))
+}
+
+/// [`load`], with where each key of the file was written (none for
+/// checks from the command line).
+fn load_placed(
+    source: Source,
+    overrides: Overrides,
+) -> Result<(Config, Vec<String>, config::Places), Error> {
+    let (mut config, warnings, places) = match source {
         Source::File { path, default } => {
             if default && !path.exists() {
                 return Err(Error::NoConfig {
@@ -95,23 +105,32 @@ fn load(source: Source, overrides: Overrides) -> Result<(Config, Vec<String>), E
             }
             let loaded = config::load(&path)?;
             trust::check(&loaded.config).map_err(Error::Untrusted)?;
-            (loaded.config, loaded.warnings)
+            (loaded.config, loaded.warnings, loaded.places)
         }
         Source::Sidecar(config) => {
             let warnings = sidecar::warnings(&config);
-            (*config, warnings)
+            (*config, warnings, config::Places::default())
         }
     };
     overrides.apply(&mut config);
-    Ok((config, warnings))
+    Ok((config, warnings, places))
 }
 
-/// `--check-config`: the warnings on stderr, the groups and checks on
-/// stdout.
+/// `--check-config`: the warnings on stderr, then what the files the
+/// configuration names show ([`summary::preflight`], an error when
+/// anything is wrong), then every setting on stdout.
 fn check_config(source: Source) -> Result<Exit, Error> {
-    let (config, warnings) = load(source, Overrides::default())?;
+    let (config, warnings, places) = load_placed(source, Overrides::default())?;
     for w in &warnings {
         eprintln!("warning: {w}");
+    }
+    let errors = summary::preflight(&config, &places);
+    if !errors.is_empty() {
+        let file = config
+            .path
+            .as_deref()
+            .map_or_else(|| "command line".into(), |p| p.display().to_string());
+        return Err(config::ConfigError { file, errors }.into());
     }
     print!("{}", summary::summary(&config));
     Ok(Exit::Ok)

@@ -37,7 +37,7 @@ pub enum Mode {
     Generate(Generate),
     /// `status`: ask a running instance and print its answer.
     Status(StatusQuery),
-    /// `-t`: validate the configuration, print its groups and checks.
+    /// `-t`: validate the configuration, print every setting and check.
     CheckConfig(Source),
     /// `--once`: one round, its actions, the overall health as exit status.
     Once(Run),

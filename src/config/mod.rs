@@ -14,10 +14,12 @@ mod endpoint;
 mod general;
 mod groups;
 mod hints;
+mod places;
 
 pub use general::{
     LISTEN_RESOLVE_TIMEOUT, listen_address, listen_addresses, log_target, unix_group, user_account,
 };
+pub use places::Places;
 pub mod ini;
 pub mod url;
 pub mod value;
@@ -155,6 +157,9 @@ pub struct Loaded {
     pub config: Config,
     /// Rendered warnings (`FILE:LINE: [section] key: message`).
     pub warnings: Vec<String>,
+    /// Where each key was written, for findings about the configuration
+    /// made after it was read.
+    pub places: Places,
 }
 
 /// Reads and validates the configuration file at `path`. Relative paths
@@ -240,16 +245,20 @@ pub fn parse(text: &str, origin: &Path, base: &Path) -> Result<Loaded, ConfigErr
         interpolator: Interpolator::new(),
         swallowed: HashSet::new(),
     };
-    let config = match ini::read(text, &mut reader.warnings) {
-        Ok(doc) => reader.document(&doc, origin),
+    let (config, places) = match ini::read(text, &mut reader.warnings) {
+        Ok(doc) => (reader.document(&doc, origin), Places::of(&doc)),
         Err(errors) => {
             reader.errors = errors;
-            None
+            (None, Places::default())
         }
     };
     let warnings = reader.warnings.iter().map(|w| w.render(&file)).collect();
     match config {
-        Some(config) if reader.errors.is_empty() => Ok(Loaded { config, warnings }),
+        Some(config) if reader.errors.is_empty() => Ok(Loaded {
+            config,
+            warnings,
+            places,
+        }),
         _ => Err(ConfigError {
             file,
             errors: once_each(reader.errors),

@@ -1,0 +1,251 @@
+//! `heartbeat -t`: every effective setting, every command as it will run,
+//! in columns that hold long names; and what can be checked without
+//! running anything (the log's directory, `ca_file`, the programs hooks
+//! and script checks name), each problem with its place in the file.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::support::bin::{Scratch, is_root};
+
+fn check_config(s: &Scratch, text: &str) -> (Option<i32>, String, String) {
+    let path = s.write("hb.conf", text);
+    let out = s.run(&["-t", "-c", path.to_str().unwrap()]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn executable(path: &Path, mode: u32) {
+    std::fs::write(path, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn every_setting_is_shown_with_singular_and_plural_right() {
+    let s = Scratch::new();
+    let ca = s.write("ca.pem", "not checked by -t beyond being readable\n");
+    let (code, out, err) = check_config(
+        &s,
+        &format!(
+            "[general]\nloglevel = warn\ninterval = 90\nlisten = 127.0.0.1:8081\n\
+             [promotions]\nweb = true\n[demotions]\nweb = false\n\
+             [a-check-with-a-name-longer-than-any-column]\nurl = https://example.org/h\n\
+             tls_verify = no\nca_file = {}\nexpect_body = ready\nexpect_status = 200-299, 301\n\
+             action = web\nrise = 2\nfall = 3\ntimeout = 2500ms\nfast_interval = 2\n",
+            ca.display()
+        ),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(": OK: 1 group, 1 check\n"), "{out}");
+    for line in [
+        "loglevel = WARNING",
+        "interval = 90s",
+        "listen = 127.0.0.1:8081",
+        "# pidfile = (none)",
+        "# user = (none: the launching user)",
+        "action_timeout = 60s",
+        "check_permissions = yes",
+        "  group \"web\": 1 check (\"a-check-with-a-name-longer-than-any-column\")",
+        "    promotion: true",
+        "    demotion:  false",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "no line {line:?} in:\n{out}"
+        );
+    }
+    let target = format!(
+        "https://example.org:443/h, expect_status = 200-299, 301, expect_body = \"ready\", \
+         tls_verify = no, ca_file = {}",
+        ca.display()
+    );
+    let header = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("CHECK"))
+        .unwrap();
+    let row = out
+        .lines()
+        .find(|l| l.contains("a-check-with-a-name-longer") && l.contains("https:"))
+        .unwrap();
+    // Columns: every header word starts where its cell starts.
+    let cells = [
+        ("TYPE", "https"),
+        ("TIMEOUT", "2.5s"),
+        ("RISE", "2 "),
+        ("FALL", "3 "),
+        ("INTERVAL", "90s, fast 2s"),
+        ("TARGET", target.as_str()),
+    ];
+    for (word, cell) in cells {
+        assert_eq!(
+            header.find(word),
+            row.find(cell),
+            "column {word} is not aligned:\n{header}\n{row}"
+        );
+    }
+}
+
+#[test]
+fn commands_are_shown_in_full_line_by_line() {
+    let s = Scratch::new();
+    let (code, out, err) = check_config(
+        &s,
+        "[promotions]\nweb = echo a ; echo b # both run\n  --second-line\n[demotions]\nweb = true\n\
+         [disk]\ntype = script\naction = web\ncommand = test -d /\n   && test -w /tmp\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("    promotion: echo a ; echo b # both run\n               --second-line\n"),
+        "{out}"
+    );
+    let first = out.lines().position(|l| l.ends_with("test -d /")).unwrap();
+    let line = out.lines().nth(first).unwrap();
+    let next = out.lines().nth(first + 1).unwrap();
+    assert_eq!(next.trim_start(), "&& test -w /tmp");
+    assert_eq!(
+        next.len() - next.trim_start().len(),
+        line.find("test -d /").unwrap(),
+        "the second line stays under the first:\n{out}"
+    );
+}
+
+#[test]
+fn a_missing_log_directory_is_reported_with_its_line() {
+    let s = Scratch::new();
+    let log = s.path("no/such/dir/heartbeat.log");
+    let (code, out, err) = check_config(
+        &s,
+        &format!(
+            "[general]\nlogfile = {}\n[promotions]\nweb = true\n[demotions]\nweb = true\n\
+             [c]\nurl = tcp://127.0.0.1:1\naction = web\n",
+            log.display()
+        ),
+    );
+    assert_eq!(code, Some(78), "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "hb.conf:2: [general] logfile: the log file's directory {} does not exist",
+            log.parent().unwrap().display()
+        )),
+        "{err}"
+    );
+    assert!(
+        out.is_empty(),
+        "no report for a configuration that cannot run: {out}"
+    );
+}
+
+#[test]
+fn hooks_and_scripts_named_by_path_must_exist_and_be_executable() {
+    let s = Scratch::new();
+    let ok = s.path("ok.sh");
+    executable(&ok, 0o755);
+    let plain = s.path("plain.sh");
+    executable(&plain, 0o644);
+    let missing = s.path("missing.sh");
+    let (code, _, err) = check_config(
+        &s,
+        &format!(
+            "[promotions]\nweb = {ok} up\n[demotions]\nweb = {missing} down\n\
+             [DEFAULT]\ntype = script\naction = web\n[c]\ncommand = {plain} && {ok}\n",
+            ok = ok.display(),
+            plain = plain.display(),
+            missing = missing.display()
+        ),
+    );
+    assert_eq!(code, Some(78), "{err}");
+    let lines: Vec<&str> = err.lines().skip(1).map(str::trim).collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "{}:4: [demotions] web: {} cannot be run: No such file or directory (os error 2)",
+                s.path("hb.conf").display(),
+                missing.display()
+            ),
+            format!(
+                "{}:9: [c] command: {} cannot be executed by {} (mode 0644); chmod +x {}",
+                s.path("hb.conf").display(),
+                plain.display(),
+                if is_root() {
+                    "root".to_owned()
+                } else {
+                    whoami()
+                },
+                plain.display()
+            ),
+        ],
+        "{err}"
+    );
+}
+
+// Hooks run as `user` after the privilege drop: a script only root may
+// execute will not run.
+#[test]
+fn programs_are_checked_for_the_user_they_run_as() {
+    if !is_root() {
+        eprintln!("skipped: needs root to name another user");
+        return;
+    }
+    let s = Scratch::new();
+    let mine = s.path("root-only.sh");
+    executable(&mine, 0o700);
+    let (code, _, err) = check_config(
+        &s,
+        &format!(
+            "[general]\nuser = nobody\n[promotions]\nweb = {}\n[demotions]\nweb = true\n\
+             [c]\nurl = tcp://127.0.0.1:1\naction = web\n",
+            mine.display()
+        ),
+    );
+    assert_eq!(code, Some(78), "{err}");
+    assert!(
+        err.contains(&format!(
+            "hb.conf:4: [promotions] web: {} cannot be executed by nobody (mode 0700)",
+            mine.display()
+        )),
+        "{err}"
+    );
+}
+
+fn whoami() -> String {
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The README's example reports are what heartbeat prints, the path of the
+/// file aside.
+#[test]
+fn the_readmes_reports_are_what_heartbeat_prints() {
+    let readme = include_str!("../README.md");
+    let as_installed = |text: &str, path: &Path| {
+        text.replace(&path.display().to_string(), "/etc/heartbeat/heartbeat.conf")
+    };
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("heartbeat.conf.example");
+    let s = Scratch::new();
+    let out = s.run(&["-t", "-c", example.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let report = as_installed(&String::from_utf8_lossy(&out.stdout), &example);
+    assert!(
+        readme.contains(&format!("```\n{report}```")),
+        "the README lacks:\n{report}"
+    );
+
+    let (code, _, err) = check_config(
+        &s,
+        "[general]\ninterval = 10\n\n# the web tier\n\n[promotions]\nweb = /usr/local/bin/lb-add web\n\
+         [demotions]\nweb = true\n[c]\nurl = tcp://127.0.0.1:1\naction = web\n",
+    );
+    assert_eq!(code, Some(78));
+    let err = as_installed(&err, &s.path("hb.conf"));
+    assert!(
+        readme.contains(&format!("```\n{err}```")),
+        "the README lacks:\n{err}"
+    );
+}
