@@ -1,6 +1,8 @@
-//! How long a round of N checks takes through the whole engine, against a
-//! bare loop of TCP connects on a pool of the same size, and how much
-//! memory heartbeat holds. Prints figures; asserts nothing.
+//! How long one round of N checks takes through the whole engine (as
+//! `--once` runs it: TCP checks on the network thread), against a bare loop
+//! of blocking TCP connects on a pool of 64 threads, and how much memory
+//! the process holds. Prints figures; asserts nothing. The figures of the
+//! daemon under load, against monit, are `benches/isolation.rs`.
 //!
 //! ```sh
 //! cargo bench --bench round            # 1,000 and 10,000 TCP checks

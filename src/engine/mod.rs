@@ -70,6 +70,11 @@ use table::{Slot, Table};
 /// cannot run rounds back to back.
 pub const PROBE_MIN_AGE: Duration = Duration::from_secs(1);
 
+/// How long the loop lets results gather before it takes them in: they
+/// are folded in at the end of their round anyway, and taking them a
+/// millisecond later turns a wake-up per result into one per batch.
+pub const COALESCE: Duration = Duration::from_millis(1);
+
 /// How often the loop looks at the threads it watches ([`Engine::watch`]),
 /// at the least.
 pub const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -225,6 +230,8 @@ struct Life {
     /// Reaping orphans has failed once and said why: not said again.
     reaping_failed: bool,
     watchdogs: Vec<(String, Watchdog)>,
+    /// When to take in the results waiting in the runner's sink.
+    drain_at: Option<Instant>,
 }
 
 /// Whether the loop runs rounds on the schedule or one round only.
@@ -307,6 +314,7 @@ impl Engine {
             .zip(&config.checks)
             .map(|(check, spec)| Slot {
                 id: table::new_id(),
+                network: table::on_network(&check),
                 check,
                 timing: table::timing(spec, config.general.interval),
                 state: CheckState::default(),
@@ -429,6 +437,9 @@ impl Engine {
                 let watch = Instant::now() + WATCH_EVERY;
                 until = Some(until.map_or(watch, |u| u.min(watch)));
             }
+            if let Some(drain) = self.life.drain_at {
+                until = Some(until.map_or(drain, |u| u.min(drain)));
+            }
             let event = match until {
                 Some(until) => self
                     .rx
@@ -439,6 +450,12 @@ impl Engine {
                 Ok(event) => self.dispatch(event, mode, notify),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if self.life.drain_at.is_some_and(|at| at <= Instant::now()) {
+                self.life.drain_at = None;
+                for done in self.runner.results() {
+                    self.check_done(done.id, done.round, done.result);
+                }
             }
             self.look_at_watchdogs(notify);
         }
@@ -463,10 +480,11 @@ impl Engine {
             Event::Reload if self.rounds.open.is_some() => self.life.reload_pending = true,
             Event::Reload => self.reload(notify),
             Event::Probe(reply) => self.probe(reply),
+            // Results are taken in a little later, together with those that
+            // come meanwhile: one wake-up of this thread for many results.
             Event::Results => {
-                for done in self.runner.results() {
-                    self.check_done(done.id, done.round, done.result);
-                }
+                let at = Instant::now() + COALESCE;
+                self.life.drain_at.get_or_insert(at);
             }
             Event::ActionEnded {
                 group,

@@ -136,6 +136,7 @@ impl Engine {
                         let was = &self.table.slots[i];
                         Slot {
                             id: was.id,
+                            network: table::on_network(&check),
                             check,
                             timing,
                             state: was.state,
@@ -151,6 +152,7 @@ impl Engine {
                     }
                     _ => Slot {
                         id: table::new_id(),
+                        network: table::on_network(&check),
                         check,
                         timing,
                         state: CheckState::default(),

@@ -112,7 +112,7 @@ impl Engine {
                     planned: due,
                     started: started_wall,
                 });
-                self.runner.run(&slot.check, slot.id, number);
+                self.runner.run(&slot.check, slot.id, number, slot.network);
                 pending += 1;
             }
             slot.schedule_after(anchor, due, now);

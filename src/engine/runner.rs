@@ -32,6 +32,29 @@ use tokio::sync::oneshot;
 use super::Event;
 use crate::checks::{Check, CheckResult};
 
+/// Most network checks starting at once (see [`Runner::flush`]).
+pub const STARTING: usize = 256;
+
+/// How long a network check holds its place among the [`STARTING`] ones:
+/// a check still waiting after this long (a stalled peer) waits on
+/// without delaying the next.
+pub const PATIENCE: Duration = Duration::from_millis(10);
+
+/// Runs `check` holding `permit` until it ends or [`PATIENCE`] has passed.
+async fn paced(
+    check: Contained,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> CheckResult {
+    let mut check = std::pin::pin!(check);
+    tokio::select! {
+        result = &mut check => result,
+        () = tokio::time::sleep(PATIENCE) => {
+            drop(permit);
+            check.await
+        }
+    }
+}
+
 /// Why the executors of checks could not be started: an operating-system
 /// refusal (threads, file descriptors).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +74,9 @@ pub(super) struct Runner {
     /// run.
     cancel: Arc<AtomicBool>,
     /// Network checks started since the last flush.
-    batch: Vec<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    batch: Vec<(Arc<dyn Check>, u64, u64)>,
+    /// Room for [`STARTING`] network checks starting at once.
+    gate: Arc<tokio::sync::Semaphore>,
     sink: Arc<Sink>,
 }
 
@@ -122,6 +147,7 @@ impl Runner {
             net_thread: Some(net_thread),
             cancel: Arc::new(AtomicBool::new(false)),
             batch: Vec::new(),
+            gate: Arc::new(tokio::sync::Semaphore::new(STARTING)),
             sink: Arc::new(Sink {
                 results: Mutex::new(Vec::new()),
                 notified: AtomicBool::new(false),
@@ -144,17 +170,14 @@ impl Runner {
     }
 
     /// Starts one run of `check`; its result comes back through the sink
-    /// with `id` and `round`. Network checks are started in a batch by
-    /// [`Runner::flush`].
-    pub(super) fn run(&mut self, check: &Arc<dyn Check>, id: u64, round: u64) {
-        let sink = Arc::clone(&self.sink);
-        if let Some(future) = Arc::clone(check).probe() {
-            self.batch.push(Box::pin(async move {
-                let result = Contained::new(future).await;
-                sink.push(Done { id, round, result });
-            }));
+    /// with `id` and `round`. A check that waits on the `network` is
+    /// started, with the others of its round, by [`Runner::flush`].
+    pub(super) fn run(&mut self, check: &Arc<dyn Check>, id: u64, round: u64, network: bool) {
+        if network {
+            self.batch.push((Arc::clone(check), id, round));
             return;
         }
+        let sink = Arc::clone(&self.sink);
         let check = Arc::clone(check);
         let cancel = Arc::clone(&self.cancel);
         self.pool.spawn(move || {
@@ -167,17 +190,42 @@ impl Runner {
         });
     }
 
-    /// Starts the network checks of [`Runner::run`] since the last flush,
-    /// handing them to the network thread at once: one wake-up of that
-    /// thread for a whole round.
+    /// Starts the network checks of [`Runner::run`] since the last flush:
+    /// one wake-up of the network thread for a whole round. There they
+    /// start at most [`STARTING`] at a time: a check leaves room for the
+    /// next when it ends or after [`PATIENCE`], whichever comes first. So a
+    /// round of ten thousand checks neither floods its targets' accept
+    /// queues with ten thousand SYNs in the same millisecond nor holds ten
+    /// thousand connections' memory at once, and stalled peers delay the
+    /// start of the others by [`PATIENCE`] at most. A stop stops the
+    /// starts.
     pub(super) fn flush(&mut self) {
         if self.batch.is_empty() {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
+        let (sink, gate, cancel) = (
+            Arc::clone(&self.sink),
+            Arc::clone(&self.gate),
+            Arc::clone(&self.cancel),
+        );
         self.net.spawn(async move {
-            for future in batch {
-                tokio::spawn(future);
+            for (check, id, round) in batch {
+                let permit = Arc::clone(&gate).acquire_owned().await.ok();
+                if cancel.load(Ordering::SeqCst) {
+                    return;
+                }
+                let sink = Arc::clone(&sink);
+                tokio::spawn(async move {
+                    let result = match check.probe() {
+                        Some(future) => paced(Contained::new(future), permit).await,
+                        None => CheckResult::fail(
+                            "internal error: a network check gave no future",
+                            Duration::ZERO,
+                        ),
+                    };
+                    sink.push(Done { id, round, result });
+                });
             }
         });
     }

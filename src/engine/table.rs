@@ -30,6 +30,9 @@ pub(super) struct Slot {
     /// unchanged, so a result from before a reload finds its check.
     pub id: u64,
     pub check: Arc<dyn Check>,
+    /// Whether the check waits on the network (runs as a future) rather
+    /// than on its thread.
+    pub network: bool,
     pub timing: Timing,
     pub state: CheckState,
     pub last: Option<LastResult>,
@@ -44,6 +47,11 @@ pub(super) struct Slot {
 pub(super) fn new_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Whether `check` waits on the network: it gives a future.
+pub(super) fn on_network(check: &Arc<dyn Check>) -> bool {
+    Arc::clone(check).probe().is_some()
 }
 
 /// The timing of `spec` under the `[general] interval` `general`.
