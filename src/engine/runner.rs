@@ -41,10 +41,7 @@ pub const STARTING: usize = 256;
 pub const PATIENCE: Duration = Duration::from_millis(10);
 
 /// Runs `check` holding `permit` until it ends or [`PATIENCE`] has passed.
-async fn paced(
-    check: Contained,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
-) -> CheckResult {
+async fn paced(check: Contained, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> CheckResult {
     let mut check = std::pin::pin!(check);
     tokio::select! {
         result = &mut check => result,
