@@ -412,11 +412,13 @@ fn config_page(out: &mut dyn Write) -> io::Result<()> {
 
 /// The dialect, for heartbeat.conf(5).
 const SYNTAX: [&str; 4] = [
-    "The file is INI in the dialect of Python's ConfigParser. Comments are whole lines starting \
-     with # or ;. There are no inline comments: ;, #, quotes and backslashes inside a value are \
-     part of it, so a shell command reaches /bin/sh exactly as written.",
-    "key = value and key: value both work; values are trimmed; an indented line continues the \
-     previous value. Keys are case-insensitive, section names case-sensitive. %(name)s is \
+    "The file is INI, read as Python 3's configparser reads it. Comments are whole lines \
+     starting with # or ;, indented or not. There are no inline comments: ;, #, quotes and \
+     backslashes inside a value are part of it, so a shell command reaches /bin/sh exactly as \
+     written, and a backslash at the end of a line joins nothing.",
+    "key = value and key: value both work; values are trimmed; a line indented deeper than its \
+     key continues the value. Section names run to the last ] and keep their spaces. Keys are \
+     case-insensitive, section names case-sensitive. %(name)s is \
      replaced by the value of name from the same section or from [DEFAULT], only in values that \
      contain %(; write %% there for a literal %.",
     "Booleans are 1, yes, true, on or 0, no, false, off, in any case. Durations are seconds when \
