@@ -672,3 +672,52 @@ pub(crate) fn pool_size(config: &Config) -> usize {
         .count();
     config.general.threads.min(scripts).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_carry_their_exit_status() {
+        assert_eq!(EngineError::Checks("ca_file".into()).exit(), Exit::Config);
+        assert_eq!(EngineError::System("threads".into()).exit(), Exit::OsErr);
+    }
+
+    #[test]
+    fn the_pool_is_sized_to_the_script_checks() {
+        let mut config = Config {
+            path: None,
+            general: crate::model::General {
+                threads: 64,
+                ..Default::default()
+            },
+            groups: Vec::new(),
+            checks: Vec::new(),
+        };
+        assert_eq!(pool_size(&config), 1);
+        let spec = |probe| crate::model::CheckSpec {
+            name: "c".into(),
+            probe,
+            timeout: Duration::from_secs(1),
+            groups: Vec::new(),
+            rise: 1,
+            fall: 1,
+            interval: None,
+            fast_interval: None,
+        };
+        config.checks = (0..100)
+            .map(|i| {
+                spec(Probe::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: 1 + i,
+                })
+            })
+            .collect();
+        config.checks.extend((0..3).map(|_| {
+            spec(Probe::Script {
+                command: "true".into(),
+            })
+        }));
+        assert_eq!(pool_size(&config), 3);
+    }
+}

@@ -199,3 +199,57 @@ pub(super) fn describe(spec: &CheckSpec, redact: bool) -> String {
         spec.probe.endpoint_as(redact)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::script::ScriptCheck;
+
+    fn slot(interval: Duration, fast: Option<Duration>, anchor: Instant) -> Slot {
+        Slot {
+            id: new_id(),
+            check: Arc::new(ScriptCheck::new("true".into(), Duration::from_secs(1))),
+            network: false,
+            timing: Timing {
+                interval,
+                fast_interval: fast,
+            },
+            state: CheckState::default(),
+            last: None,
+            flight: None,
+            next_due: anchor,
+            groups: Vec::new(),
+        }
+    }
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_run_that_outlived_its_interval_resumes_at_the_next_point_without_catching_up() {
+        let t0 = Instant::now();
+        let mut s = slot(S, None, t0);
+        // On time: the next point.
+        s.schedule_after(t0, t0, t0 + Duration::from_millis(20));
+        assert_eq!(s.next_due, t0 + S);
+        // A run due at t0 whose result came 3.5 s later: the points at 1,
+        // 2 and 3 s are gone, the next is at 4 s, not three runs at once.
+        s.schedule_after(t0, t0, t0 + Duration::from_millis(3500));
+        assert_eq!(s.next_due, t0 + 4 * S);
+        // A result that came just before the next point keeps it, even when
+        // folded in later (at the end of its round).
+        s.schedule_after(t0, t0 + S, t0 + S + Duration::from_millis(999));
+        assert_eq!(s.next_due, t0 + 2 * S);
+    }
+
+    #[test]
+    fn between_states_a_late_run_resumes_on_the_fast_grid() {
+        let t0 = Instant::now();
+        let mut s = slot(10 * S, Some(S), t0);
+        s.state.observe(true, 1, 3);
+        s.state.observe(false, 1, 3);
+        s.schedule_after(t0, t0, t0 + Duration::from_millis(100));
+        assert_eq!(s.next_due, t0 + S);
+        s.schedule_after(t0, t0, t0 + Duration::from_millis(2500));
+        assert_eq!(s.next_due, t0 + 3 * S);
+    }
+}
