@@ -20,8 +20,8 @@ use heartbeat::checks::Check;
 use heartbeat::checks::script::{self, ScriptCheck};
 use heartbeat::exec::actions::{self, ActionRequest};
 use heartbeat::exec::process::{self, ChildExit, Leftovers, ShellCommand};
-use heartbeat::model::ActionKind;
 use heartbeat::model::Health;
+use heartbeat::model::{ActionKind, ActionReason};
 
 use crate::support::poll::wait_until;
 use proc::{Reaper, alive, assert_group_gone, read_pid};
@@ -47,6 +47,8 @@ fn request(group: &str, kind: ActionKind, previous: Health, command: String) -> 
         command,
         previous,
         failed_checks: Vec::new(),
+        attempt: 1,
+        reason: ActionReason::Health,
         timeout: Duration::from_secs(30),
         dry_run: false,
         redact: true,

@@ -97,7 +97,10 @@ fn a_reload_of_thresholds_timing_or_groups_keeps_readiness_and_reruns_nothing() 
     ran.sort();
     assert_eq!(
         ran,
-        ["promotion g unknown - -", "promotion h unknown - -"],
+        [
+            "promotion g unknown health 1",
+            "promotion h unknown health 1"
+        ],
         "{log}"
     );
 }

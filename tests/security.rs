@@ -569,8 +569,10 @@ fn a_hook_sees_only_the_documented_environment_and_the_launchers_file_limit() {
     let mut want = vec![
         "EXTRA=with = sign".to_owned(),
         "HEARTBEAT_ACTION=g".to_owned(),
+        "HEARTBEAT_ATTEMPT=1".to_owned(),
         "HEARTBEAT_FAILED_CHECKS=".to_owned(),
         "HEARTBEAT_PREVIOUS_STATE=unknown".to_owned(),
+        "HEARTBEAT_REASON=health".to_owned(),
         run_id,
         "HEARTBEAT_STATE=healthy".to_owned(),
         format!("HOME={}", me.dir.display()),

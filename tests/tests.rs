@@ -24,6 +24,7 @@ mod nginx;
 mod package;
 mod prometheus;
 mod reload;
+mod retries;
 mod schedule;
 mod security;
 mod server;

@@ -6,10 +6,10 @@ use std::time::SystemTime;
 
 use log::{error, info, warn};
 
-use super::state::{ActionSlot, Occasion};
+use super::state::{ActionSlot, Backoff, Ended, Occasion};
 use super::{Engine, Event};
 use crate::exec::actions::{self, ActionReport, ActionRequest};
-use crate::model::{ActionKind, GroupSpec, Health, group_health, short_duration};
+use crate::model::{ActionKind, ActionReason, GroupSpec, Health, group_health, short_duration};
 use crate::status::ActionRecord;
 
 /// A group at run time.
@@ -20,6 +20,10 @@ pub(super) struct Group {
     pub health: Health,
     pub since: Option<SystemTime>,
     pub slot: ActionSlot,
+    /// How long a failed action of the group waits before its next
+    /// attempt: the group's round (its checks' shortest interval), then
+    /// doubling.
+    pub backoff: Backoff,
     /// The running action is one of the group's definition before a
     /// reload changed it: when it ends, the group starts afresh.
     pub superseded: bool,
@@ -97,18 +101,21 @@ impl Engine {
             return;
         }
         let health = self.groups[g].health;
-        let Some(target) = self.groups[g].slot.next(health, occasion) else {
+        let at = self.rounds.last_planned;
+        let Some(start) = self.groups[g].slot.next(health, occasion, at) else {
             return;
         };
         let failed_checks = self.failed_checks(g);
         let group = &mut self.groups[g];
-        let kind = ActionKind::announcing(target);
+        let kind = ActionKind::announcing(start.state);
         let request = ActionRequest {
             group: group.spec.name.clone(),
             kind,
             command: group.spec.command(kind).to_owned(),
             previous: group.slot.announced,
             failed_checks,
+            attempt: start.attempt,
+            reason: ActionReason::Health,
             timeout: self.config.general.action_timeout,
             dry_run: self.options.dry_run,
             redact: self.config.general.redact,
@@ -125,10 +132,24 @@ impl Engine {
                 "cannot start the {} of group {:?}: {e}",
                 kind, group.spec.name
             );
-            group.slot.finished(false);
+            let ended = group.slot.finished(false, group.backoff);
             group.running_since = None;
+            self.log_retry(g, kind, ended);
         }
         self.publish_group(g);
+    }
+
+    /// Says when a failed action is tried again.
+    fn log_retry(&self, g: usize, kind: ActionKind, ended: Ended) {
+        if let Ended::Failed { attempt, retry_at } = ended {
+            let wait = retry_at.saturating_duration_since(self.rounds.last_planned);
+            warn!(
+                "group {:?}: {kind} attempt {attempt} failed; attempt {} in {}, at the round due then",
+                self.groups[g].spec.name,
+                attempt + 1,
+                short_duration(wait),
+            );
+        }
     }
 
     pub(super) fn action_ended(&mut self, name: &str, started: SystemTime, report: ActionReport) {
@@ -142,19 +163,21 @@ impl Engine {
             .action(name, report.kind, &report.exit, report.duration);
         let group = &mut self.groups[g];
         group.running_since = None;
-        if std::mem::take(&mut group.superseded) {
+        let ended = if std::mem::take(&mut group.superseded) {
             // An action of the definition before a reload: it tells
             // nothing about the new one, which now runs its own.
-            group.slot.running = None;
+            group.slot.abandon();
+            Ended::NotRunning
         } else {
-            group.slot.finished(report.exit.success());
-        }
+            group.slot.finished(report.exit.success(), group.backoff)
+        };
         group.last_action = Some(ActionRecord {
             kind: report.kind,
             started,
             duration: report.duration,
             exit: report.exit,
         });
+        self.log_retry(g, report.kind, ended);
         self.start_action_if_due(g, Occasion::ActionEnded);
         self.publish_group(g);
         self.reap_orphans();

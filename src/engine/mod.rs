@@ -500,7 +500,7 @@ impl Engine {
                     // ever.
                     self.orphaned_runs.remove(&group);
                     for g in self.groups.iter_mut().filter(|g| g.spec.name == group) {
-                        g.slot.finished(false);
+                        g.slot.finished(false, g.backoff);
                         g.running_since = None;
                     }
                 }

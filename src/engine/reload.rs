@@ -11,7 +11,7 @@ use log::{error, info, warn};
 
 use super::groups::Group;
 use super::schedule::grid_after;
-use super::state::{ActionSlot, CheckState};
+use super::state::{ActionSlot, Backoff, CheckState};
 use super::table::{self, Slot, Table};
 use super::{Engine, Lifecycle};
 use crate::checks::{self, Check};
@@ -200,20 +200,27 @@ pub(super) fn make_groups(
         .groups
         .iter()
         .map(|spec| {
-            let members = config
+            let members: Vec<usize> = config
                 .checks
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| c.groups.contains(&spec.name))
                 .map(|(i, _)| i)
                 .collect();
+            let backoff = group_backoff(config, &members);
             match previous.get(&spec.name) {
                 Some(old) if old.spec == *spec => Group {
                     spec: spec.clone(),
                     members,
                     health: old.health,
                     since: old.since,
-                    slot: old.slot,
+                    // A failed action is retried at the next round after a
+                    // reload (one that follows a fixed hook, say).
+                    slot: ActionSlot {
+                        retry_at: None,
+                        ..old.slot
+                    },
+                    backoff,
                     superseded: old.superseded,
                     running_since: old.running_since,
                     last_action: old.last_action.clone(),
@@ -232,6 +239,7 @@ pub(super) fn make_groups(
                             announced: old.map_or(Health::Unknown, |o| o.slot.announced),
                             ..ActionSlot::default()
                         },
+                        backoff,
                         superseded: running.is_some(),
                         running_since: old.and_then(|o| o.running_since),
                         last_action: old.and_then(|o| o.last_action.clone()),
@@ -240,6 +248,17 @@ pub(super) fn make_groups(
             }
         })
         .collect()
+}
+
+/// The [`Backoff`] of a group with checks `members`: its round is the
+/// shortest interval of its checks (`[general] interval` without any).
+fn group_backoff(config: &Config, members: &[usize]) -> Backoff {
+    let interval = members
+        .iter()
+        .map(|&i| config.checks[i].interval.unwrap_or(config.general.interval))
+        .min()
+        .unwrap_or(config.general.interval);
+    Backoff::every(interval)
 }
 
 /// Settings that only take effect at start-up are named in a warning when

@@ -55,6 +55,9 @@ pub(super) struct Rounds {
     pub last_end: Option<Instant>,
     /// Callers of `Handle::probe` waiting for the end of a round.
     pub waiters: Vec<Sender<()>>,
+    /// When the latest round was due (the anchor before the first): the
+    /// instant actions started now count their retries from.
+    pub last_planned: Instant,
 }
 
 impl Rounds {
@@ -69,6 +72,7 @@ impl Rounds {
             last: None,
             last_end: None,
             waiters: Vec::new(),
+            last_planned: anchor,
         }
     }
 }
@@ -98,6 +102,7 @@ impl Engine {
     /// by `now`, or of every check with `all` (`--once`, probes).
     pub(super) fn start_round(&mut self, planned: Instant, now: Instant, all: bool) {
         self.rounds.started += 1;
+        self.rounds.last_planned = planned;
         let number = self.rounds.started;
         let anchor = self.rounds.anchor;
         let started_wall = SystemTime::now();

@@ -1,9 +1,11 @@
 //! The state machine: rise/fall hysteresis per check, health per action
 //! group, and which action a group needs next.
 //!
-//! Pure: no I/O, no clocks, no threads. The engine feeds it results and acts
-//! on what it returns, and the tests below feed it sequences and assert the
-//! state after every step.
+//! Pure: no I/O, no clocks, no threads. The engine feeds it results and the
+//! instants of its rounds and acts on what it returns, and the tests below
+//! feed it sequences and assert the state after every step.
+
+use std::time::{Duration, Instant};
 
 use crate::model::{Health, Transition};
 
@@ -46,7 +48,8 @@ impl CheckState {
 /// Why the engine is asking a group's [`ActionSlot`] what to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Occasion {
-    /// A round has just been folded in: failed actions are retried.
+    /// A round has just been folded in: a failed action is retried once its
+    /// backoff has passed.
     Round,
     /// The group's previous action has just ended: only a change of state
     /// since it started is acted on, so a failing action is not rerun in a
@@ -54,10 +57,82 @@ pub enum Occasion {
     ActionEnded,
 }
 
+/// Seconds between the attempts of a failed action at most, whatever the
+/// interval: the cap of [`Backoff`] (as Kubernetes caps its restart
+/// back-off).
+pub const RETRY_CAP: Duration = Duration::from_secs(300);
+
+/// How long a failed action waits before its next attempt: `first` after
+/// the first failure (one round: `first` is the group's interval), then
+/// twice as long after each further failure, up to `cap` (but never less
+/// than `first`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The wait after the first failure.
+    pub first: Duration,
+    /// The longest wait.
+    pub cap: Duration,
+}
+
+impl Backoff {
+    /// The backoff of a group whose checks run every `interval`: the next
+    /// round, then doubling up to [`RETRY_CAP`].
+    pub fn every(interval: Duration) -> Backoff {
+        Backoff {
+            first: interval,
+            cap: RETRY_CAP,
+        }
+    }
+
+    /// The wait after `failures` consecutive failed attempts (at least 1):
+    /// `first × 2^(failures-1)`, at most `max(cap, first)`.
+    pub fn delay(&self, failures: u32) -> Duration {
+        let cap = self.cap.max(self.first);
+        let doublings = failures.saturating_sub(1).min(31);
+        self.first.saturating_mul(1 << doublings).min(cap)
+    }
+}
+
+/// An action the slot says to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Start {
+    /// The state it announces: `Healthy` (promotion) or `Unhealthy`
+    /// (demotion).
+    pub state: Health,
+    /// Which attempt at announcing that state this is, from 1
+    /// (`HEARTBEAT_ATTEMPT`).
+    pub attempt: u32,
+}
+
+/// How the action that ended went, as the slot recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It succeeded, on this attempt.
+    Succeeded {
+        /// The attempt that succeeded, from 1.
+        attempt: u32,
+    },
+    /// It failed; it is retried at the first round at or after `retry_at`
+    /// while the state holds.
+    Failed {
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// When the next attempt is due at the earliest.
+        retry_at: Instant,
+    },
+    /// No action was running.
+    NotRunning,
+}
+
 /// What one action group has told the outside world, and what it is telling
 /// it now. Enforces: at most one action at a time per group; one action per
 /// change of state; the latest state wins over states in between; a failed
-/// action is retried each round while the state holds.
+/// action is retried while the state holds, with a [`Backoff`] between
+/// attempts, until it succeeds (SPEC §4).
+///
+/// Time is passed in, never read: `at` is the instant of the round the
+/// engine is acting in (its place on the schedule), so that a retry due one
+/// interval after an attempt falls on the next round exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ActionSlot {
     /// The state whose action is running, if one is.
@@ -67,39 +142,70 @@ pub struct ActionSlot {
     /// The state of the last action that succeeded (`Unknown` before any):
     /// what the outside world was last told.
     pub announced: Health,
+    /// The number of the running attempt, or of the last one that ended:
+    /// 1 for the first run of an action for a state, counting up through
+    /// its retries.
+    pub attempt: u32,
+    /// The round instant of the running (or last) attempt.
+    pub attempt_at: Option<Instant>,
+    /// When the failed last action may be retried, at the earliest.
+    pub retry_at: Option<Instant>,
 }
 
 impl ActionSlot {
-    /// Given the group's current health, returns the state whose action
-    /// should start now (`Healthy`: promotion, `Unhealthy`: demotion), and
-    /// marks it running. `None` while an action runs, while the health is
-    /// unknown, and once the current state's action has succeeded.
-    pub fn next(&mut self, current: Health, occasion: Occasion) -> Option<Health> {
+    /// Given the group's current health, returns the action that should
+    /// start now, and marks it running. `None` while an action runs, while
+    /// the health is unknown, once the current state's action has
+    /// succeeded, and while a failed action's backoff lasts.
+    pub fn next(&mut self, current: Health, occasion: Occasion, at: Instant) -> Option<Start> {
         if self.running.is_some() || current == Health::Unknown {
             return None;
         }
-        let wanted = match self.last {
-            None => true,
-            Some((state, _)) if state != current => true,
-            Some((_, true)) => false,
-            Some((_, false)) => occasion == Occasion::Round,
+        let retry = match self.last {
+            None => false,
+            Some((state, _)) if state != current => false,
+            Some((_, true)) => return None,
+            Some((_, false)) => true,
         };
-        if wanted {
-            self.running = Some(current);
-            Some(current)
-        } else {
-            None
-        }
-    }
-
-    /// Records the end of the running action.
-    pub fn finished(&mut self, succeeded: bool) {
-        if let Some(state) = self.running.take() {
-            self.last = Some((state, succeeded));
-            if succeeded {
-                self.announced = state;
+        if retry {
+            let due = self.retry_at.is_none_or(|t| at >= t);
+            if occasion != Occasion::Round || !due {
+                return None;
             }
         }
+        self.attempt = if retry { self.attempt + 1 } else { 1 };
+        self.running = Some(current);
+        self.attempt_at = Some(at);
+        self.retry_at = None;
+        Some(Start {
+            state: current,
+            attempt: self.attempt,
+        })
+    }
+
+    /// Records the end of the running action; a failed one is retried
+    /// `backoff` after its attempt's round instant.
+    pub fn finished(&mut self, succeeded: bool, backoff: Backoff) -> Ended {
+        let Some(state) = self.running.take() else {
+            return Ended::NotRunning;
+        };
+        self.last = Some((state, succeeded));
+        let attempt = self.attempt;
+        if succeeded {
+            self.announced = state;
+            self.retry_at = None;
+            return Ended::Succeeded { attempt };
+        }
+        let from = self.attempt_at.unwrap_or_else(Instant::now);
+        let retry_at = from + backoff.delay(attempt);
+        self.retry_at = Some(retry_at);
+        Ended::Failed { attempt, retry_at }
+    }
+
+    /// Forgets the running action without recording an outcome: it was
+    /// one of a group's definition before a reload changed its commands.
+    pub fn abandon(&mut self) {
+        self.running = None;
     }
 }
 
@@ -156,60 +262,164 @@ mod tests {
         assert_eq!((s.successes, s.failures), (1, 0));
     }
 
+    const S: Duration = Duration::from_secs(1);
+
+    /// A slot and a clock of rounds one second apart.
+    struct Rounds {
+        slot: ActionSlot,
+        t0: Instant,
+        round: u32,
+        backoff: Backoff,
+    }
+
+    impl Rounds {
+        fn new() -> Rounds {
+            Rounds {
+                slot: ActionSlot::default(),
+                t0: Instant::now(),
+                round: 0,
+                backoff: Backoff::every(S),
+            }
+        }
+
+        fn at(&self) -> Instant {
+            self.t0 + S * self.round
+        }
+
+        /// What starts at this round for `current`.
+        fn round(&mut self, current: Health) -> Option<Health> {
+            let at = self.at();
+            self.slot
+                .next(current, Occasion::Round, at)
+                .map(|s| s.state)
+        }
+
+        /// What starts when an action ends, for `current`.
+        fn after_action(&mut self, current: Health) -> Option<Health> {
+            let at = self.at();
+            self.slot
+                .next(current, Occasion::ActionEnded, at)
+                .map(|s| s.state)
+        }
+
+        fn finish(&mut self, ok: bool) -> Ended {
+            self.slot.finished(ok, self.backoff)
+        }
+    }
+
     #[test]
     fn slot_runs_one_action_per_change_and_none_while_state_holds() {
-        let mut slot = ActionSlot::default();
-        assert_eq!(slot.next(Unknown, Occasion::Round), None);
-        assert_eq!(slot.next(Healthy, Occasion::Round), Some(Healthy));
-        slot.finished(true);
-        assert_eq!(slot.next(Healthy, Occasion::Round), None);
-        assert_eq!(slot.next(Healthy, Occasion::ActionEnded), None);
-        assert_eq!(slot.next(Unhealthy, Occasion::Round), Some(Unhealthy));
-        slot.finished(true);
-        assert_eq!(slot.announced, Unhealthy);
-        assert_eq!(slot.next(Unhealthy, Occasion::Round), None);
+        let mut r = Rounds::new();
+        assert_eq!(r.round(Unknown), None);
+        assert_eq!(r.round(Healthy), Some(Healthy));
+        assert_eq!(r.finish(true), Ended::Succeeded { attempt: 1 });
+        assert_eq!(r.round(Healthy), None);
+        assert_eq!(r.after_action(Healthy), None);
+        assert_eq!(r.round(Unhealthy), Some(Unhealthy));
+        r.finish(true);
+        assert_eq!(r.slot.announced, Unhealthy);
+        assert_eq!(r.round(Unhealthy), None);
+        assert_eq!(r.finish(true), Ended::NotRunning);
     }
 
     #[test]
     fn slot_never_runs_two_at_once_and_the_latest_state_wins() {
-        let mut slot = ActionSlot::default();
-        assert_eq!(slot.next(Healthy, Occasion::Round), Some(Healthy));
+        let mut r = Rounds::new();
+        assert_eq!(r.round(Healthy), Some(Healthy));
         // Unhealthy, then healthy again, while the promotion runs.
-        assert_eq!(slot.next(Unhealthy, Occasion::Round), None);
-        assert_eq!(slot.next(Healthy, Occasion::Round), None);
-        slot.finished(true);
+        assert_eq!(r.round(Unhealthy), None);
+        assert_eq!(r.round(Healthy), None);
+        r.finish(true);
         // The state in between is skipped: healthy was already applied.
-        assert_eq!(slot.next(Healthy, Occasion::ActionEnded), None);
+        assert_eq!(r.after_action(Healthy), None);
 
-        assert_eq!(slot.next(Unhealthy, Occasion::Round), Some(Unhealthy));
-        assert_eq!(slot.next(Healthy, Occasion::Round), None);
-        slot.finished(true);
+        assert_eq!(r.round(Unhealthy), Some(Unhealthy));
+        assert_eq!(r.round(Healthy), None);
+        r.finish(true);
         // The state changed while the demotion ran: promote at once.
-        assert_eq!(slot.next(Healthy, Occasion::ActionEnded), Some(Healthy));
+        assert_eq!(r.after_action(Healthy), Some(Healthy));
     }
 
     #[test]
-    fn slot_retries_a_failed_action_each_round_not_in_a_loop() {
-        let mut slot = ActionSlot::default();
-        assert_eq!(slot.next(Unhealthy, Occasion::Round), Some(Unhealthy));
-        slot.finished(false);
-        assert_eq!(slot.announced, Unknown);
-        assert_eq!(slot.next(Unhealthy, Occasion::ActionEnded), None);
-        assert_eq!(slot.next(Unhealthy, Occasion::Round), Some(Unhealthy));
-        slot.finished(true);
-        assert_eq!(slot.next(Unhealthy, Occasion::Round), None);
-        assert_eq!(slot.announced, Unhealthy);
+    fn slot_retries_a_failed_action_at_rounds_not_in_a_loop() {
+        let mut r = Rounds::new();
+        assert_eq!(r.round(Unhealthy), Some(Unhealthy));
+        assert!(matches!(r.finish(false), Ended::Failed { attempt: 1, .. }));
+        assert_eq!(r.slot.announced, Unknown);
+        assert_eq!(r.after_action(Unhealthy), None);
+        r.round = 1;
+        assert_eq!(r.round(Unhealthy), Some(Unhealthy));
+        assert_eq!(r.slot.attempt, 2);
+        assert_eq!(r.finish(true), Ended::Succeeded { attempt: 2 });
+        assert_eq!(r.round(Unhealthy), None);
+        assert_eq!(r.slot.announced, Unhealthy);
+    }
+
+    /// A hook broken for a while at one round a second: attempts at rounds
+    /// 0, 1, 3, 7, 15, … (the next round, then doubling), every 300 rounds
+    /// once the wait reaches the cap; numbered 1, 2, 3…; the success
+    /// after them says which attempt it was.
+    #[test]
+    fn slot_backs_off_doubling_to_the_cap_and_counts_attempts() {
+        let mut r = Rounds::new();
+        let mut attempts = Vec::new();
+        for round in 0..2000 {
+            r.round = round;
+            if let Some(Start { attempt, .. }) = r.slot.next(Unhealthy, Occasion::Round, r.at()) {
+                attempts.push((round, attempt));
+                let ended = r.finish(false);
+                let Ended::Failed { retry_at, .. } = ended else {
+                    panic!("{ended:?}");
+                };
+                let wait = (retry_at - r.at()).as_secs();
+                let expected = (1u64 << (attempt - 1).min(20)).min(300);
+                assert_eq!(wait, expected, "attempt {attempt}");
+            }
+        }
+        let rounds: Vec<u32> = attempts.iter().map(|a| a.0).collect();
+        assert_eq!(
+            rounds,
+            [0, 1, 3, 7, 15, 31, 63, 127, 255, 511, 811, 1111, 1411, 1711]
+        );
+        let numbers: Vec<u32> = attempts.iter().map(|a| a.1).collect();
+        assert_eq!(numbers, (1..=14).collect::<Vec<_>>());
+        r.round = 2011;
+        assert_eq!(r.round(Unhealthy), Some(Unhealthy));
+        assert_eq!(r.finish(true), Ended::Succeeded { attempt: 15 });
+        // The next failure of another state starts counting again.
+        r.round = 2012;
+        assert_eq!(
+            r.slot.next(Healthy, Occasion::Round, r.at()),
+            Some(Start {
+                state: Healthy,
+                attempt: 1
+            })
+        );
+    }
+
+    #[test]
+    fn backoff_never_waits_less_than_one_round() {
+        let slow = Backoff::every(Duration::from_secs(600));
+        assert_eq!(slow.delay(1), Duration::from_secs(600));
+        assert_eq!(slow.delay(5), Duration::from_secs(600));
+        let fast = Backoff::every(Duration::from_millis(100));
+        assert_eq!(fast.delay(1), Duration::from_millis(100));
+        assert_eq!(fast.delay(4), Duration::from_millis(800));
+        assert_eq!(fast.delay(40), RETRY_CAP);
+        assert_eq!(fast.delay(u32::MAX), RETRY_CAP);
     }
 
     #[test]
     fn slot_failed_action_is_not_retried_once_the_state_moved_on_and_back() {
         // A failed demotion, then the group recovers: promotion runs, and
         // the stale demotion is not retried.
-        let mut slot = ActionSlot::default();
-        slot.next(Unhealthy, Occasion::Round);
-        slot.finished(false);
-        assert_eq!(slot.next(Healthy, Occasion::Round), Some(Healthy));
-        slot.finished(true);
-        assert_eq!(slot.next(Healthy, Occasion::Round), None);
+        let mut r = Rounds::new();
+        r.round(Unhealthy);
+        r.finish(false);
+        assert_eq!(r.round(Healthy), Some(Healthy));
+        assert_eq!(r.slot.attempt, 1);
+        r.finish(true);
+        r.round = 5;
+        assert_eq!(r.round(Healthy), None);
     }
 }

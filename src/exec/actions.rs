@@ -7,7 +7,8 @@
 //!
 //! The command text is never built from check results: what a hook needs to
 //! know reaches it through its environment (`HEARTBEAT_ACTION`,
-//! `HEARTBEAT_STATE`, `HEARTBEAT_PREVIOUS_STATE`, `HEARTBEAT_FAILED_CHECKS`),
+//! `HEARTBEAT_STATE`, `HEARTBEAT_PREVIOUS_STATE`, `HEARTBEAT_FAILED_CHECKS`,
+//! `HEARTBEAT_REASON`, `HEARTBEAT_ATTEMPT`),
 //! as with keepalived's notify scripts. [`spawn`] runs an action on its own
 //! thread so that a slow hook never holds up the engine.
 
@@ -17,7 +18,7 @@ use std::time::Duration;
 use log::{Level, error, info, log};
 
 use crate::exec::process::{self, ChildExit, Leftovers, ShellCommand};
-use crate::model::{ActionKind, Health, short_duration};
+use crate::model::{ActionKind, ActionReason, Health, short_duration};
 
 /// Time between SIGTERM and SIGKILL when an action outruns its deadline.
 pub const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -42,6 +43,11 @@ pub struct ActionRequest {
     pub previous: Health,
     /// Names of the group's unhealthy checks (`HEARTBEAT_FAILED_CHECKS`).
     pub failed_checks: Vec<String>,
+    /// Which attempt at announcing this state it is, from 1
+    /// (`HEARTBEAT_ATTEMPT`).
+    pub attempt: u32,
+    /// Why it runs (`HEARTBEAT_REASON`).
+    pub reason: ActionReason,
     /// Deadline (`action_timeout`).
     pub timeout: Duration,
     /// Log the action instead of running it.
@@ -72,18 +78,25 @@ pub struct ActionReport {
 /// - `HEARTBEAT_STATE`: `healthy` (promotion) or `unhealthy` (demotion);
 /// - `HEARTBEAT_PREVIOUS_STATE`: `unknown`, `healthy` or `unhealthy`;
 /// - `HEARTBEAT_FAILED_CHECKS`: the failed checks' names, comma-separated
-///   (empty when none).
+///   (empty when none);
+/// - `HEARTBEAT_REASON`: `health`, `maintenance` or `resume`
+///   ([`ActionReason`]);
+/// - `HEARTBEAT_ATTEMPT`: 1, then 2, 3… for the retries of a failed action.
 ///
 /// At `request.timeout` its process group gets SIGTERM, and SIGKILL
 /// [`KILL_GRACE`] later. The last [`OUTPUT_CAP`] bytes of output are kept.
 ///
 /// Logs the start at INFO, a success at INFO, a failure at ERROR with the
-/// exit status, signal or timeout; then the tail of the output (its last
+/// exit status, signal or timeout, each naming the attempt after the first
+/// (`succeeded on attempt 4`) and a reason other than health; then the tail of the output (its last
 /// [`OUTPUT_LINES`] lines, each prefixed with the group) at the same level,
 /// so that what a hook says ("out of rotation") is in the log at INFO. A dry run logs what would run at INFO, runs nothing and reports
 /// `ChildExit::Code(0)`. Blocks the calling thread; never panics.
 pub fn run(request: &ActionRequest) -> ActionReport {
-    let what = format!("{} of group {:?}", request.kind, request.group);
+    let mut what = format!("{} of group {:?}", request.kind, request.group);
+    if request.reason != ActionReason::Health {
+        what += &format!(" ({})", request.reason);
+    }
     let command = if request.redact {
         String::new()
     } else {
@@ -98,7 +111,12 @@ pub fn run(request: &ActionRequest) -> ActionReport {
             duration: Duration::ZERO,
         };
     }
-    info!("running {what}{command}");
+    let attempt = if request.attempt > 1 {
+        format!(", attempt {}", request.attempt)
+    } else {
+        String::new()
+    };
+    info!("running {what}{command}{attempt}");
     let finished = process::run(&ShellCommand {
         command: &request.command,
         env: environment(request),
@@ -110,13 +128,23 @@ pub fn run(request: &ActionRequest) -> ActionReport {
     let output = output_lines(&request.group, &finished.output);
     let took = short_duration(finished.duration);
     let level = if finished.exit.success() {
-        info!("{what} succeeded in {took}");
+        if request.attempt > 1 {
+            info!("{what} succeeded on attempt {} in {took}", request.attempt);
+        } else {
+            info!("{what} succeeded in {took}");
+        }
         Level::Info
     } else if output.is_empty() {
-        error!("{what} failed after {took}: {} (no output)", finished.exit);
+        error!(
+            "{what} failed after {took}{attempt}: {} (no output)",
+            finished.exit
+        );
         Level::Error
     } else {
-        error!("{what} failed after {took}: {}; its output:", finished.exit);
+        error!(
+            "{what} failed after {took}{attempt}: {}; its output:",
+            finished.exit
+        );
         Level::Error
     };
     // One record a line, so that each is stamped, greppable by group and a
@@ -160,6 +188,8 @@ fn environment(request: &ActionRequest) -> Vec<(&'static str, String)> {
             request.previous.as_str().to_owned(),
         ),
         ("HEARTBEAT_FAILED_CHECKS", request.failed_checks.join(",")),
+        ("HEARTBEAT_REASON", request.reason.as_str().to_owned()),
+        ("HEARTBEAT_ATTEMPT", request.attempt.to_string()),
     ]
 }
 
@@ -197,6 +227,8 @@ mod tests {
             command: "true".into(),
             previous: Health::Unknown,
             failed_checks: vec!["nginx".into(), "disk".into()],
+            attempt: 3,
+            reason: ActionReason::Maintenance,
             timeout: Duration::from_secs(1),
             dry_run: false,
             redact: true,
@@ -208,6 +240,8 @@ mod tests {
                 ("HEARTBEAT_STATE", "unhealthy".to_owned()),
                 ("HEARTBEAT_PREVIOUS_STATE", "unknown".to_owned()),
                 ("HEARTBEAT_FAILED_CHECKS", "nginx,disk".to_owned()),
+                ("HEARTBEAT_REASON", "maintenance".to_owned()),
+                ("HEARTBEAT_ATTEMPT", "3".to_owned()),
             ]
         );
     }

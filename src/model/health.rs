@@ -1,7 +1,8 @@
 //! The words for health shared by every step: a check's or a group's
 //! [`Health`], the group rule ([`group_health`]) and the overall rule
 //! ([`overall_health`]) that `--once`, `GET /`, `/ready` and `heartbeat
-//! status` all answer with, and the [`ActionKind`] that announces a state.
+//! status` all answer with, the [`ActionKind`] that announces a state, why
+//! an action runs ([`ActionReason`]) and an operator's [`Hold`] on a group.
 
 use std::fmt;
 
@@ -113,6 +114,78 @@ impl ActionKind {
 }
 
 impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an action runs, as `HEARTBEAT_REASON` tells its hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ActionReason {
+    /// The group's health changed (or, at start-up, became known): `health`.
+    /// A retry of a failed action keeps the reason of its first attempt.
+    #[default]
+    Health,
+    /// An operator put the group in maintenance: the demotion that drains
+    /// it (`maintenance`).
+    Maintenance,
+    /// An operator resumed the group: its current state, applied once
+    /// (`resume`).
+    Resume,
+}
+
+impl ActionReason {
+    /// `health`, `maintenance` or `resume`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionReason::Health => "health",
+            ActionReason::Maintenance => "maintenance",
+            ActionReason::Resume => "resume",
+        }
+    }
+}
+
+impl fmt::Display for ActionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An operator's hold on an action group (`heartbeat pause`,
+/// `heartbeat maintenance`): its checks go on, its actions do not follow
+/// them. A group without a hold is *active*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hold {
+    /// No action runs for the group; `resume` applies its current state
+    /// once.
+    Paused,
+    /// The group is demoted and held there, and counts as failing for `GET
+    /// /` and `/ready` whatever its checks say, so that load balancers
+    /// drain the node; `resume` ends it.
+    Maintenance,
+}
+
+impl Hold {
+    /// `paused` or `maintenance`, as logs, `/status`, metrics and the state
+    /// file write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hold::Paused => "paused",
+            Hold::Maintenance => "maintenance",
+        }
+    }
+
+    /// The hold named `word` (`paused` or `maintenance`).
+    pub fn from_word(word: &str) -> Option<Hold> {
+        match word {
+            "paused" => Some(Hold::Paused),
+            "maintenance" => Some(Hold::Maintenance),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Hold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
