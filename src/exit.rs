@@ -1,5 +1,5 @@
-//! Exit statuses, in one place. Beyond 0, 1 and 2 they follow
-//! `sysexits.h` (BSD), which init systems and operators recognise.
+//! Exit statuses, in one place. Beyond 0 to 3 they follow `sysexits.h`
+//! (BSD), which init systems and operators recognise.
 
 use std::process::ExitCode;
 
@@ -12,6 +12,11 @@ pub enum Exit {
     Unhealthy = 1,
     /// 2: bad command line (clap uses it too).
     Usage = 2,
+    /// 3: `--once`, and a group's latest state was not announced: its
+    /// action failed, or a stop (SIGTERM) came before it ran. Whatever the
+    /// health: cron must hear that the outside world is not as it should
+    /// be.
+    ActionFailed = 3,
     /// 69 (EX_UNAVAILABLE): a service needed is unavailable (e.g. the
     /// status server of a running instance).
     Unavailable = 69,
@@ -34,10 +39,11 @@ pub enum Exit {
 
 impl Exit {
     /// Every exit status, in numeric order.
-    pub const ALL: [Exit; 11] = [
+    pub const ALL: [Exit; 12] = [
         Exit::Ok,
         Exit::Unhealthy,
         Exit::Usage,
+        Exit::ActionFailed,
         Exit::Unavailable,
         Exit::Software,
         Exit::OsErr,
@@ -54,6 +60,10 @@ impl Exit {
             Exit::Ok => "a clean stop (SIGTERM, SIGINT), or --once and every group healthy",
             Exit::Unhealthy => "--once and some group not healthy, or exit_on_failure tripped",
             Exit::Usage => "a bad command line",
+            Exit::ActionFailed => {
+                "--once and a group's latest state was not announced: its action failed, or a \
+                 stop (SIGTERM) came before it ran"
+            }
             Exit::Unavailable => "status: the running instance cannot be reached",
             Exit::Software => {
                 "an internal failure (the engine loop panicked, an action thread or the status \

@@ -21,6 +21,7 @@ mod isolation;
 mod logs;
 mod metrics;
 mod nginx;
+mod once;
 mod package;
 mod prometheus;
 mod reload;

@@ -307,19 +307,30 @@ fn reaping_if_init(options: Options) -> Options {
     }
 }
 
-/// `--once`: one round, its actions, and the overall health as exit status.
+/// `--once`: one round, its actions, and the exit status: 3 when a
+/// group's latest state was not announced (its action failed, or a stop
+/// came first), else the overall health (0 or 1).
 fn once(run: Run) -> Result<Exit, Error> {
     let options = engine_options(&run);
     let (config, warnings) = load(run.source, run.overrides)?;
     let mut started = start(&config, &warnings, false)?;
     let engine = Engine::new(config, reaping_if_init(options))
         .map_err(|e| started.fail(Error::Engine(e)))?;
-    let health = engine
-        .run_once()
-        .map_err(|stopped| started.fail(stopped_error(stopped)))?;
-    info!("one round done: {health}");
+    // SIGTERM and SIGINT end the round: running checks are killed, running
+    // actions get their deadline, and what was not announced is said.
+    let signals = spawn_signals(engine.handle())?;
+    let outcome = engine.run_once();
+    signals.shutdown();
+    let outcome = outcome.map_err(|stopped| started.fail(stopped_error(stopped)))?;
+    if outcome.stopped {
+        info!("stopped: {}", outcome.health);
+    } else {
+        info!("one round done: {}", outcome.health);
+    }
     started.finish();
-    Ok(if health == Health::Healthy {
+    Ok(if !outcome.unannounced.is_empty() {
+        Exit::ActionFailed
+    } else if outcome.health == Health::Healthy {
         Exit::Ok
     } else {
         Exit::Unhealthy

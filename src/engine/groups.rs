@@ -197,6 +197,36 @@ impl Engine {
         self.groups.iter().any(|g| g.slot.running.is_some()) || !self.orphaned_runs.is_empty()
     }
 
+    /// The groups whose latest state the outside world has not been told
+    /// (see [`ActionSlot::unannounced`]), each logged at WARNING with why:
+    /// its action failed, or the stop came before it ran. Called when the
+    /// engine has stopped and its actions have ended.
+    pub(super) fn report_unannounced(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for group in &self.groups {
+            let Some(state) = group.slot.unannounced(group.health) else {
+                continue;
+            };
+            let kind = ActionKind::announcing(state);
+            let why = match group.slot.last {
+                Some((last, false)) if last == state => {
+                    format!("its {kind} failed (attempt {})", group.slot.attempt)
+                }
+                _ => format!("heartbeat stopped before its {kind} ran"),
+            };
+            let told = match group.slot.announced {
+                Health::Unknown => "nothing was announced before".to_owned(),
+                told => format!("the outside world was last told {told}"),
+            };
+            warn!(
+                "group {:?}: {state} was not announced: {why}; {told}",
+                group.spec.name
+            );
+            names.push(group.spec.name.clone());
+        }
+        names
+    }
+
     /// Logs which actions a stop waits for.
     pub(super) fn log_running_actions(&self) {
         let running = self

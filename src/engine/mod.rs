@@ -119,6 +119,18 @@ pub enum Stopped {
     Failed(String),
 }
 
+/// How a `--once` round ended ([`Engine::run_once`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnceOutcome {
+    /// Healthy iff every group that a check feeds is.
+    pub health: Health,
+    /// The groups whose latest state the outside world was not told: their
+    /// action failed, or a stop came before it ran.
+    pub unannounced: Vec<String>,
+    /// A stop ([`Handle::stop`]) ended the round.
+    pub stopped: bool,
+}
+
 /// Why an engine could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineError {
@@ -388,19 +400,29 @@ impl Engine {
     /// Runs rounds until stopped, reporting its life to `notify`. On stop,
     /// no further check starts, running script checks are killed and
     /// running actions are waited for (each within its `action_timeout`).
+    ///
+    /// Once stopped, each group whose latest state was not announced (its
+    /// action failed, or the stop came before it ran) is named in a
+    /// warning.
     pub fn run(mut self, notify: &dyn Fn(Lifecycle)) -> Stopped {
         let ran = catch_unwind(AssertUnwindSafe(|| self.serve(Mode::Daemon, notify)));
-        self.end(ran)
-            .unwrap_or_else(|| self.life.outcome.take().unwrap_or(Stopped::Requested))
+        let stopped = self
+            .end(ran)
+            .unwrap_or_else(|| self.life.outcome.take().unwrap_or(Stopped::Requested));
+        self.report_unannounced();
+        stopped
     }
 
     /// Runs one round of every check, waiting for each to its deadline,
-    /// applies its actions and waits for them; returns the overall health:
-    /// healthy iff every group that a check feeds is.
+    /// applies its actions and waits for them; returns the overall health
+    /// (healthy iff every group that a check feeds is) and the groups whose
+    /// latest state was not announced, each also named in a warning. A
+    /// [`Handle::stop`] ends the round early (running checks are killed,
+    /// running actions get their deadline).
     ///
     /// # Errors
     /// [`Stopped::Failed`] when the loop panicked or an action thread died.
-    pub fn run_once(mut self) -> Result<Health, Stopped> {
+    pub fn run_once(mut self) -> Result<OnceOutcome, Stopped> {
         let ran = catch_unwind(AssertUnwindSafe(|| {
             let now = Instant::now();
             self.start_round(now, now, true);
@@ -412,11 +434,19 @@ impl Engine {
         if let Some(failed @ Stopped::Failed(_)) = self.life.outcome.take() {
             return Err(failed);
         }
-        Ok(overall_health(
-            self.groups
-                .iter()
-                .map(|g| (g.health, !g.members.is_empty())),
-        ))
+        if self.rounds.completed == 0 {
+            warn!("stopped before the round ended: no group's state is known");
+        }
+        let unannounced = self.report_unannounced();
+        Ok(OnceOutcome {
+            health: overall_health(
+                self.groups
+                    .iter()
+                    .map(|g| (g.health, !g.members.is_empty())),
+            ),
+            unannounced,
+            stopped: self.life.stopping,
+        })
     }
 
     /// The loop: one dispatch for every event, rounds on the schedule in

@@ -202,6 +202,17 @@ impl ActionSlot {
         Ended::Failed { attempt, retry_at }
     }
 
+    /// The state the outside world has not been told although the group is
+    /// in it: `current` unless the last action announced it successfully
+    /// (`None` while `current` is unknown). What a stop leaves unannounced.
+    pub fn unannounced(&self, current: Health) -> Option<Health> {
+        match self.last {
+            _ if current == Health::Unknown => None,
+            Some((state, true)) if state == current => None,
+            _ => Some(current),
+        }
+    }
+
     /// Forgets the running action without recording an outcome: it was
     /// one of a group's definition before a reload changed its commands.
     pub fn abandon(&mut self) {
@@ -395,6 +406,22 @@ mod tests {
                 attempt: 1
             })
         );
+    }
+
+    #[test]
+    fn unannounced_is_the_current_state_until_its_action_succeeded() {
+        let mut r = Rounds::new();
+        assert_eq!(r.slot.unannounced(Unknown), None);
+        assert_eq!(r.slot.unannounced(Healthy), Some(Healthy));
+        r.round(Healthy);
+        assert_eq!(r.slot.unannounced(Healthy), Some(Healthy), "running");
+        r.finish(true);
+        assert_eq!(r.slot.unannounced(Healthy), None);
+        assert_eq!(r.slot.unannounced(Unhealthy), Some(Unhealthy));
+        r.round(Unhealthy);
+        r.finish(false);
+        assert_eq!(r.slot.unannounced(Unhealthy), Some(Unhealthy));
+        assert_eq!(r.slot.unannounced(Healthy), Some(Healthy));
     }
 
     #[test]
