@@ -102,10 +102,10 @@ fn engine_round(n: usize, targets: &[SocketAddr]) -> Duration {
     let checks = (0..n)
         .map(|i| CheckSpec {
             name: format!("c{i}"),
-            probe: Probe::Tcp {
-                host: targets[i % targets.len()].ip().to_string(),
-                port: targets[i % targets.len()].port(),
-            },
+            probe: Probe::tcp(
+                targets[i % targets.len()].ip().to_string(),
+                targets[i % targets.len()].port(),
+            ),
             timeout: Duration::from_secs(5),
             groups: vec![format!("g{}", i % 100)],
             rise: 1,

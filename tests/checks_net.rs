@@ -35,10 +35,7 @@ fn spec(name: &str, probe: Probe, timeout: Duration) -> CheckSpec {
 }
 
 fn tcp(host: &str, port: u16) -> Probe {
-    Probe::Tcp {
-        host: host.to_owned(),
-        port,
-    }
+    Probe::tcp(host, port)
 }
 
 fn http(host: &str, port: u16, path: &str) -> HttpProbe {

@@ -145,13 +145,7 @@ fall = 3
     assert_eq!(c.general.interval, Duration::from_secs(90));
     assert_eq!(c.general.action_timeout, Duration::from_millis(250));
     let check = &c.checks[0];
-    assert_eq!(
-        check.probe,
-        Probe::Tcp {
-            host: "localhost".into(),
-            port: 22
-        }
-    );
+    assert_eq!(check.probe, Probe::tcp("localhost", 22));
     assert_eq!((check.rise, check.fall), (2, 3));
     assert_eq!(check.groups, ["web"]);
     assert_eq!(c.general.threads, 1);
@@ -179,26 +173,14 @@ expect_body = ok
 port = 25
 ")
     .config;
-    assert_eq!(
-        c.checks[0].probe,
-        Probe::Tcp {
-            host: "::1".into(),
-            port: 6379
-        }
-    );
+    assert_eq!(c.checks[0].probe, Probe::tcp("::1", 6379));
     let Probe::Http(web) = &c.checks[1].probe else {
         panic!()
     };
     assert_eq!(web.url(), "https://example.org:443/health?full=1");
     assert!(!web.tls_verify && web.expect_status.contains(301) && !web.expect_status.contains(302));
     assert_eq!(web.expect_body.as_deref(), Some("ok"));
-    assert_eq!(
-        c.checks[2].probe,
-        Probe::Tcp {
-            host: "ignored.example".into(),
-            port: 25
-        }
-    );
+    assert_eq!(c.checks[2].probe, Probe::tcp("ignored.example", 25));
 }
 
 #[test]

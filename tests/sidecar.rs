@@ -130,25 +130,10 @@ fn durations_are_seconds_or_carry_units() {
 fn urls_become_probes() {
     assert_eq!(
         probe("tcp://db.internal:5432"),
-        Probe::Tcp {
-            host: "db.internal".into(),
-            port: 5432
-        }
+        Probe::tcp("db.internal", 5432)
     );
-    assert_eq!(
-        probe("tcp://[::1]:80"),
-        Probe::Tcp {
-            host: "::1".into(),
-            port: 80
-        }
-    );
-    assert_eq!(
-        probe("TCP://10.0.0.1:22/"),
-        Probe::Tcp {
-            host: "10.0.0.1".into(),
-            port: 22
-        }
-    );
+    assert_eq!(probe("tcp://[::1]:80"), Probe::tcp("::1", 80));
+    assert_eq!(probe("TCP://10.0.0.1:22/"), Probe::tcp("10.0.0.1", 22));
     assert_eq!(probe("http://localhost"), http(false, "localhost", 80, "/"));
     assert_eq!(
         probe("https://example.org"),

@@ -334,12 +334,32 @@ const CHECK: &[Key] = &[
     ),
     key(
         "tls_verify",
-        "https: verify the certificate and the host name.",
+        "https, and tcp with tls = yes: verify the certificate and the host name.",
         "yes",
     ),
     key(
         "ca_file",
-        "https: PEM file of CA certificates trusted in addition to the system's.",
+        "https, and tcp with tls = yes: PEM file of CA certificates trusted in addition to the system's.",
+        "none",
+    ),
+    key(
+        "tls",
+        "tcp: open TLS on the connection (no STARTTLS), verified as for https; send and expect then go over it.",
+        "no",
+    ),
+    key(
+        "send",
+        "tcp: bytes written once connected, with the escapes \\r, \\n, \\t, \\\\ and \\xNN (any byte); never shown in reasons, logs or -t.",
+        "none",
+    ),
+    key(
+        "expect",
+        "tcp: text the reply (its first 16 KiB, read within the timeout) must contain, with the escapes of send.",
+        "none",
+    ),
+    key(
+        "expect_regex",
+        "tcp: instead of expect, a regular expression (Rust regex syntax) the reply must match.",
         "none",
     ),
 ];

@@ -27,7 +27,10 @@ use nix::unistd::{AccessFlags, access};
 
 use crate::config::{Diagnostic, Places};
 use crate::daemon::trust;
-use crate::model::{CheckSpec, Config, General, LogFormat, LogTarget, Probe, short_duration};
+use crate::model::{
+    CheckSpec, Config, Expect, General, LogFormat, LogTarget, Probe, TcpProbe, host_port,
+    short_duration,
+};
 
 /// The `--check-config` report, as the module documentation describes it.
 pub fn summary(config: &Config) -> String {
@@ -134,8 +137,10 @@ fn row(check: &CheckSpec, general_interval: Duration) -> [String; 8] {
 /// What a check probes and what the answer must hold, in the words of
 /// the configuration file.
 fn target(probe: &Probe) -> String {
-    let Probe::Http(h) = probe else {
-        return probe.endpoint_as(false);
+    let h = match probe {
+        Probe::Http(h) => h,
+        Probe::Tcp(t) => return tcp_target(t),
+        _ => return probe.endpoint_as(false),
     };
     let mut out = format!("{}, expect_status = {}", h.url(), h.expect_status);
     if let Some(body) = &h.expect_body {
@@ -146,6 +151,31 @@ fn target(probe: &Probe) -> String {
         if let Some(ca) = &h.ca_file {
             let _ = write!(out, ", ca_file = {}", ca.display());
         }
+    }
+    out
+}
+
+/// A TCP check's address, TLS settings and dialogue. What it sends may be
+/// a password: only its length is shown.
+fn tcp_target(t: &TcpProbe) -> String {
+    let mut out = host_port(&t.host, t.port);
+    if let Some(tls) = &t.tls {
+        let _ = write!(out, ", tls = yes, tls_verify = {}", yes_no(tls.verify));
+        if let Some(ca) = &tls.ca_file {
+            let _ = write!(out, ", ca_file = {}", ca.display());
+        }
+    }
+    if !t.send.is_empty() {
+        let _ = write!(out, ", send = {} bytes", t.send.len());
+    }
+    match &t.expect {
+        Some(text @ Expect::Contains(_)) => {
+            let _ = write!(out, ", expect = {text}");
+        }
+        Some(Expect::Regex(p)) => {
+            let _ = write!(out, ", expect_regex = {}", p.0.as_str());
+        }
+        None => {}
     }
     out
 }

@@ -290,7 +290,7 @@ fn hyper_reason(e: &hyper::Error) -> String {
 
 /// A short reason for a failed TLS handshake, from the transport error
 /// when there was one (`connection reset`), else from the TLS library.
-fn tls_reason(e: &native_tls::Error) -> String {
+pub(crate) fn tls_reason(e: &native_tls::Error) -> String {
     use std::error::Error as _;
     if let Some(io) = e.source().and_then(|s| s.downcast_ref::<std::io::Error>()) {
         return tcp::describe(io);

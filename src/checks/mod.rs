@@ -9,6 +9,7 @@
 //! Every kind keeps to its whole-check deadline (the `timeout` key) plus a
 //! small grace, whatever the network or the command does.
 
+pub mod expect;
 pub mod http;
 pub mod resolve;
 pub mod script;
@@ -111,7 +112,7 @@ pub(crate) fn deadline(start: std::time::Instant, timeout: Duration) -> std::tim
 /// Builds the runnable checks of a configuration, in the same order as
 /// `specs`, sharing what can be shared between them: HTTP(S) checks with
 /// the same TLS settings (`tls_verify`, `ca_file`) share one agent and its
-/// TLS connector, built here once.
+/// TLS connector, built here once, and so do TLS TCP checks.
 ///
 /// # Errors
 /// One line per check that cannot be prepared, each naming the check: an
@@ -120,15 +121,28 @@ pub(crate) fn deadline(start: std::time::Instant, timeout: Duration) -> std::tim
 /// the first.
 pub fn build(specs: &[CheckSpec]) -> Result<Vec<Arc<dyn Check>>, String> {
     let mut agents = http::Agents::default();
+    let mut connectors = tls::Connectors::default();
     let mut checks: Vec<Arc<dyn Check>> = Vec::with_capacity(specs.len());
     let mut errors = Vec::new();
     for spec in specs {
         let built: Result<Arc<dyn Check>, String> = match &spec.probe {
-            Probe::Tcp { host, port } => Ok(Arc::new(tcp::TcpCheck::new(
-                host.clone(),
-                *port,
-                spec.timeout,
-            ))),
+            Probe::Tcp(probe)
+                if probe.tls.is_none() && probe.send.is_empty() && probe.expect.is_none() =>
+            {
+                Ok(Arc::new(tcp::TcpCheck::new(
+                    probe.host.clone(),
+                    probe.port,
+                    spec.timeout,
+                )))
+            }
+            Probe::Tcp(probe) => probe
+                .tls
+                .as_ref()
+                .map(|tls| connectors.get(tls.verify, tls.ca_file.as_deref()))
+                .transpose()
+                .map(|tls| {
+                    Arc::new(expect::ExpectCheck::new(probe, spec.timeout, tls)) as Arc<dyn Check>
+                }),
             Probe::Http(probe) => agents
                 .get(probe)
                 .and_then(|agent| http::HttpCheck::new(probe, spec.timeout, agent))

@@ -1,14 +1,44 @@
-//! TLS for HTTPS checks: one prebuilt native-tls connector per TLS setting.
+//! TLS for HTTPS checks, and for TCP checks with `tls = yes`: one prebuilt
+//! native-tls connector per TLS setting.
 //!
 //! The connector is built once per distinct (`tls_verify`, `ca_file`) by
 //! [`connector`] when the configuration is loaded and shared by every
-//! check with that setting. It keeps OpenSSL's default roots (the system
+//! check with that setting (through [`Connectors`] for TCP checks). It keeps OpenSSL's default roots (the system
 //! bundle) and adds the CAs of `ca_file` to them. The handshake runs on the
 //! network runtime (tokio-native-tls) inside the check's whole deadline, so
 //! a peer that accepts and stalls the handshake holds no thread and no
 //! check past its deadline.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The TLS connectors of the TCP checks of one configuration, one per
+/// (`tls_verify`, `ca_file`), built on first request.
+#[derive(Default)]
+pub(crate) struct Connectors {
+    by_setting: HashMap<(bool, Option<PathBuf>), Arc<tokio_native_tls::TlsConnector>>,
+}
+
+impl Connectors {
+    /// The connector for one TLS setting.
+    ///
+    /// # Errors
+    /// See [`connector`].
+    pub(crate) fn get(
+        &mut self,
+        verify: bool,
+        ca_file: Option<&Path>,
+    ) -> Result<Arc<tokio_native_tls::TlsConnector>, String> {
+        let key = (verify, ca_file.map(Path::to_path_buf));
+        if let Some(tls) = self.by_setting.get(&key) {
+            return Ok(Arc::clone(tls));
+        }
+        let tls = Arc::new(connector(verify, ca_file)?);
+        self.by_setting.insert(key, Arc::clone(&tls));
+        Ok(tls)
+    }
+}
 
 /// Builds the TLS connector for one TLS setting.
 ///

@@ -21,7 +21,17 @@ const COMMON: &[&str] = &[
 /// The keys that apply to checks of type `kind`, besides [`COMMON`].
 fn applies(kind: CheckKind) -> &'static [&'static str] {
     match kind {
-        CheckKind::Tcp => &["hostname", "port", "url"],
+        CheckKind::Tcp => &[
+            "hostname",
+            "port",
+            "url",
+            "tls",
+            "tls_verify",
+            "ca_file",
+            "send",
+            "expect",
+            "expect_regex",
+        ],
         CheckKind::Http => &[
             "hostname",
             "port",

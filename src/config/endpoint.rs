@@ -20,6 +20,7 @@ impl Reader<'_> {
     ) -> Option<Probe> {
         let (host, port, path) = match url {
             Some(Probe::Http(http)) => (Some(http.host), Some(http.port), Some(http.path)),
+            Some(Probe::Tcp(tcp)) => (Some(tcp.host), Some(tcp.port), None),
             Some(other) => return Some(other),
             None => self.address(doc, section, kind),
         };
@@ -35,7 +36,7 @@ impl Reader<'_> {
                 }
                 return None;
             };
-            return Some(Probe::Tcp { host, port });
+            return self.tcp(doc, section, host, port).map(Probe::Tcp);
         }
         let https = kind == CheckKind::Https;
         let expect_status = match self.check_key(doc, section, "expect_status") {
@@ -100,9 +101,9 @@ impl Reader<'_> {
         format!("/{}", found.value)
     }
 
-    /// `tls_verify` and `ca_file` of an https check; `None` once a mistake
-    /// is reported.
-    fn tls(
+    /// `tls_verify` and `ca_file` of an https check (or a TLS tcp check);
+    /// `None` once a mistake is reported.
+    pub(super) fn tls(
         &mut self,
         doc: &Document,
         section: &Section,

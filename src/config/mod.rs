@@ -15,6 +15,7 @@ mod general;
 mod groups;
 mod hints;
 mod places;
+mod tcp;
 
 pub use general::{
     LISTEN_RESOLVE_TIMEOUT, listen_address, listen_addresses, log_target, unix_group, user_account,
@@ -72,6 +73,10 @@ pub const CHECK_KEYS: &[&str] = &[
     "expect_body",
     "tls_verify",
     "ca_file",
+    "tls",
+    "send",
+    "expect",
+    "expect_regex",
 ];
 
 /// One finding about a configuration file: where, and what is wrong.

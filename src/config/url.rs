@@ -61,10 +61,7 @@ pub fn parse(url: &str) -> Result<Probe, String> {
                     "a tcp check has no path ('{path}'); expected tcp://HOST:PORT"
                 ));
             }
-            Ok(Probe::Tcp {
-                host: host.to_owned(),
-                port,
-            })
+            Ok(Probe::tcp(host, port))
         }
         Some(default) => {
             let path = match path {

@@ -13,8 +13,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod health;
+mod probes;
 
 pub use health::*;
+pub use probes::*;
 
 /// Whole-check deadline when `timeout` is not set (and `--timeout`).
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -234,13 +236,9 @@ impl CheckSpec {
 /// What a check probes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
-    /// A TCP connect to `host:port`.
-    Tcp {
-        /// Host name or IP address (v4 or v6, without brackets).
-        host: String,
-        /// Port, 1..=65535.
-        port: u16,
-    },
+    /// A TCP connect to `host:port`, optionally with TLS and a dialogue
+    /// of `send` and `expect`.
+    Tcp(TcpProbe),
     /// An HTTP or HTTPS request.
     Http(HttpProbe),
     /// A shell command run as `/bin/sh -c COMMAND`; healthy iff it exits 0.
@@ -253,7 +251,8 @@ pub enum Probe {
 /// The type of a check, as `type = …` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CheckKind {
-    /// `tcp`: a connection opens.
+    /// `tcp`: a connection opens (and, when asked, TLS works and the
+    /// reply holds what is expected).
     Tcp,
     /// `http`: a request gets an expected answer.
     Http,
@@ -299,10 +298,15 @@ impl std::fmt::Display for CheckKind {
 }
 
 impl Probe {
+    /// A plain TCP connect check of `host:port` ([`TcpProbe::connect`]).
+    pub fn tcp(host: impl Into<String>, port: u16) -> Probe {
+        Probe::Tcp(TcpProbe::connect(host, port))
+    }
+
     /// The check type this probe is.
     pub fn kind(&self) -> CheckKind {
         match self {
-            Probe::Tcp { .. } => CheckKind::Tcp,
+            Probe::Tcp(_) => CheckKind::Tcp,
             Probe::Http(h) if h.https => CheckKind::Https,
             Probe::Http(_) => CheckKind::Http,
             Probe::Script { .. } => CheckKind::Script,
@@ -310,7 +314,8 @@ impl Probe {
     }
 
     /// A short description of what is probed, for logs and `/status`,
-    /// with secrets left out: `127.0.0.1:80`, `https://example.org/health`
+    /// with secrets left out: `127.0.0.1:80` (`127.0.0.1:6380 (TLS)` for a
+    /// TLS check; what a TCP check sends is never shown), `https://example.org/health`
     /// with any query string shown as `?[redacted]`, and `[redacted]` for
     /// a script's command (a check is named by its section). The same as
     /// [`Probe::endpoint_as`]`(true)`.
@@ -323,7 +328,7 @@ impl Probe {
     /// written.
     pub fn endpoint_as(&self, redact: bool) -> String {
         match self {
-            Probe::Tcp { host, port } => host_port(host, *port),
+            Probe::Tcp(t) => t.endpoint(),
             Probe::Http(h) if redact => redact_url(&h.url()),
             Probe::Http(h) => h.url(),
             Probe::Script { .. } if redact => REDACTED.to_owned(),

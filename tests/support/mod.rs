@@ -3,8 +3,9 @@
 //! snapshots ([`http`], [`snapshots`]), an OpenMetrics reader
 //! ([`metrics`]), network peers that misbehave ([`net`]), the hooks,
 //! targets and pollers of the operating tests ([`ops`]), what `/proc` says
-//! about processes ([`proc`]), waiting with a deadline ([`poll`]) and
-//! running one test alone in a process of its own ([`child`]).
+//! about processes ([`proc`]), a real Redis ([`redis`]), waiting with a
+//! deadline ([`poll`]) and running one test alone in a process of its own
+//! ([`child`]).
 
 pub mod bin;
 pub mod child;
@@ -14,4 +15,5 @@ pub mod net;
 pub mod ops;
 pub mod poll;
 pub mod proc;
+pub mod redis;
 pub mod snapshots;

@@ -234,7 +234,7 @@ impl Collector for CheckInfo {
 /// that word sets a variable or is not a plain path), never its arguments.
 pub fn target(probe: &Probe) -> String {
     match probe {
-        Probe::Tcp { host, port } => host_port(host, *port),
+        Probe::Tcp(t) => host_port(&t.host, t.port),
         Probe::Http(h) => {
             let scheme = if h.https { "https" } else { "http" };
             let path = h.path.split(['?', '#']).next().unwrap_or_default();
