@@ -736,12 +736,7 @@ mod tests {
             fast_interval: None,
         };
         config.checks = (0..100)
-            .map(|i| {
-                spec(Probe::Tcp {
-                    host: "127.0.0.1".into(),
-                    port: 1 + i,
-                })
-            })
+            .map(|i| spec(Probe::tcp("127.0.0.1", 1 + i)))
             .collect();
         config.checks.extend((0..3).map(|_| {
             spec(Probe::Script {
