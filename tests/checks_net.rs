@@ -48,6 +48,7 @@ fn http(host: &str, port: u16, path: &str) -> HttpProbe {
         expect_body: None,
         tls_verify: true,
         ca_file: None,
+        tls_min_validity: None,
     }
 }
 

@@ -244,16 +244,23 @@ fn the_readme_table_lists_every_family_as_the_code_does() {
 }
 
 /// What the binary serves is what FAMILIES says: every family, with its
-/// type, help and labels, once a round has ended.
+/// type, help and labels, once a round has ended. An https check is there
+/// for the certificate expiry, which only TLS checks have.
 #[test]
 fn the_binary_serves_every_documented_family() {
     let s = Scratch::new();
+    let cert = crate::support::net::self_signed(&["127.0.0.1"]);
+    let tls = crate::support::net::https_server("127.0.0.1:0", cert.identity, |_| {
+        crate::support::net::ok("ok\n")
+    });
+    let checks = format!(
+        "[ok]\ntype = script\ncommand = true\naction = web\n\
+         [tls]\nurl = https://127.0.0.1:{}/\ntls_verify = no\naction = web\n",
+        tls.port()
+    );
     let conf = format!(
         "interval = 300ms\n{}",
-        with_hooks(
-            &[("web", "true", "true")],
-            "[ok]\ntype = script\ncommand = true\naction = web\n"
-        )
+        with_hooks(&[("web", "true", "true")], &checks)
     );
     let (_hb, addr) = start(&s, &conf);
     let promoted = [("group", "web"), ("kind", "promotion"), ("outcome", "ok")];

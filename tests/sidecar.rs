@@ -44,6 +44,7 @@ fn http(https: bool, host: &str, port: u16, path: &str) -> Probe {
         expect_body: None,
         tls_verify: true,
         ca_file: None,
+        tls_min_validity: None,
     })
 }
 

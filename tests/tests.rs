@@ -9,6 +9,7 @@ mod support;
 
 mod actions;
 mod check_config;
+mod checks_certificate;
 mod checks_expect;
 mod checks_net;
 mod cli;

@@ -362,6 +362,11 @@ const CHECK: &[Key] = &[
         "tcp: instead of expect, a regular expression (Rust regex syntax) the reply must match.",
         "none",
     ),
+    key(
+        "tls_min_validity",
+        "https, tcp with tls = yes, grpcs: fail when the server's certificate expires sooner than this duration, given with its unit (14d, 2w, 36h).",
+        "off",
+    ),
 ];
 
 /// The variables every promotion and demotion finds in its environment.

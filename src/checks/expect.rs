@@ -20,12 +20,14 @@
 //! network runtime.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout_at;
 
-use super::{Check, CheckFuture, CheckResult, block_on, deadline, http, tcp, timed_out};
+use super::{
+    Check, CheckFuture, CheckResult, block_on, certificate, deadline, http, tcp, timed_out,
+};
 use crate::model::{Expect, TcpProbe, quote};
 
 /// Most reply bytes read (16 KiB, HAProxy's default buffer): the
@@ -42,6 +44,7 @@ pub struct ExpectCheck {
     send: Vec<u8>,
     expect: Option<Expect>,
     tls: Option<Arc<tokio_native_tls::TlsConnector>>,
+    min_validity: Option<Duration>,
     timeout: Duration,
 }
 
@@ -73,23 +76,30 @@ impl ExpectCheck {
             send: probe.send.clone(),
             expect: probe.expect.clone(),
             tls,
+            min_validity: probe.tls.as_ref().and_then(|t| t.min_validity),
             timeout,
         }
     }
 
     async fn check(&self) -> CheckResult {
         let start = Instant::now();
-        let outcome = self.converse(start).await;
+        let mut expiry = None;
+        let outcome = self.converse(start, &mut expiry).await;
         let latency = start.elapsed();
         match outcome {
             Ok(reason) => CheckResult::pass(reason, latency),
             Err(reason) => CheckResult::fail(reason, latency),
         }
+        .with_certificate(expiry)
     }
 
-    /// Connects, opens TLS if asked, and talks: the success reason or the
-    /// failure reason.
-    async fn converse(&self, start: Instant) -> Result<String, String> {
+    /// Connects, opens TLS if asked (noting the certificate's expiry in
+    /// `expiry`), and talks: the success reason or the failure reason.
+    async fn converse(
+        &self,
+        start: Instant,
+        expiry: &mut Option<SystemTime>,
+    ) -> Result<String, String> {
         let by = deadline(start, self.timeout);
         let stream = tcp::open(&self.host, self.port, start, self.timeout).await?;
         let _ = stream.set_nodelay(true);
@@ -97,11 +107,14 @@ impl ExpectCheck {
             return self.talk(stream, by, "connected").await;
         };
         let name = self.host.trim_start_matches('[').trim_end_matches(']');
-        match timeout_at(by.into(), tls.connect(name, stream)).await {
-            Err(_) => Err(timed_out(self.timeout)),
-            Ok(Err(e)) => Err(http::tls_reason(&e)),
-            Ok(Ok(stream)) => self.talk(stream, by, "connected over TLS").await,
-        }
+        let stream = match timeout_at(by.into(), tls.connect(name, stream)).await {
+            Err(_) => return Err(timed_out(self.timeout)),
+            Ok(Err(e)) => return Err(http::tls_reason(&e)),
+            Ok(Ok(stream)) => stream,
+        };
+        *expiry = certificate::leaf_expiry(&stream);
+        certificate::require(self.min_validity, *expiry)?;
+        self.talk(stream, by, "connected over TLS").await
     }
 
     /// Sends, then reads until the expectation is met, before `by`.
@@ -201,6 +214,7 @@ impl Check for ExpectCheck {
             send: self.send.clone(),
             expect: self.expect.clone(),
             tls: self.tls.clone(),
+            min_validity: self.min_validity,
             timeout: self.timeout,
         });
         block_on(Box::pin(async move { this.check().await }))

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -28,7 +28,9 @@ use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{Check, CheckFuture, CheckResult, block_on, deadline, tcp, timed_out, tls};
+use super::{
+    Check, CheckFuture, CheckResult, block_on, certificate, deadline, tcp, timed_out, tls,
+};
 use crate::model::{HttpProbe, StatusSet, host_port};
 
 /// Most redirects followed before a check fails with `too many redirects`.
@@ -78,6 +80,7 @@ pub struct HttpCheck {
     expect_status: StatusSet,
     expect_body: Option<String>,
     redirects: u32,
+    min_validity: Option<Duration>,
 }
 
 impl fmt::Debug for HttpCheck {
@@ -113,29 +116,38 @@ impl HttpCheck {
             expect_status: probe.expect_status.clone(),
             expect_body: probe.expect_body.clone(),
             redirects: if expects_redirect { 0 } else { MAX_REDIRECTS },
+            min_validity: probe.tls_min_validity,
         })
     }
 
     async fn check(&self) -> CheckResult {
         let start = Instant::now();
-        let outcome =
-            tokio::time::timeout_at(deadline(start, self.timeout).into(), self.follow(start))
-                .await
-                .unwrap_or_else(|_| Err(timed_out(self.timeout)));
+        let mut expiry = None;
+        let outcome = tokio::time::timeout_at(
+            deadline(start, self.timeout).into(),
+            self.follow(start, &mut expiry),
+        )
+        .await
+        .unwrap_or_else(|_| Err(timed_out(self.timeout)));
         let latency = start.elapsed();
         match outcome {
             Ok(reason) => CheckResult::pass(reason, latency),
             Err(reason) => CheckResult::fail(reason, latency),
         }
+        .with_certificate(expiry)
     }
 
     /// Requests the URL, following redirects; the success reason or the
-    /// failure reason.
-    async fn follow(&self, start: Instant) -> Result<String, String> {
+    /// failure reason. `expiry` keeps the earliest certificate expiry seen.
+    async fn follow(
+        &self,
+        start: Instant,
+        expiry: &mut Option<SystemTime>,
+    ) -> Result<String, String> {
         let mut target = self.url.clone();
         let mut redirects = 0;
         loop {
-            let response = self.exchange(&target, start).await?;
+            let response = self.exchange(&target, start, expiry).await?;
             let status = response.status;
             let redirect = (300..=399).contains(&status) && self.redirects > 0;
             if redirect && status != 304 {
@@ -162,8 +174,15 @@ impl HttpCheck {
         }
     }
 
-    /// One request on a fresh connection to `target`.
-    async fn exchange(&self, target: &Target, start: Instant) -> Result<Answer, String> {
+    /// One request on a fresh connection to `target`; over TLS, the
+    /// certificate must be valid for `tls_min_validity` still, and its
+    /// expiry is kept in `expiry` when it is the earliest yet.
+    async fn exchange(
+        &self,
+        target: &Target,
+        start: Instant,
+        expiry: &mut Option<SystemTime>,
+    ) -> Result<Answer, String> {
         let tcp = tcp::open(&target.host, target.port, start, self.timeout).await?;
         let _ = tcp.set_nodelay(true);
         if !target.https {
@@ -171,7 +190,14 @@ impl HttpCheck {
         }
         let name = target.host.trim_start_matches('[').trim_end_matches(']');
         match self.tls.connect(name, tcp).await {
-            Ok(stream) => request(stream, target).await,
+            Ok(stream) => {
+                let this = certificate::leaf_expiry(&stream);
+                if let Some(at) = this {
+                    *expiry = Some(expiry.map_or(at, |earlier| earlier.min(at)));
+                }
+                certificate::require(self.min_validity, this)?;
+                request(stream, target).await
+            }
             Err(e) => Err(tls_reason(&e)),
         }
     }
@@ -186,6 +212,7 @@ impl Check for HttpCheck {
             expect_status: self.expect_status.clone(),
             expect_body: self.expect_body.clone(),
             redirects: self.redirects,
+            min_validity: self.min_validity,
         });
         block_on(Box::pin(async move { this.check().await }))
     }
@@ -422,6 +449,7 @@ mod tests {
             expect_body: None,
             tls_verify: true,
             ca_file: None,
+            tls_min_validity: None,
         }
     }
 

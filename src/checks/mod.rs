@@ -9,6 +9,7 @@
 //! Every kind keeps to its whole-check deadline (the `timeout` key) plus a
 //! small grace, whatever the network or the command does.
 
+mod certificate;
 pub mod expect;
 pub mod http;
 pub mod resolve;
@@ -19,7 +20,7 @@ mod tls;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::model::{CheckSpec, Probe, short_duration};
 
@@ -33,6 +34,10 @@ pub struct CheckResult {
     pub reason: String,
     /// Wall time the check took.
     pub latency: Duration,
+    /// When the server's leaf certificate expires, for a TLS check whose
+    /// handshake got that far (the earliest, when HTTPS redirects led to
+    /// several servers); `None` otherwise.
+    pub certificate_expiry: Option<SystemTime>,
 }
 
 /// A check run as a future on the network runtime: it waits on sockets,
@@ -81,6 +86,7 @@ impl CheckResult {
             healthy: true,
             reason: reason.into(),
             latency,
+            certificate_expiry: None,
         }
     }
 
@@ -90,7 +96,14 @@ impl CheckResult {
             healthy: false,
             reason: reason.into(),
             latency,
+            certificate_expiry: None,
         }
+    }
+
+    /// This result with the certificate expiry `expiry`.
+    pub fn with_certificate(mut self, expiry: Option<SystemTime>) -> CheckResult {
+        self.certificate_expiry = expiry;
+        self
     }
 }
 

@@ -82,6 +82,7 @@ impl Check for ScriptCheck {
             healthy: !aborted && finished.exit.success(),
             reason,
             latency: finished.duration,
+            certificate_expiry: None,
         }
     }
 }

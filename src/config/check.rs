@@ -31,6 +31,7 @@ fn applies(kind: CheckKind) -> &'static [&'static str] {
             "send",
             "expect",
             "expect_regex",
+            "tls_min_validity",
         ],
         CheckKind::Http => &[
             "hostname",
@@ -49,6 +50,7 @@ fn applies(kind: CheckKind) -> &'static [&'static str] {
             "expect_body",
             "tls_verify",
             "ca_file",
+            "tls_min_validity",
         ],
         CheckKind::Script => &["command"],
     }

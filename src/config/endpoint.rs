@@ -47,10 +47,11 @@ impl Reader<'_> {
             .check_key(doc, section, "expect_body")
             .map(|f| f.value)
             .filter(|v| !v.is_empty());
-        let (tls_verify, ca_file) = if https {
-            self.tls(doc, section)?
+        let (tls_verify, ca_file, tls_min_validity) = if https {
+            let (verify, ca_file) = self.tls(doc, section)?;
+            (verify, ca_file, self.min_validity(doc, section)?)
         } else {
-            (true, None)
+            (true, None, None)
         };
         Some(Probe::Http(HttpProbe {
             https,
@@ -61,6 +62,7 @@ impl Reader<'_> {
             expect_body,
             tls_verify,
             ca_file,
+            tls_min_validity,
         }))
     }
 

@@ -77,6 +77,7 @@ pub const CHECK_KEYS: &[&str] = &[
     "send",
     "expect",
     "expect_regex",
+    "tls_min_validity",
 ];
 
 /// One finding about a configuration file: where, and what is wrong.

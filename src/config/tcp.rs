@@ -2,6 +2,8 @@
 //! and `ca_file`), `send`, and `expect` or `expect_regex`; and the escapes
 //! `send` and `expect` take.
 
+use std::time::Duration;
+
 use super::ini::{Document, Section};
 use super::{Reader, value};
 use crate::model::{Expect, Pattern, TcpProbe, TlsOptions};
@@ -105,11 +107,26 @@ impl Reader<'_> {
             return Some(None);
         }
         let (verify, ca_file) = self.tls(doc, section)?;
+        let min_validity = self.min_validity(doc, section)?;
         Some(Some(TlsOptions {
             verify,
             ca_file,
-            min_validity: None,
+            min_validity,
         }))
+    }
+
+    /// `tls_min_validity` of a TLS check: `Some(None)` when unset.
+    pub(super) fn min_validity(
+        &mut self,
+        doc: &Document,
+        section: &Section,
+    ) -> Option<Option<Duration>> {
+        match self.check_key(doc, section, "tls_min_validity") {
+            Some(found) if !value::is_none(&found.value) => {
+                self.typed("tls_min_validity", &found, validity).map(Some)
+            }
+            _ => Some(None),
+        }
     }
 }
 
@@ -166,6 +183,29 @@ pub fn unescape(text: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Longest `tls_min_validity` accepted: ten years.
+const MAX_VALIDITY: Duration = Duration::from_secs(3650 * 86_400);
+
+/// `tls_min_validity`: a duration with its unit (`14d`, `2w`, `36h`), at
+/// most ten years. A plain number is refused: seconds, as other durations
+/// read it, would make `14` meaningless here, and days would make it read
+/// unlike every other duration.
+fn validity(text: &str) -> Result<Duration, String> {
+    let expected = "expected a duration with its unit, such as 14d, 2w or 36h";
+    if text.parse::<f64>().is_ok() {
+        return Err(format!("{text:?} has no unit; {expected}"));
+    }
+    let parsed = humantime::parse_duration(text)
+        .map_err(|_| format!("{text:?} is not a duration; {expected}"))?;
+    if parsed.is_zero() {
+        return Err(format!("{text:?} is zero; {expected}"));
+    }
+    if parsed > MAX_VALIDITY {
+        return Err(format!("{text:?} is longer than ten years; {expected}"));
+    }
+    Ok(parsed)
+}
+
 /// `expect_regex`: a regular expression in the `regex` crate's syntax,
 /// matched against the bytes of the reply.
 fn pattern(text: &str) -> Result<Pattern, String> {
@@ -206,6 +246,17 @@ mod tests {
             assert!(e.contains("two hex digits"), "{bad}: {e}");
         }
         assert!(unescape("PING\\").unwrap_err().contains("lone backslash"));
+    }
+
+    #[test]
+    fn validities_need_a_unit() {
+        assert_eq!(validity("14d"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(validity("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(validity("36h"), Ok(Duration::from_secs(36 * 3600)));
+        assert!(validity("14").unwrap_err().contains("has no unit"));
+        assert!(validity("0d").unwrap_err().contains("zero"));
+        assert!(validity("20y").unwrap_err().contains("ten years"));
+        assert!(validity("soon").unwrap_err().contains("not a duration"));
     }
 
     #[test]

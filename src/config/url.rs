@@ -78,6 +78,7 @@ pub fn parse(url: &str) -> Result<Probe, String> {
                 expect_body: None,
                 tls_verify: true,
                 ca_file: None,
+                tls_min_validity: None,
             }))
         }
     }

@@ -200,6 +200,9 @@ impl Engine {
             result.healthy,
             result.latency,
         );
+        if let Some(expiry) = result.certificate_expiry {
+            self.shared.metrics.certificate_expiry(&spec.name, expiry);
+        }
         if slot.last.is_none() {
             self.table.unreported -= 1;
         }

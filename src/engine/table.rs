@@ -128,6 +128,7 @@ impl Slot {
             reason: result.reason,
             latency: result.latency,
             at: SystemTime::now(),
+            certificate_expiry: result.certificate_expiry,
         });
         transition
     }

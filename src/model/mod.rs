@@ -414,6 +414,9 @@ pub struct HttpProbe {
     /// PEM file with CA certificates trusted in addition to the system
     /// roots (HTTPS only). Absolute after loading.
     pub ca_file: Option<PathBuf>,
+    /// Fail when the server's certificate expires sooner than this
+    /// (`tls_min_validity`, HTTPS only).
+    pub tls_min_validity: Option<Duration>,
 }
 
 impl HttpProbe {

@@ -33,6 +33,10 @@
 //!   }]
 //! }
 //! ```
+//!
+//! The `last_result` of a TLS check (https, tcp with `tls = yes`, grpcs)
+//! whose handshake got a certificate also has `"certificate_expires":
+//! "2027-03-01T12:00:00.000Z"`.
 
 use std::time::SystemTime;
 
@@ -146,6 +150,10 @@ pub struct ResultReport {
     pub latency_seconds: f64,
     /// When it finished (RFC 3339).
     pub at: String,
+    /// When the server's certificate expires (RFC 3339), for a TLS check
+    /// whose handshake got that far; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_expires: Option<String>,
 }
 
 /// `GET /alive`: `{"alive":true}` or `{"alive":false}`.
@@ -253,6 +261,7 @@ impl ResultReport {
             reason: result.reason.clone(),
             latency_seconds: result.latency.as_secs_f64(),
             at: rfc3339(result.at),
+            certificate_expires: result.certificate_expiry.map(rfc3339),
         }
     }
 }

@@ -148,4 +148,7 @@ pub struct LastResult {
     pub latency: Duration,
     /// When it finished.
     pub at: SystemTime,
+    /// When the server's certificate expires, for a TLS check that got
+    /// one.
+    pub certificate_expiry: Option<SystemTime>,
 }

@@ -276,8 +276,17 @@ pub struct SelfSigned {
 /// its own subject name: OpenSSL finds issuers by name, and two trusted
 /// certificates with one name would hide each other.
 pub fn self_signed(names: &[&str]) -> SelfSigned {
+    self_signed_until(names, None)
+}
+
+/// [`self_signed`], valid until `not_after` (00:00 UTC of that year, month
+/// and day) when given, else rcgen's default (4096-01-01).
+pub fn self_signed_until(names: &[&str], not_after: Option<(i32, u8, u8)>) -> SelfSigned {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let mut params = rcgen::CertificateParams::new(names).expect("certificate parameters");
+    if let Some((year, month, day)) = not_after {
+        params.not_after = rcgen::date_time_ymd(year, month, day);
+    }
     let unique = RandomState::new().hash_one(std::process::id());
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(

@@ -22,6 +22,7 @@ pub fn check(name: &str, health: Health, reason: &str) -> CheckStatus {
             reason: reason.into(),
             latency: Duration::from_millis(12),
             at: SystemTime::now(),
+            certificate_expiry: None,
         }),
         running_since: None,
     }

@@ -64,6 +64,12 @@ pub const FAMILIES: &[FamilyDoc] = &[
         "Wall time of the latest run of the check",
     ),
     family(
+        "heartbeat_check_certificate_expiry_timestamp_seconds",
+        "gauge",
+        &["check"],
+        "Unix time at which the leaf certificate last seen by a TLS check expires",
+    ),
+    family(
         "heartbeat_check_latency_seconds",
         "histogram",
         &["check"],

@@ -148,6 +148,7 @@ pub struct Metrics {
     action_duration: HistogramFamily<ActionKindLabels>,
     check_success: Family<CheckLabels, Gauge>,
     check_duration: Family<CheckLabels, Gauge<f64, AtomicU64>>,
+    certificate_expiry: Family<CheckLabels, Gauge<f64, AtomicU64>>,
     round_duration: Histogram,
     last_round: Arc<LastRound>,
     check_info: Arc<CheckInfo>,
@@ -313,6 +314,13 @@ impl Metrics {
             Unit::Seconds,
             check_duration.clone(),
         );
+        let certificate_expiry = Family::<CheckLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "check_certificate_expiry_timestamp",
+            help("heartbeat_check_certificate_expiry_timestamp_seconds"),
+            Unit::Seconds,
+            certificate_expiry.clone(),
+        );
         let check_latency: HistogramFamily<CheckLabels> =
             Family::new_with_constructor(check_histogram);
         registry.register_with_unit(
@@ -369,6 +377,7 @@ impl Metrics {
             action_duration,
             check_success,
             check_duration,
+            certificate_expiry,
             round_duration,
             last_round,
             check_info,
@@ -397,6 +406,22 @@ impl Metrics {
         self.check_duration
             .get_or_create(&check)
             .set(latency.as_secs_f64());
+    }
+
+    /// When the leaf certificate a TLS check just saw expires. The series
+    /// appears with a check's first certificate and keeps the last one seen
+    /// while later runs get none (a refused connection says nothing about
+    /// the certificate).
+    pub fn certificate_expiry(&self, check: &str, expiry: SystemTime) {
+        let unix = match expiry.duration_since(UNIX_EPOCH) {
+            Ok(after) => after.as_secs_f64(),
+            Err(before) => -before.duration().as_secs_f64(),
+        };
+        self.certificate_expiry
+            .get_or_create(&CheckLabels {
+                check: check.to_owned(),
+            })
+            .set(unix);
     }
 
     /// A check's health after rise/fall: its series for `health` becomes 1,
@@ -501,6 +526,7 @@ impl Metrics {
         };
         self.check_success.remove(&check);
         self.check_duration.remove(&check);
+        self.certificate_expiry.remove(&check);
         for result in RESULTS {
             drop(self.check_results.get_or_create(&ResultLabels {
                 check: spec.name.clone(),
@@ -533,6 +559,7 @@ impl Metrics {
         self.check_latency.remove(&check);
         self.check_success.remove(&check);
         self.check_duration.remove(&check);
+        self.certificate_expiry.remove(&check);
         for state in STATES {
             self.check_state.remove(&CheckStateLabels {
                 check: old.name.clone(),
