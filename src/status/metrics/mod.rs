@@ -881,10 +881,25 @@ mod tests {
     }
 
     #[test]
+    fn certificate_expiry_is_a_unix_time_per_check_until_the_check_goes() {
+        let m = Metrics::new();
+        m.configure(&config(TWO_GROUPS));
+        assert!(lines_with(&m, "certificate_expiry").is_empty());
+        m.certificate_expiry("nginx", UNIX_EPOCH + Duration::from_secs(1_796_083_200));
+        assert_eq!(
+            lines_with(&m, "certificate_expiry"),
+            [r#"heartbeat_check_certificate_expiry_timestamp_seconds{check="nginx"} 1796083200"#]
+        );
+        m.configure(&config(&TWO_GROUPS.replace("[nginx]", "[other]")));
+        assert!(lines_with(&m, "certificate_expiry").is_empty());
+    }
+
+    #[test]
     fn the_exposition_is_what_families_documents() {
         let m = Metrics::new();
         m.configure(&config(TWO_GROUPS));
         m.check_result("nginx", CheckKind::Tcp, true, Duration::from_micros(80));
+        m.certificate_expiry("nginx", UNIX_EPOCH + Duration::from_secs(1_796_083_200));
         m.round(Duration::from_millis(20), Duration::ZERO);
         let found = described(&m.encode_text());
         let mut names: Vec<&str> = found.keys().map(String::as_str).collect();
