@@ -5,7 +5,7 @@
 //! 1. [`config`] reads the INI file (Python ConfigParser dialect) into a
 //!    validated [`model::Config`];
 //! 2. [`checks`] builds one runnable check per section and probes TCP,
-//!    HTTP(S) or a script within a deadline;
+//!    HTTP(S), gRPC health or a script within a deadline;
 //! 3. [`engine`] runs rounds on a fixed schedule and folds the results into
 //!    check and group health through its pure state machine
 //!    ([`engine::state`]), deciding which action each group needs;

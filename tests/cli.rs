@@ -402,7 +402,7 @@ fn sidecar_https_checks_trust_a_ca_file_or_with_insecure_anything() {
     assert_eq!(insecure.status.code(), Some(0), "{insecure:?}");
     let said = String::from_utf8_lossy(&insecure.stderr);
     assert!(
-        said.contains("WARNING  --insecure: https checks accept any certificate"),
+        said.contains("WARNING  --insecure: https and grpcs checks accept any certificate"),
         "{said}"
     );
 
@@ -411,7 +411,7 @@ fn sidecar_https_checks_trust_a_ca_file_or_with_insecure_anything() {
     for (args, expected) in [
         (
             vec!["--check", tcp.as_str(), "--insecure"],
-            "heartbeat: --insecure applies to https checks, and no --check is https://\n",
+            "heartbeat: --insecure applies to https and grpcs checks, and no --check is https:// or grpcs://\n",
         ),
         (
             vec!["--check", url.as_str(), "--ca-file", "missing.pem"],

@@ -306,7 +306,7 @@ x = 1
     );
     assert_has(
         &all,
-        "test.conf:7: [x] type: \"ftp\" is not a check type; expected tcp, http, https or script",
+        "test.conf:7: [x] type: \"ftp\" is not a check type; expected tcp, http, https, script or grpc",
     );
     assert_has(
         &all,
@@ -585,7 +585,7 @@ fn a_key_swallowed_by_an_indented_line_is_named() {
     assert_eq!(
         all,
         [
-            "test.conf:7: [c] type: \"tcp\\nport = 80\" is not a check type; expected tcp, http, https or script; line 8 (\"port = 80\") is indented, so it continues the value of type: indented lines continue the previous value; unindent it to make it a key of its own"
+            "test.conf:7: [c] type: \"tcp\\nport = 80\" is not a check type; expected tcp, http, https, script or grpc; line 8 (\"port = 80\") is indented, so it continues the value of type: indented lines continue the previous value; unindent it to make it a key of its own"
         ]
     );
     let all = errors(&format!(

@@ -154,7 +154,7 @@ fn urls_become_probes() {
 
 #[test]
 fn bad_urls_are_usage_errors_that_say_what_was_expected() {
-    let forms = "tcp://HOST:PORT, http://HOST[:PORT][/PATH] or https://HOST[:PORT][/PATH]";
+    let forms = "tcp://HOST:PORT, http://HOST[:PORT][/PATH], https://HOST[:PORT][/PATH] or grpc[s]://HOST:PORT[/SERVICE]";
     let cases = [
         (
             "localhost:80",

@@ -1114,7 +1114,7 @@ fn usage_errors_exit_2_and_say_what_was_expected() {
     let cases: [(&[&str], &str); 5] = [
         (
             &["--check", "localhost:80"],
-            "heartbeat: invalid value 'localhost:80' for '--check <URL>': no scheme; expected tcp://HOST:PORT, http://HOST[:PORT][/PATH] or https://HOST[:PORT][/PATH]\n",
+            "heartbeat: invalid value 'localhost:80' for '--check <URL>': no scheme; expected tcp://HOST:PORT, http://HOST[:PORT][/PATH], https://HOST[:PORT][/PATH] or grpc[s]://HOST:PORT[/SERVICE]\n",
         ),
         (
             &["--check", "tcp://127.0.0.1"],

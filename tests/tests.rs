@@ -11,6 +11,7 @@ mod actions;
 mod check_config;
 mod checks_certificate;
 mod checks_expect;
+mod checks_grpc;
 mod checks_net;
 mod cli;
 mod config;

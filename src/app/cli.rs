@@ -106,8 +106,10 @@ pub struct Cli {
 #[derive(Debug, Args, Default)]
 #[command(next_help_heading = "Sidecar mode: checks on the command line, no file")]
 pub struct InlineChecks {
-    /// A check URL: tcp://HOST:PORT, http://HOST/PATH or https://HOST/PATH
-    /// (HTTP ports optional, IPv6 addresses in brackets). Repeatable.
+    /// A check URL: tcp://HOST:PORT, http://HOST/PATH, https://HOST/PATH,
+    /// or grpc://HOST:PORT/SERVICE and grpcs://HOST:PORT/SERVICE for a gRPC
+    /// health check (SERVICE optional: the whole server; HTTP ports
+    /// optional, IPv6 addresses in brackets). Repeatable.
     #[arg(long = "check", value_name = "URL", conflicts_with = "config")]
     pub checks: Vec<String>,
 
@@ -143,8 +145,8 @@ pub struct InlineChecks {
     )]
     pub fail_status: Option<u16>,
 
-    /// PEM file of CA certificates that https checks trust in addition to
-    /// the system's (an internal CA).
+    /// PEM file of CA certificates that https and grpcs checks trust in
+    /// addition to the system's (an internal CA).
     #[arg(
         long,
         value_name = "FILE",
@@ -153,7 +155,7 @@ pub struct InlineChecks {
     )]
     pub ca_file: Option<PathBuf>,
 
-    /// DANGEROUS: https checks accept any certificate for any name, so
+    /// DANGEROUS: https and grpcs checks accept any certificate for any name, so
     /// whoever sits between heartbeat and the target can answer for it and
     /// keep a dead service "healthy". For a test set-up only: trust an
     /// internal CA with --ca-file instead.

@@ -268,7 +268,7 @@ const GENERAL: &[Key] = &[
 const CHECK: &[Key] = &[
     key(
         "type",
-        "tcp, http, https or script (any case).",
+        "tcp, http, https, script or grpc (any case).",
         "from url, else required",
     ),
     key(
@@ -279,12 +279,12 @@ const CHECK: &[Key] = &[
     key(
         "port",
         "1 to 65535.",
-        "80 for http, 443 for https; required for tcp",
+        "80 for http, 443 for https; required for tcp and grpc",
     ),
     key("path", "Request path of an http or https check.", "/"),
     key(
         "url",
-        "Instead of type, hostname, port and path: tcp://HOST:PORT, http://HOST[:PORT]/PATH or https://..., IPv6 addresses in brackets.",
+        "Instead of type, hostname, port and path: tcp://HOST:PORT, http://HOST[:PORT]/PATH, https://..., grpc://HOST:PORT[/SERVICE] or grpcs://... (gRPC over TLS), IPv6 addresses in brackets.",
         "none",
     ),
     key(
@@ -334,17 +334,17 @@ const CHECK: &[Key] = &[
     ),
     key(
         "tls_verify",
-        "https, and tcp with tls = yes: verify the certificate and the host name.",
+        "https, grpcs, and tcp with tls = yes: verify the certificate and the host name.",
         "yes",
     ),
     key(
         "ca_file",
-        "https, and tcp with tls = yes: PEM file of CA certificates trusted in addition to the system's.",
+        "https, grpcs, and tcp with tls = yes: PEM file of CA certificates trusted in addition to the system's.",
         "none",
     ),
     key(
         "tls",
-        "tcp: open TLS on the connection (no STARTTLS), verified as for https; send and expect then go over it.",
+        "tcp: open TLS on the connection (no STARTTLS), verified as for https; send and expect then go over it. grpc: gRPC over TLS, as grpcs:// says.",
         "no",
     ),
     key(
@@ -366,6 +366,16 @@ const CHECK: &[Key] = &[
         "tls_min_validity",
         "https, tcp with tls = yes, grpcs: fail when the server's certificate expires sooner than this duration, given with its unit (14d, 2w, 36h).",
         "off",
+    ),
+    key(
+        "service",
+        "grpc: the service whose health grpc.health.v1.Health/Check asks about, e.g. shop.Cart (the path of a grpc:// URL).",
+        "empty: the whole server",
+    ),
+    key(
+        "authority",
+        "grpc: the :authority of the request and, over TLS, the name the certificate must carry.",
+        "hostname:port",
     ),
 ];
 

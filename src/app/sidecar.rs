@@ -210,17 +210,25 @@ fn tls(inline: &InlineChecks, checks: &mut [CheckSpec]) -> Result<(), Error> {
     };
     let mut https = 0;
     for check in checks.iter_mut() {
-        if let Probe::Http(probe) = &mut check.probe {
-            if probe.https {
+        match &mut check.probe {
+            Probe::Http(probe) if probe.https => {
                 https += 1;
                 probe.ca_file.clone_from(&ca_file);
                 probe.tls_verify = !inline.insecure;
             }
+            Probe::Grpc(probe) => {
+                if let Some(tls) = &mut probe.tls {
+                    https += 1;
+                    tls.ca_file.clone_from(&ca_file);
+                    tls.verify = !inline.insecure;
+                }
+            }
+            _ => {}
         }
     }
     if https == 0 {
         return Err(Error::Usage(format!(
-            "{} applies to https checks, and no --check is https://",
+            "{} applies to https and grpcs checks, and no --check is https:// or grpcs://",
             flag.split(' ').next().unwrap_or(flag)
         )));
     }
@@ -249,13 +257,14 @@ fn log(inline: &InlineChecks) -> Result<(LogTarget, LevelFilter), Error> {
 /// What the operator should hear about a configuration the command line
 /// made: that `--insecure` verifies nothing.
 pub fn warnings(config: &Config) -> Vec<String> {
-    let insecure = config
-        .checks
-        .iter()
-        .any(|c| matches!(&c.probe, Probe::Http(p) if p.https && !p.tls_verify));
+    let insecure = config.checks.iter().any(|c| match &c.probe {
+        Probe::Http(p) => p.https && !p.tls_verify,
+        Probe::Grpc(p) => p.tls.as_ref().is_some_and(|t| !t.verify),
+        _ => false,
+    });
     if insecure {
         vec![
-            "--insecure: https checks accept any certificate for any name; \
+            "--insecure: https and grpcs checks accept any certificate for any name; \
              trust an internal CA with --ca-file instead"
                 .to_owned(),
         ]

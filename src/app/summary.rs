@@ -28,8 +28,8 @@ use nix::unistd::{AccessFlags, access};
 use crate::config::{Diagnostic, Places};
 use crate::daemon::trust;
 use crate::model::{
-    CheckSpec, Config, Expect, General, LogFormat, LogTarget, Probe, TcpProbe, host_port,
-    short_duration,
+    CheckSpec, Config, Expect, General, GrpcProbe, LogFormat, LogTarget, Probe, TcpProbe,
+    host_port, short_duration,
 };
 
 /// The `--check-config` report, as the module documentation describes it.
@@ -140,6 +140,7 @@ fn target(probe: &Probe) -> String {
     let h = match probe {
         Probe::Http(h) => h,
         Probe::Tcp(t) => return tcp_target(t),
+        Probe::Grpc(g) => return grpc_target(g),
         _ => return probe.endpoint_as(false),
     };
     let mut out = format!("{}, expect_status = {}", h.url(), h.expect_status);
@@ -176,6 +177,21 @@ fn tcp_target(t: &TcpProbe) -> String {
             let _ = write!(out, ", expect_regex = {}", p.0.as_str());
         }
         None => {}
+    }
+    out
+}
+
+/// A gRPC check's URL, authority and TLS settings.
+fn grpc_target(g: &GrpcProbe) -> String {
+    let mut out = g.url();
+    if let Some(authority) = &g.authority {
+        let _ = write!(out, ", authority = {authority}");
+    }
+    if let Some(tls) = &g.tls {
+        let _ = write!(out, ", tls_verify = {}", yes_no(tls.verify));
+        if let Some(ca) = &tls.ca_file {
+            let _ = write!(out, ", ca_file = {}", ca.display());
+        }
     }
     out
 }

@@ -1,4 +1,6 @@
-//! Checks: one type per kind of probe behind one small trait.
+//! Checks: one type per kind of probe behind one small trait: TCP
+//! ([`tcp`], and [`expect`] for TLS and `send`/`expect`), HTTP(S)
+//! ([`http`]), gRPC health ([`grpc`]) and scripts ([`script`]).
 //!
 //! A check answers one question — is this endpoint healthy right now? — and
 //! gives a short human reason either way. It holds no history: rise/fall
@@ -11,6 +13,7 @@
 
 mod certificate;
 pub mod expect;
+pub mod grpc;
 pub mod http;
 pub mod resolve;
 pub mod script;
@@ -151,7 +154,7 @@ pub fn build(specs: &[CheckSpec]) -> Result<Vec<Arc<dyn Check>>, String> {
             Probe::Tcp(probe) => probe
                 .tls
                 .as_ref()
-                .map(|tls| connectors.get(tls.verify, tls.ca_file.as_deref()))
+                .map(|tls| connectors.get(tls.verify, tls.ca_file.as_deref(), false))
                 .transpose()
                 .map(|tls| {
                     Arc::new(expect::ExpectCheck::new(probe, spec.timeout, tls)) as Arc<dyn Check>
@@ -159,6 +162,13 @@ pub fn build(specs: &[CheckSpec]) -> Result<Vec<Arc<dyn Check>>, String> {
             Probe::Http(probe) => agents
                 .get(probe)
                 .and_then(|agent| http::HttpCheck::new(probe, spec.timeout, agent))
+                .map(|c| Arc::new(c) as Arc<dyn Check>),
+            Probe::Grpc(probe) => probe
+                .tls
+                .as_ref()
+                .map(|tls| connectors.get(tls.verify, tls.ca_file.as_deref(), true))
+                .transpose()
+                .and_then(|tls| grpc::GrpcCheck::new(probe, spec.timeout, tls))
                 .map(|c| Arc::new(c) as Arc<dyn Check>),
             Probe::Script { command } => Ok(Arc::new(script::ScriptCheck::new(
                 command.clone(),

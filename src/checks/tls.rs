@@ -13,15 +13,18 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The TLS connectors of the TCP checks of one configuration, one per
-/// (`tls_verify`, `ca_file`), built on first request.
+/// The TLS connectors of the TCP and gRPC checks of one configuration,
+/// one per (`tls_verify`, `ca_file`, HTTP/2 asked for through ALPN), built
+/// on first request.
 #[derive(Default)]
 pub(crate) struct Connectors {
-    by_setting: HashMap<(bool, Option<PathBuf>), Arc<tokio_native_tls::TlsConnector>>,
+    by_setting: HashMap<(bool, Option<PathBuf>, bool), Arc<tokio_native_tls::TlsConnector>>,
 }
 
 impl Connectors {
-    /// The connector for one TLS setting.
+    /// The connector for one TLS setting; with `h2`, it offers `h2` by
+    /// ALPN, as gRPC over TLS requires (gRPC's PROTOCOL-HTTP2.md; grpc-go
+    /// servers refuse a client that does not).
     ///
     /// # Errors
     /// See [`connector`].
@@ -29,12 +32,14 @@ impl Connectors {
         &mut self,
         verify: bool,
         ca_file: Option<&Path>,
+        h2: bool,
     ) -> Result<Arc<tokio_native_tls::TlsConnector>, String> {
-        let key = (verify, ca_file.map(Path::to_path_buf));
+        let key = (verify, ca_file.map(Path::to_path_buf), h2);
         if let Some(tls) = self.by_setting.get(&key) {
             return Ok(Arc::clone(tls));
         }
-        let tls = Arc::new(connector(verify, ca_file)?);
+        let alpn: &[&str] = if h2 { &["h2"] } else { &[] };
+        let tls = Arc::new(connector_offering(verify, ca_file, alpn)?);
         self.by_setting.insert(key, Arc::clone(&tls));
         Ok(tls)
     }
@@ -56,7 +61,23 @@ pub(crate) fn connector(
     verify: bool,
     ca_file: Option<&Path>,
 ) -> Result<tokio_native_tls::TlsConnector, String> {
+    connector_offering(verify, ca_file, &[])
+}
+
+/// [`connector`], offering the application protocols `alpn` (none: no
+/// ALPN extension).
+///
+/// # Errors
+/// As [`connector`].
+fn connector_offering(
+    verify: bool,
+    ca_file: Option<&Path>,
+    alpn: &[&str],
+) -> Result<tokio_native_tls::TlsConnector, String> {
     let mut builder = native_tls::TlsConnector::builder();
+    if !alpn.is_empty() {
+        builder.request_alpns(alpn);
+    }
     if let Some(path) = ca_file {
         for cert in read_ca_file(path)? {
             builder.add_root_certificate(cert);

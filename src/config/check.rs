@@ -53,6 +53,17 @@ fn applies(kind: CheckKind) -> &'static [&'static str] {
             "tls_min_validity",
         ],
         CheckKind::Script => &["command"],
+        CheckKind::Grpc => &[
+            "hostname",
+            "port",
+            "url",
+            "service",
+            "authority",
+            "tls",
+            "tls_verify",
+            "ca_file",
+            "tls_min_validity",
+        ],
     }
 }
 
@@ -134,10 +145,21 @@ impl Reader<'_> {
                 _ => kind = Some(scheme),
             }
             if url.as_ref().is_some_and(|u| &u.section == name) {
-                for key in ["hostname", "port", "path"] {
+                // A grpc:// or grpcs:// URL also says the service and
+                // whether TLS is on.
+                let given: &[&str] = match probe {
+                    Probe::Grpc(_) => &["hostname", "port", "path", "service", "tls"],
+                    _ => &["hostname", "port", "path"],
+                };
+                for &key in given {
                     if let Some(entry) = section.get(key) {
+                        let what = match key {
+                            "tls" => "scheme (grpc:// or grpcs://)".to_owned(),
+                            "service" => "service (its path)".to_owned(),
+                            _ => key.to_owned(),
+                        };
                         let message = format!(
-                            "both url and {key} are set; the url already gives the {key}: remove one"
+                            "both url and {key} are set; the url already gives the {what}: remove one"
                         );
                         self.error(name, Some(key), Some(entry.line), message);
                     }
@@ -145,7 +167,8 @@ impl Reader<'_> {
             }
         }
         if kind.is_none() && self.errors.len() == before {
-            let message = "no check type: expected `type = tcp|http|https|script`, or a `url = …`";
+            let message =
+                "no check type: expected `type = tcp|http|https|script|grpc`, or a `url = …`";
             self.missing(doc, section, ("type", None), message);
         }
         Some((kind?, parsed))
@@ -261,6 +284,7 @@ impl Reader<'_> {
 
 /// `type = …`: a check type in any case.
 fn check_kind(text: &str) -> Result<CheckKind, String> {
-    CheckKind::from_word(text)
-        .ok_or_else(|| format!("{text:?} is not a check type; expected tcp, http, https or script"))
+    CheckKind::from_word(text).ok_or_else(|| {
+        format!("{text:?} is not a check type; expected tcp, http, https, script or grpc")
+    })
 }

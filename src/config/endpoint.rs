@@ -1,6 +1,7 @@
-//! The target of a TCP, HTTP or HTTPS check: from its `url`, or from
+//! The target of a TCP, HTTP, HTTPS or gRPC check: from its `url`, or from
 //! `hostname`, `port` and `path`; and for HTTP(S) what the answer must be
-//! and how TLS is verified.
+//! and how TLS is verified (the rest of TCP and gRPC checks is `tcp`'s
+//! and `grpc`'s).
 
 use std::net::Ipv6Addr;
 
@@ -9,7 +10,7 @@ use super::{Found, Reader, has_key, value};
 use crate::model::{CheckKind, HttpProbe, Probe, StatusSet};
 
 impl Reader<'_> {
-    /// The probe of a tcp/http/https check, `url` being the probe its
+    /// The probe of a tcp/http/https/grpc check, `url` being the probe its
     /// `url` key gave, if any.
     pub(super) fn endpoint(
         &mut self,
@@ -21,6 +22,17 @@ impl Reader<'_> {
         let (host, port, path) = match url {
             Some(Probe::Http(http)) => (Some(http.host), Some(http.port), Some(http.path)),
             Some(Probe::Tcp(tcp)) => (Some(tcp.host), Some(tcp.port), None),
+            Some(Probe::Grpc(grpc)) => {
+                let tls = grpc.tls.is_some();
+                return self
+                    .grpc(
+                        doc,
+                        section,
+                        (grpc.host, grpc.port),
+                        Some((grpc.service, tls)),
+                    )
+                    .map(Probe::Grpc);
+            }
             Some(other) => return Some(other),
             None => self.address(doc, section, kind),
         };
@@ -37,6 +49,16 @@ impl Reader<'_> {
                 return None;
             };
             return self.tcp(doc, section, host, port).map(Probe::Tcp);
+        }
+        if kind == CheckKind::Grpc {
+            let Some(port) = port else {
+                if !has_key(doc, section, "port") && !host_refused {
+                    let message = "a grpc check needs a port (1-65535)";
+                    self.missing(doc, section, ("port", Some("port")), message);
+                }
+                return None;
+            };
+            return self.grpc(doc, section, (host, port), None).map(Probe::Grpc);
         }
         let https = kind == CheckKind::Https;
         let expect_status = match self.check_key(doc, section, "expect_status") {
@@ -81,7 +103,7 @@ impl Reader<'_> {
             .check_key(doc, section, "port")
             .and_then(|f| self.typed("port", &f, value::port));
         let path = match kind {
-            CheckKind::Tcp => None,
+            CheckKind::Tcp | CheckKind::Grpc => None,
             _ => self
                 .check_key(doc, section, "path")
                 .map(|found| self.request_path(found)),

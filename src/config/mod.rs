@@ -13,6 +13,7 @@ mod check;
 mod endpoint;
 mod general;
 mod groups;
+mod grpc;
 mod hints;
 mod places;
 mod tcp;
@@ -78,6 +79,8 @@ pub const CHECK_KEYS: &[&str] = &[
     "expect",
     "expect_regex",
     "tls_min_validity",
+    "service",
+    "authority",
 ];
 
 /// One finding about a configuration file: where, and what is wrong.

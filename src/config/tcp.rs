@@ -31,7 +31,7 @@ impl Reader<'_> {
         port: u16,
     ) -> Option<TcpProbe> {
         let before = self.errors.len();
-        let tls = self.tls_on(doc, section);
+        let tls = self.tls_on(doc, section, None);
         let send = match self.check_key(doc, section, "send") {
             Some(found) => self.typed("send", &found, |v| {
                 let bytes = unescape(v)?;
@@ -85,17 +85,20 @@ impl Reader<'_> {
         })
     }
 
-    /// `tls` and, when it is on, the TLS options; `Some(None)` for plain
-    /// TCP. `tls_verify` and `ca_file` set in the section without `tls =
-    /// yes` draw a warning: they would be ignored.
+    /// `tls` (or `forced`, when a URL scheme already said) and, when it is
+    /// on, the TLS options; `Some(None)` without TLS. `tls_verify`,
+    /// `ca_file` and `tls_min_validity` set in the section without TLS draw
+    /// a warning: they would be ignored.
     pub(super) fn tls_on(
         &mut self,
         doc: &Document,
         section: &Section,
+        forced: Option<bool>,
     ) -> Option<Option<TlsOptions>> {
-        let on = match self.check_key(doc, section, "tls") {
-            Some(found) => self.typed("tls", &found, value::boolean)?,
-            None => false,
+        let on = match (forced, self.check_key(doc, section, "tls")) {
+            (Some(on), _) => on,
+            (None, Some(found)) => self.typed("tls", &found, value::boolean)?,
+            (None, None) => false,
         };
         if !on {
             for key in ["tls_verify", "ca_file", "tls_min_validity"] {

@@ -1,16 +1,19 @@
 //! Check URLs: `tcp://HOST:PORT`, `http://HOST[:PORT][/PATH]`,
-//! `https://HOST[:PORT][/PATH]`, read into a [`Probe`]. Used for the `url`
+//! `https://HOST[:PORT][/PATH]`, `grpc://HOST:PORT[/SERVICE]` and
+//! `grpcs://HOST:PORT[/SERVICE]`, read into a [`Probe`]. Used for the `url`
 //! key of a check section and for `--check` on the command line.
 
 use super::value;
-use crate::model::{HttpProbe, Probe, StatusSet};
+use crate::model::{GrpcProbe, HttpProbe, Probe, StatusSet, TlsOptions};
 
 /// The forms a check URL takes, for messages.
-pub const URL_FORMS: &str =
-    "tcp://HOST:PORT, http://HOST[:PORT][/PATH] or https://HOST[:PORT][/PATH]";
+pub const URL_FORMS: &str = "tcp://HOST:PORT, http://HOST[:PORT][/PATH], \
+     https://HOST[:PORT][/PATH] or grpc[s]://HOST:PORT[/SERVICE]";
 
-/// Parses a check URL: `tcp://HOST:PORT`, `http://HOST[:PORT][/PATH]` or
-/// `https://HOST[:PORT][/PATH]` (scheme in any case). IPv6 addresses go in
+/// Parses a check URL: `tcp://HOST:PORT`, `http://HOST[:PORT][/PATH]`,
+/// `https://HOST[:PORT][/PATH]`, or `grpc://HOST:PORT[/SERVICE]` and
+/// `grpcs://…` (over TLS, verified) for a gRPC health check of SERVICE
+/// (none: the whole server); scheme in any case. IPv6 addresses go in
 /// brackets (`tcp://[::1]:5432`). HTTP defaults to port 80, HTTPS to 443,
 /// both to path `/`; a query is kept, a `#fragment` dropped.
 ///
@@ -24,13 +27,13 @@ pub fn parse(url: &str) -> Result<Probe, String> {
     };
     let scheme = scheme.to_ascii_lowercase();
     let default_port = match scheme.as_str() {
-        "tcp" => None,
+        "tcp" | "grpc" | "grpcs" => None,
         "http" => Some(80),
         "https" => Some(443),
         "" => return Err(format!("no scheme; expected {URL_FORMS}")),
         other => {
             return Err(format!(
-                "unknown scheme '{other}'; expected tcp, http or https"
+                "unknown scheme '{other}'; expected tcp, http, https, grpc or grpcs"
             ));
         }
     };
@@ -51,6 +54,12 @@ pub fn parse(url: &str) -> Result<Probe, String> {
         Some(text) => Some(value::port(text)?),
         None => None,
     };
+    if scheme.starts_with("grpc") {
+        let Some(port) = port else {
+            return Err(format!("no port; expected {scheme}://HOST:PORT[/SERVICE]"));
+        };
+        return grpc(host, port, path, scheme == "grpcs").map(Probe::Grpc);
+    }
     match default_port {
         None => {
             let Some(port) = port else {
@@ -82,6 +91,30 @@ pub fn parse(url: &str) -> Result<Probe, String> {
             }))
         }
     }
+}
+
+/// The gRPC probe of `host:port` whose URL path is `path`: the service
+/// name after the `/`, without a query.
+fn grpc(host: &str, port: u16, path: &str, tls: bool) -> Result<GrpcProbe, String> {
+    if path.contains('?') {
+        return Err(format!(
+            "a grpc check has no query ('{path}'); expected grpc://HOST:PORT[/SERVICE]"
+        ));
+    }
+    let service = path.trim_start_matches('/').trim_end_matches('/');
+    if service.contains('/') || service.contains(char::is_whitespace) {
+        return Err(format!(
+            "'{service}' is not a service name; expected one such as grpc.health.v1.Health \
+             or shop.Cart"
+        ));
+    }
+    Ok(GrpcProbe {
+        host: host.to_owned(),
+        port,
+        service: service.to_owned(),
+        authority: None,
+        tls: tls.then(TlsOptions::verified),
+    })
 }
 
 /// `host[:port]` or `[v6][:port]`: the host (without brackets) and the port

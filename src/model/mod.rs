@@ -241,6 +241,8 @@ pub enum Probe {
     Tcp(TcpProbe),
     /// An HTTP or HTTPS request.
     Http(HttpProbe),
+    /// A gRPC health check (`grpc.health.v1.Health/Check`).
+    Grpc(GrpcProbe),
     /// A shell command run as `/bin/sh -c COMMAND`; healthy iff it exits 0.
     Script {
         /// The command, exactly as written in the configuration.
@@ -260,25 +262,29 @@ pub enum CheckKind {
     Https,
     /// `script`: a shell command exits 0.
     Script,
+    /// `grpc`: the gRPC health service answers `SERVING`.
+    Grpc,
 }
 
 impl CheckKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [CheckKind; 4] = [
+    pub const ALL: [CheckKind; 5] = [
         CheckKind::Tcp,
         CheckKind::Http,
         CheckKind::Https,
         CheckKind::Script,
+        CheckKind::Grpc,
     ];
 
     /// The word of `type = …`, of logs, `/status` and metric labels:
-    /// `tcp`, `http`, `https` or `script`.
+    /// `tcp`, `http`, `https`, `script` or `grpc`.
     pub fn as_str(self) -> &'static str {
         match self {
             CheckKind::Tcp => "tcp",
             CheckKind::Http => "http",
             CheckKind::Https => "https",
             CheckKind::Script => "script",
+            CheckKind::Grpc => "grpc",
         }
     }
 
@@ -310,6 +316,7 @@ impl Probe {
             Probe::Http(h) if h.https => CheckKind::Https,
             Probe::Http(_) => CheckKind::Http,
             Probe::Script { .. } => CheckKind::Script,
+            Probe::Grpc(_) => CheckKind::Grpc,
         }
     }
 
@@ -329,6 +336,7 @@ impl Probe {
     pub fn endpoint_as(&self, redact: bool) -> String {
         match self {
             Probe::Tcp(t) => t.endpoint(),
+            Probe::Grpc(g) => g.url(),
             Probe::Http(h) if redact => redact_url(&h.url()),
             Probe::Http(h) => h.url(),
             Probe::Script { .. } if redact => REDACTED.to_owned(),

@@ -9,6 +9,7 @@
 
 pub mod bin;
 pub mod child;
+pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod net;

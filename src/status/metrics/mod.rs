@@ -236,6 +236,7 @@ impl Collector for CheckInfo {
 pub fn target(probe: &Probe) -> String {
     match probe {
         Probe::Tcp(t) => host_port(&t.host, t.port),
+        Probe::Grpc(g) => g.url(),
         Probe::Http(h) => {
             let scheme = if h.https { "https" } else { "http" };
             let path = h.path.split(['?', '#']).next().unwrap_or_default();
