@@ -169,7 +169,7 @@ fn bad_urls_are_usage_errors_that_say_what_was_expected() {
         (
             "ftp://h/",
             "invalid value 'ftp://h/' for '--check <URL>': unknown scheme 'ftp'; expected tcp, \
-             http or https"
+             http, https, grpc or grpcs"
                 .to_owned(),
         ),
         (
