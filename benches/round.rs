@@ -129,6 +129,7 @@ fn engine_round(n: usize, targets: &[SocketAddr]) -> Duration {
         },
         groups,
         checks,
+        cluster: None,
     };
     let engine = Engine::new(
         config,

@@ -593,6 +593,7 @@ fn the_configuration_page_documents_the_keys_the_readme_does_and_lints_clean() {
     for wanted in [
         "[general]",
         "[promotions] AND [demotions]",
+        "[cluster]",
         "CHECK SECTIONS",
         "EXAMPLE",
     ] {
@@ -608,6 +609,11 @@ fn the_configuration_page_documents_the_keys_the_readme_does_and_lints_clean() {
     readme_check.sort();
     page_check.sort();
     assert_eq!(page_check, readme_check);
+    let mut readme_cluster = readme_keys("### `[cluster]`");
+    let mut page_cluster = tags(&page, "[cluster]");
+    readme_cluster.sort();
+    page_cluster.sort();
+    assert_eq!(page_cluster, readme_cluster);
     assert_eq!(groff_warnings(&s, "heartbeat.conf.5", &page), "");
 }
 

@@ -14,6 +14,7 @@ mod checks_expect;
 mod checks_grpc;
 mod checks_net;
 mod cli;
+mod cluster;
 mod config;
 mod config_python;
 mod contrib;

@@ -263,6 +263,51 @@ const GENERAL: &[Key] = &[
     ),
 ];
 
+/// The keys of `[cluster]`, in the order of [`crate::config::CLUSTER_KEYS`]
+/// (a test holds them to it).
+const CLUSTER: &[Key] = &[
+    key(
+        "etcd",
+        "The client URLs of the etcd members, comma-separated: http://HOST[:PORT] or https://HOST[:PORT] (port 2379 when none is given). Every one is used, the next tried when one fails.",
+        "required",
+    ),
+    key(
+        "node",
+        "This node's name: letters, digits, ., _ and -. The value of its leader key, and HEARTBEAT_LEADER on the other nodes.",
+        "the host name",
+    ),
+    key(
+        "lease",
+        "TTL of each group's lease, in whole seconds; renewed every third of it. A node that cannot renew it demotes before it can expire; a node that dies is replaced once it has expired. An exclusive group's action, with 0.5 s between SIGTERM and SIGKILL, and a margin of a tenth of the lease (at least 250 ms) must fit in a third of the lease: the default allows action_timeout = 1.833s.",
+        "10",
+    ),
+    key(
+        "prefix",
+        "Where the elections live in etcd: group G is elected under PREFIX/G.",
+        "/heartbeat",
+    ),
+    key(
+        "groups",
+        "The action groups that only one node may have promoted at a time, comma-separated. The others behave as without [cluster].",
+        "required",
+    ),
+    key(
+        "ca_file",
+        "https endpoints: PEM file of CA certificates trusted in addition to the system's.",
+        "none",
+    ),
+    key(
+        "cert_file",
+        "https endpoints: PEM client certificate, for etcd's --client-cert-auth; with key_file.",
+        "none",
+    ),
+    key(
+        "key_file",
+        "https endpoints: the PEM (PKCS#8) private key of cert_file.",
+        "none",
+    ),
+];
+
 /// The keys of a check section, in the order of
 /// [`crate::config::CHECK_KEYS`] (a test holds them to it).
 const CHECK: &[Key] = &[
@@ -429,6 +474,14 @@ fn config_page(out: &mut dyn Write) -> io::Result<()> {
     for (name, meaning) in HOOK_ENVIRONMENT {
         item(&mut roff, name, meaning);
     }
+    section(&mut roff, "[cluster]");
+    paragraph(
+        &mut roff,
+        "Optional: makes the groups it lists exclusive across the nodes that share its etcd. \
+         A node campaigns for such a group while the group is healthy on it; the elected node \
+         runs the promotion, every other node the demotion with HEARTBEAT_STATE=standby.",
+    );
+    keys(&mut roff, CLUSTER);
     section(&mut roff, "CHECK SECTIONS");
     paragraph(
         &mut roff,
@@ -519,6 +572,7 @@ mod tests {
         let names = |keys: &[Key]| keys.iter().map(|k| k.name).collect::<Vec<_>>();
         assert_eq!(names(GENERAL), crate::config::GENERAL_KEYS);
         assert_eq!(names(CHECK), crate::config::CHECK_KEYS);
+        assert_eq!(names(CLUSTER), crate::config::CLUSTER_KEYS);
     }
 
     #[test]

@@ -87,6 +87,7 @@ pub fn config_from_args(
             demotion: NO_OP.to_owned(),
         }],
         checks,
+        cluster: None,
     })
 }
 

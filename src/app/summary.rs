@@ -8,7 +8,8 @@
 //! check in a table whose columns are as wide as their longest cell. Every
 //! other line is indented, so `contrib/heartbeat.init` reads `logfile`,
 //! `pidfile` and `user` back with `sed -n 's/^pidfile = //p'`; these lines
-//! keep their form. Commands are shown in full, line by line, as they
+//! keep their form. With `[cluster]`, its keys follow in the same form,
+//! and each exclusive group says so. Commands are shown in full, line by line, as they
 //! reach `/bin/sh -c`.
 //!
 //! [`preflight`] looks at the files the configuration names: the log
@@ -28,8 +29,8 @@ use nix::unistd::{AccessFlags, access};
 use crate::config::{Diagnostic, Places};
 use crate::daemon::trust;
 use crate::model::{
-    CheckSpec, Config, Expect, General, GrpcProbe, LogFormat, LogTarget, Probe, TcpProbe,
-    host_port, short_duration,
+    CheckSpec, ClusterSpec, Config, Expect, General, GrpcProbe, LogFormat, LogTarget, Probe,
+    TcpProbe, host_port, short_duration,
 };
 
 /// The `--check-config` report, as the module documentation describes it.
@@ -56,6 +57,9 @@ pub fn summary(config: &Config) -> String {
             }
         }
     }
+    if let Some(cluster) = &config.cluster {
+        out.push_str(&cluster_settings(cluster));
+    }
     let mut feeding: HashMap<&str, Vec<&str>> = HashMap::new();
     for check in &config.checks {
         for group in &check.groups {
@@ -64,10 +68,19 @@ pub fn summary(config: &Config) -> String {
     }
     for group in &config.groups {
         let feeding = feeding.remove(group.name.as_str()).unwrap_or_default();
+        let exclusive = config
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.is_exclusive(&group.name));
         let _ = writeln!(
             out,
-            "\n  group {:?}: {}{}",
+            "\n  group {:?}{}: {}{}",
             group.name,
+            if exclusive {
+                " (exclusive across the cluster)"
+            } else {
+                ""
+            },
             count(feeding.len(), "check"),
             if feeding.is_empty() {
                 String::new()
@@ -80,6 +93,39 @@ pub fn summary(config: &Config) -> String {
     }
     out.push('\n');
     out.push_str(&checks_table(config));
+    out
+}
+
+/// The `[cluster]` block: every key with its effective value.
+fn cluster_settings(cluster: &ClusterSpec) -> String {
+    let endpoints: Vec<String> = cluster.endpoints.iter().map(|e| e.to_string()).collect();
+    let mut out = String::from("\n[cluster]\n");
+    let _ = writeln!(out, "etcd = {}", endpoints.join(", "));
+    let _ = writeln!(out, "node = {}", cluster.node);
+    let _ = writeln!(out, "lease = {}", short_duration(cluster.lease));
+    let _ = writeln!(out, "prefix = {}", cluster.prefix);
+    let _ = writeln!(out, "groups = {}", cluster.groups.join(", "));
+    let files = [
+        ("ca_file", cluster.tls.ca_file.as_deref()),
+        (
+            "cert_file",
+            cluster.tls.identity.as_ref().map(|i| i.0.as_path()),
+        ),
+        (
+            "key_file",
+            cluster.tls.identity.as_ref().map(|i| i.1.as_path()),
+        ),
+    ];
+    for (key, path) in files {
+        match path {
+            Some(path) => {
+                let _ = writeln!(out, "{key} = {}", path.display());
+            }
+            None => {
+                let _ = writeln!(out, "# {key} = (none)");
+            }
+        }
+    }
     out
 }
 

@@ -10,6 +10,7 @@
 //! section and key, and what was expected.
 
 mod check;
+mod cluster;
 mod endpoint;
 mod general;
 mod groups;
@@ -54,6 +55,18 @@ pub const GENERAL_KEYS: &[&str] = &[
     "env_set",
     "check_permissions",
     "redact",
+];
+
+/// The keys of `[cluster]`.
+pub const CLUSTER_KEYS: &[&str] = &[
+    "etcd",
+    "node",
+    "lease",
+    "prefix",
+    "groups",
+    "ca_file",
+    "cert_file",
+    "key_file",
 ];
 
 /// The keys of a check section (and of `[DEFAULT]`).
@@ -422,7 +435,12 @@ impl Reader<'_> {
         let check_sections: Vec<&Section> = doc
             .sections()
             .iter()
-            .filter(|s| !matches!(s.name.as_str(), "general" | "promotions" | "demotions"))
+            .filter(|s| {
+                !matches!(
+                    s.name.as_str(),
+                    "general" | "promotions" | "demotions" | cluster::CLUSTER
+                )
+            })
             .collect();
         let mut checks = Vec::new();
         for section in &check_sections {
@@ -471,6 +489,10 @@ impl Reader<'_> {
                 ..General::default()
             }),
         };
+        let cluster = find(cluster::CLUSTER).and_then(|section| {
+            let general = general.as_ref().map(|g| (g, find("general")));
+            self.cluster(doc, section, &groups.specs, general)
+        });
         self.unused_defaults(doc);
         self.swallowed_keys(doc);
         let general = general?;
@@ -480,6 +502,7 @@ impl Reader<'_> {
             general,
             groups: groups.specs,
             checks,
+            cluster,
         })
     }
 
@@ -491,6 +514,7 @@ impl Reader<'_> {
         for section in sections {
             let known = match section.name.as_str() {
                 "general" => GENERAL_KEYS,
+                cluster::CLUSTER => CLUSTER_KEYS,
                 "promotions" | "demotions" => continue,
                 _ => CHECK_KEYS,
             };
@@ -554,9 +578,15 @@ impl Reader<'_> {
 /// special section, in another case or with spaces inside the brackets.
 fn misnamed(name: &str) -> Option<String> {
     let stripped = ini::text::strip(name);
-    let special = ["general", "promotions", "demotions", DEFAULT]
-        .into_iter()
-        .find(|special| stripped.eq_ignore_ascii_case(special))?;
+    let special = [
+        "general",
+        "promotions",
+        "demotions",
+        cluster::CLUSTER,
+        DEFAULT,
+    ]
+    .into_iter()
+    .find(|special| stripped.eq_ignore_ascii_case(special))?;
     Some(if stripped == special {
         format!(
             "did you mean [{special}]? the spaces inside the brackets are part of the section \

@@ -119,7 +119,7 @@ fn grpc(host: &str, port: u16, path: &str, tls: bool) -> Result<GrpcProbe, Strin
 
 /// `host[:port]` or `[v6][:port]`: the host (without brackets) and the port
 /// text, if any.
-fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), String> {
+pub(super) fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), String> {
     if let Some(bracketed) = authority.strip_prefix('[') {
         let Some((host, after)) = bracketed.split_once(']') else {
             return Err("no closing ']' after the IPv6 address".to_owned());

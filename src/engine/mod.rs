@@ -279,6 +279,13 @@ impl Engine {
     /// `ca_file`), [`EngineError::System`] when the threads cannot be
     /// started.
     pub fn new(config: Config, options: Options) -> Result<Engine, EngineError> {
+        if config.cluster.is_some() {
+            // Until the engine acts on it: running exclusive groups as
+            // ordinary ones would promote them on every node.
+            return Err(EngineError::Checks(
+                "[cluster]: exclusive groups are not supported by this build yet".into(),
+            ));
+        }
         let checks = checks::build(&config.checks).map_err(EngineError::Checks)?;
         let threads = pool_size(&config);
         Engine::assemble(config, options, checks, threads)
@@ -723,6 +730,7 @@ mod tests {
             },
             groups: Vec::new(),
             checks: Vec::new(),
+            cluster: None,
         };
         assert_eq!(pool_size(&config), 1);
         let spec = |probe| crate::model::CheckSpec {

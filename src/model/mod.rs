@@ -12,9 +12,11 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod cluster;
 mod health;
 mod probes;
 
+pub use cluster::*;
 pub use health::*;
 pub use probes::*;
 
@@ -43,6 +45,8 @@ pub struct Config {
     pub groups: Vec<GroupSpec>,
     /// The checks, in file order.
     pub checks: Vec<CheckSpec>,
+    /// The `[cluster]` section, if any: the groups exclusive across nodes.
+    pub cluster: Option<ClusterSpec>,
 }
 
 /// The `[general]` section, every key with its default applied.

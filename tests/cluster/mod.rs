@@ -1,0 +1,5 @@
+//! Several nodes: the `[cluster]` section, and exclusive action groups
+//! elected through a real etcd (started by the tests on free loopback
+//! ports, as one member and as three).
+
+mod config;
