@@ -17,21 +17,27 @@ pub enum Exit {
     /// health: cron must hear that the outside world is not as it should
     /// be.
     ActionFailed = 3,
+    /// 65 (EX_DATAERR): `pause`, `resume`, `maintenance`: a group named is
+    /// not configured, or the change cannot be made; nothing changed.
+    DataErr = 65,
     /// 69 (EX_UNAVAILABLE): a service needed is unavailable (e.g. the
-    /// status server of a running instance).
+    /// status server or the control socket of a running instance).
     Unavailable = 69,
     /// 70 (EX_SOFTWARE): an internal error.
     Software = 70,
     /// 71 (EX_OSERR): the operating system refused (fork, threads, signals).
     OsErr = 71,
-    /// 73 (EX_CANTCREAT): a file cannot be created (pidfile, log file).
+    /// 73 (EX_CANTCREAT): a file cannot be created (pidfile, log file,
+    /// control socket).
     CantCreat = 73,
     /// 76 (EX_PROTOCOL): the `status` address answered, but not as a
     /// heartbeat status server.
     Protocol = 76,
-    /// 75 (EX_TEMPFAIL): another instance holds the pidfile.
+    /// 75 (EX_TEMPFAIL): another instance holds the pidfile or serves the
+    /// control socket.
     TempFail = 75,
-    /// 77 (EX_NOPERM): not permitted (privilege drop without root).
+    /// 77 (EX_NOPERM): not permitted (privilege drop without root, a
+    /// control socket that refuses the user).
     NoPerm = 77,
     /// 78 (EX_CONFIG): the configuration is invalid.
     Config = 78,
@@ -39,11 +45,12 @@ pub enum Exit {
 
 impl Exit {
     /// Every exit status, in numeric order.
-    pub const ALL: [Exit; 12] = [
+    pub const ALL: [Exit; 13] = [
         Exit::Ok,
         Exit::Unhealthy,
         Exit::Usage,
         Exit::ActionFailed,
+        Exit::DataErr,
         Exit::Unavailable,
         Exit::Software,
         Exit::OsErr,
@@ -62,9 +69,16 @@ impl Exit {
             Exit::Usage => "a bad command line",
             Exit::ActionFailed => {
                 "--once and a group's latest state was not announced: its action failed, or a \
-                 stop (SIGTERM) came before it ran"
+                 stop (SIGTERM) came before it ran; or pause, resume, maintenance: an action the \
+                 command started failed"
             }
-            Exit::Unavailable => "status: the running instance cannot be reached",
+            Exit::DataErr => {
+                "pause, resume, maintenance: a group named is not configured, or the change \
+                 cannot be made (nothing changed)"
+            }
+            Exit::Unavailable => {
+                "status, pause, resume, maintenance: the running instance cannot be reached"
+            }
             Exit::Software => {
                 "an internal failure (the engine loop panicked, an action thread or the status \
                  server died), or -d: the daemon died during start-up without saying why"
@@ -72,10 +86,15 @@ impl Exit {
             Exit::OsErr => {
                 "the operating system refused (fork, threads, signals, the status server's address)"
             }
-            Exit::CantCreat => "the log file or the pidfile cannot be created",
-            Exit::TempFail => "another instance holds the pidfile",
-            Exit::Protocol => "status: what answered is not a heartbeat status server",
-            Exit::NoPerm => "a privilege drop was asked for without root",
+            Exit::CantCreat => "the log file, the pidfile or the control socket cannot be created",
+            Exit::TempFail => "another instance holds the pidfile or serves the control socket",
+            Exit::Protocol => {
+                "status, pause, resume, maintenance: what answered is not a heartbeat status \
+                 server or control socket"
+            }
+            Exit::NoPerm => {
+                "a privilege drop was asked for without root, or the control socket refused the user"
+            }
             Exit::Config => {
                 "the configuration is invalid, or there is none, or (as root) a file or hook \
                  that another user could write"

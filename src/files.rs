@@ -1,5 +1,6 @@
-//! Opening the files heartbeat writes (the log file, the pidfile) so that
-//! nobody else can point them elsewhere.
+//! Opening the files heartbeat writes (the log file, the pidfile, the
+//! control socket, the state file) so that nobody else can point them
+//! elsewhere.
 //!
 //! heartbeat usually starts as root, and the directories of its log and
 //! pidfile are often writable by the user it drops to (so that a reopen
@@ -95,6 +96,99 @@ pub fn open_for_writing(path: &Path, how: WriteMode) -> io::Result<File> {
     let status = rustix::fs::fcntl_getfl(&fd)?;
     rustix::fs::fcntl_setfl(&fd, status - OFlags::NONBLOCK)?;
     Ok(File::from(fd))
+}
+
+/// Replaces the file at `path` with `contents` atomically: written to a
+/// temporary file beside it (created exclusively, without following a
+/// link, mode `mode` less the umask), flushed to disk (`fsync`), renamed
+/// over `path`, and the directory flushed, so that a crash leaves either
+/// the old file or the new one, never a part. A link at `path` is replaced,
+/// not followed.
+///
+/// # Errors
+/// The walk's refusals (see [`open_for_writing`]) and the OS error of a
+/// failed step; the temporary file is removed then.
+pub fn replace_atomically(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    use std::io::Write as _;
+    let (dir, name) = open_parent(path)?;
+    let mut temp = OsString::from(".");
+    temp.push(&name);
+    temp.push(format!(".tmp{}", std::process::id()));
+    // A temporary file left by a crash of this same pid is ours to drop.
+    let _ = rustix::fs::unlinkat(&dir, &temp, AtFlags::empty());
+    let flags = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(&dir, &temp, flags, Mode::from_raw_mode(mode))?;
+    let written = (|| {
+        let mut file = File::from(fd);
+        file.write_all(contents)?;
+        file.sync_all()?;
+        rustix::fs::renameat(&dir, &temp, &dir, &name)?;
+        Ok::<(), io::Error>(())
+    })();
+    if let Err(e) = written {
+        let _ = rustix::fs::unlinkat(&dir, &temp, AtFlags::empty());
+        return Err(e);
+    }
+    // The rename is durable once the directory is.
+    let listing = rustix::fs::openat(
+        &dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::fs::fsync(&listing)?;
+    Ok(())
+}
+
+/// Reads the regular file at `path`, at most `limit` bytes, without
+/// following a link at the path or in a directory others can write (a
+/// file heartbeat itself writes, read back: the state file).
+///
+/// # Errors
+/// The walk's refusals, a link or something other than a regular file at
+/// `path`, a file longer than `limit`, and the OS error of a failed read
+/// (`NotFound` when there is no file).
+pub fn read_own_file(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let (dir, name) = open_parent(path)?;
+    let fd = rustix::fs::openat(
+        &dir,
+        &name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        if e == rustix::io::Errno::LOOP {
+            refused(path, "it is a symbolic link; refusing to follow it")
+        } else {
+            io::Error::from(e)
+        }
+    })?;
+    let stat = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(refused(path, "it is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    File::from(fd).take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(refused(path, &format!("it is longer than {limit} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// The directory of `path`, opened (`O_PATH`) as [`open_for_writing`]
+/// walks to it, and the name of `path` in it: for what is created there
+/// relative to the descriptor (a socket, a file replaced by a rename), so
+/// that no link planted on the way is followed.
+///
+/// # Errors
+/// As [`open_for_writing`]'s walk; also when `path` names no file.
+pub fn open_parent(path: &Path) -> io::Result<(OwnedFd, OsString)> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| refused(path, "it names no file"))?;
+    let parent = path.parent().unwrap_or(Path::new(""));
+    Ok((open_directory(parent)?, name.to_os_string()))
 }
 
 /// An `O_PATH` descriptor of directory `dir`, reached without following a
@@ -276,6 +370,28 @@ mod tests {
             "{err}"
         );
         assert!(!real.join("b.log").exists());
+    }
+
+    #[test]
+    fn a_replacement_is_whole_and_replaces_a_link_instead_of_following_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        replace_atomically(&path, b"one", 0o640).unwrap();
+        replace_atomically(&path, b"two", 0o640).unwrap();
+        assert_eq!(read_own_file(&path, 16).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file is left");
+        assert!(read_own_file(&path, 2).is_err(), "longer than the limit");
+
+        let precious = dir.path().join("precious");
+        std::fs::write(&precious, "precious").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&precious, &link).unwrap();
+        let err = read_own_file(&link, 64).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        replace_atomically(&link, b"new", 0o640).unwrap();
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //!    it, and [`logging`] tells the operator what happened.
 //!
 //! Around the pipeline, [`daemon`] is the Unix plumbing of a daemon: the
-//! pidfile, detaching, dropping privileges, signals and systemd readiness.
+//! pidfile, detaching, dropping privileges, signals and systemd readiness;
+//! [`control`] is the control socket through which an operator pauses,
+//! resumes and puts groups in maintenance.
 //!
 //! The program itself is [`app`]: the command line as typed
 //! ([`app::cli`]), converted once into a [`app::Mode`] ([`app::mode`]),
@@ -30,6 +32,7 @@
 pub mod app;
 pub mod checks;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod exec;

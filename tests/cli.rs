@@ -470,7 +470,7 @@ fn sidecar_logs_where_and_as_verbosely_as_told() {
 }
 
 /// The exit statuses heartbeat documents, written out here.
-const EXIT_STATUSES: [u8; 12] = [0, 1, 2, 3, 69, 70, 71, 73, 75, 76, 77, 78];
+const EXIT_STATUSES: [u8; 13] = [0, 1, 2, 3, 65, 69, 70, 71, 73, 75, 76, 77, 78];
 
 /// `heartbeat --generate WHAT`: exit status 0 and stdout.
 fn generate(s: &Scratch, what: &str) -> String {

@@ -244,8 +244,9 @@ fn the_readme_table_lists_every_family_as_the_code_does() {
 }
 
 /// What the binary serves is what FAMILIES says: every family, with its
-/// type, help and labels, once a round has ended. An https check is there
-/// for the certificate expiry, which only TLS checks have.
+/// type, help and labels, once a round has ended (and, for the hold's
+/// timestamp, while a group is paused). An https check is there for the
+/// certificate expiry, which only TLS checks have.
 #[test]
 fn the_binary_serves_every_documented_family() {
     let s = Scratch::new();
@@ -259,7 +260,8 @@ fn the_binary_serves_every_documented_family() {
         tls.port()
     );
     let conf = format!(
-        "interval = 300ms\n{}",
+        "interval = 300ms\ncontrol_socket = {}\n{}",
+        s.path("hb.sock").display(),
         with_hooks(&[("web", "true", "true")], &checks)
     );
     let (_hb, addr) = start(&s, &conf);
@@ -267,6 +269,8 @@ fn the_binary_serves_every_documented_family() {
     wait_for("the promotion", LONG, || {
         count(&scrape_openmetrics(addr).1, "heartbeat_actions", &promoted) == 1.0
     });
+    let paused = s.run(&["-c", "hb.conf", "pause", "web"]);
+    assert!(paused.status.success(), "{paused:?}");
     let text = scrape_text(addr);
     for f in FAMILIES {
         let kind = if f.kind == "info" { "gauge" } else { f.kind };

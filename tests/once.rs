@@ -4,13 +4,9 @@
 //! world was not told.
 
 use crate::support::bin::{Scratch, lines};
-use crate::support::ops::{LONG, hooks, p, wait_lines};
+use crate::support::ops::{LONG, hooks, p, script, wait_lines};
 
 use nix::sys::signal::Signal;
-
-fn script(name: &str, command: &str, group: &str) -> String {
-    format!("[{name}]\ntype = script\ncommand = {command}\naction = {group}\n")
-}
 
 /// Regression: a `--once` run whose promotion failed exited 0 because its
 /// checks passed, so cron never heard of it.

@@ -48,12 +48,13 @@ fn a_healthy_instance_exits_0_and_shows_its_groups_and_checks() {
     assert!(out.starts_with("healthy: 12 rounds, the latest "), "{out}");
     assert_eq!(
         cells(&out, "GROUP"),
-        ["GROUP", "STATE", "SINCE", "LAST", "ACTION"]
+        ["GROUP", "STATE", "SINCE", "HOLD", "LAST", "ACTION"]
     );
     let web = cells(&out, "web");
     assert_eq!(web[1], "healthy");
+    assert_eq!(web[3], "-", "no hold");
     assert_eq!(
-        &web[3..],
+        &web[4..],
         ["promotion", "ok", "(exit", "status", "0,", "250ms)"]
     );
     assert_eq!(

@@ -1176,11 +1176,15 @@ fn status_command_prints_the_tables_and_exits_0_when_healthy() {
         assert!(text.starts_with("healthy: "), "{text}");
         assert_eq!(
             cells(&text, "GROUP"),
-            ["GROUP", "STATE", "SINCE", "LAST", "ACTION"]
+            ["GROUP", "STATE", "SINCE", "HOLD", "LAST", "ACTION"]
         );
         let web = cells(&text, "web");
         assert_eq!(web[1], "healthy", "{text}");
-        assert_eq!(&web[3..7], ["promotion", "ok", "(exit", "status"], "{text}");
+        assert_eq!(
+            &web[3..8],
+            ["-", "promotion", "ok", "(exit", "status"],
+            "{text}"
+        );
         assert_eq!(
             cells(&text, "CHECK"),
             ["CHECK", "TYPE", "STATE", "LATENCY", "REASON"]

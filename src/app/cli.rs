@@ -183,6 +183,50 @@ pub enum Command {
     /// one, it is read from the configuration file (-c FILE, by default
     /// /etc/heartbeat/heartbeat.conf).
     Status(StatusArgs),
+
+    /// Pause action groups of the running heartbeat: their checks go on
+    /// and report, but no promotion or demotion runs until `resume`.
+    ///
+    /// Talks to its control socket, found from the configuration file (-c
+    /// FILE, by default /etc/heartbeat/heartbeat.conf). Prints what was done
+    /// to each group.
+    Pause(GroupArgs),
+
+    /// End a pause or a maintenance: each group's current state is applied
+    /// once, if the outside world was not told it (or that failed).
+    ///
+    /// Waits for the actions it starts and prints how they went; exits 3
+    /// when one failed.
+    Resume(GroupArgs),
+
+    /// Put action groups in maintenance: run the demotion now (unless
+    /// already demoted) and hold it; `GET /` and `/ready` fail with
+    /// `GROUP: maintenance` so that load balancers drain the node, until
+    /// `resume`.
+    ///
+    /// Waits for the demotion and prints how it went; exits 3 when it
+    /// failed (it is retried while in maintenance).
+    Maintenance(GroupArgs),
+}
+
+impl Command {
+    /// The subcommand's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Status(_) => "status",
+            Command::Pause(_) => "pause",
+            Command::Resume(_) => "resume",
+            Command::Maintenance(_) => "maintenance",
+        }
+    }
+}
+
+/// The groups of `pause`, `resume` and `maintenance`.
+#[derive(Debug, Args, Default)]
+pub struct GroupArgs {
+    /// Action groups, as named in `[promotions]` and `[demotions]`.
+    #[arg(value_name = "GROUP", required = true)]
+    pub groups: Vec<String>,
 }
 
 /// The arguments of `heartbeat status`.

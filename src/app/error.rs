@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
+use crate::control::ControlError;
 use crate::daemon::detach::DetachError;
 use crate::daemon::pidfile::PidfileError;
 use crate::daemon::privileges::PrivilegeError;
@@ -68,6 +69,10 @@ pub enum Error {
     /// `status`: the running instance cannot be asked: 69 or 76.
     #[error(transparent)]
     Status(#[from] FetchError),
+    /// The control socket cannot be created (73, 75), or `pause`,
+    /// `resume`, `maintenance` cannot be carried out (65, 69, 76, 77).
+    #[error(transparent)]
+    Control(#[from] ControlError),
     /// Running as root, a configuration file, hook or check executable
     /// that another user could write (see [`crate::daemon::trust`]): 78.
     #[error("{0}")]
@@ -97,6 +102,7 @@ impl Error {
             Error::Internal(_) => Exit::Software,
             Error::Server(e) => e.exit(),
             Error::Status(e) => e.exit(),
+            Error::Control(e) => e.exit(),
             Error::Untrusted(_) => Exit::Config,
             Error::Unhealthy(_) => Exit::Unhealthy,
             Error::Reported(exit) => *exit,

@@ -261,6 +261,16 @@ const GENERAL: &[Key] = &[
         "Keep script and hook commands and URL query strings out of /status and the log; URL passwords are never shown.",
         "yes",
     ),
+    key(
+        "control_socket",
+        "Unix socket (mode 0600) of heartbeat pause, resume and maintenance; none turns it off.",
+        "next to the pidfile (heartbeat.pid: heartbeat.sock); without one, /run/heartbeat/NAME.sock under the systemd unit (NAME: the configuration file's, without .conf)",
+    ),
+    key(
+        "state_file",
+        "File where pauses, maintenance and each group's last announced state survive restarts (written atomically).",
+        "none",
+    ),
 ];
 
 /// The keys of `[cluster]`, in the order of [`crate::config::CLUSTER_KEYS`]

@@ -18,6 +18,7 @@ use std::time::Duration;
 use log::{debug, error, info, warn};
 
 use crate::config;
+use crate::control;
 use crate::daemon::detach::{self, Detached};
 use crate::daemon::pidfile::Pidfile;
 use crate::daemon::signals::{self, SignalHandlers, SignalThread};
@@ -52,7 +53,10 @@ const PROBE_SLACK: Duration = Duration::from_secs(2);
 /// An [`Error`] that carries its exit status ([`Error::exit`]); its
 /// message has not been printed yet unless it is [`Error::Reported`].
 pub fn run(mode: Mode) -> Result<Exit, Error> {
-    if !matches!(mode, Mode::Version { .. } | Mode::Status(_)) {
+    if !matches!(
+        mode,
+        Mode::Version { .. } | Mode::Status(_) | Mode::Control(_)
+    ) {
         // Before anything is opened: no inherited descriptor reaches a
         // child (see `descriptors`).
         descriptors::seal_inherited();
@@ -75,6 +79,7 @@ pub fn run(mode: Mode) -> Result<Exit, Error> {
             Ok(Exit::Ok)
         }
         Mode::Status(query) => status(query),
+        Mode::Control(command) => control(command),
         Mode::CheckConfig(source) => check_config(source),
         Mode::Once(run) => once(run),
         Mode::Foreground(run) => serve(run, false),
@@ -147,6 +152,8 @@ fn engine_options(run: &Run) -> Options {
 /// What [`start`] leaves running for the caller to close.
 struct Started {
     pidfile: Option<Pidfile>,
+    /// The control socket, bound and not served yet.
+    control: Option<control::server::Listener>,
     detached: Option<Detached>,
     /// The log goes to standard error, which the launcher shares until the
     /// daemon is ready.
@@ -182,21 +189,37 @@ impl Started {
     }
 }
 
-/// Opens the log and the pidfile, detaches when `detach`, and drops
-/// privileges: everything that must happen before any thread exists, in
+/// Opens the log and the pidfile, creates the control socket of a
+/// `daemon`, detaches when `detach` (but not under systemd's
+/// `Type=notify`, whose `NOTIFY_SOCKET` it sees), and drops privileges: everything that must happen before any thread exists, in
 /// the one order that works (see the module documentation). A step added
 /// to start-up goes here, at its place in that order.
 ///
 /// # Errors
 /// The first step that fails; after detaching, the failure has also been
 /// reported to the launcher ([`Error::Reported`]).
-fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, Error> {
+fn start(
+    config: &Config,
+    warnings: &[String],
+    detach: bool,
+    daemon: bool,
+) -> Result<Started, Error> {
     let general = &config.general;
     detach::reset_ignored_sigchld();
     logging::init(&general.log, general.log_level, general.log_format)?;
     for w in warnings {
         warn!("{w}");
     }
+    // Under systemd's Type=notify the main process must stay the one systemd
+    // started: READY=1 from a detached child is not accepted.
+    let detach = if detach && notify::enabled() {
+        warn!(
+            "NOTIFY_SOCKET is set (systemd, Type=notify): daemonize = yes and -d are ignored, heartbeat stays in the foreground"
+        );
+        false
+    } else {
+        detach
+    };
     if detach && general.log == LogTarget::Stderr {
         warn!(
             "detached with logfile = stderr: the log goes to /dev/null; set logfile to a path or to syslog"
@@ -208,6 +231,7 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
         Some(path) => Some(Pidfile::acquire(path)?),
         None => None,
     };
+    let control = bind_control_socket(config, identity.as_ref(), daemon)?;
     let detached = if detach {
         Some(detach::detach()?)
     } else {
@@ -215,6 +239,7 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
     };
     let mut started = Started {
         pidfile,
+        control,
         detached,
         logs_to_stderr: general.log == LogTarget::Stderr,
     };
@@ -237,6 +262,36 @@ fn start(config: &Config, warnings: &[String], detach: bool) -> Result<Started, 
     }
     configure_children(general, file_limit);
     Ok(started)
+}
+
+/// The control socket of a daemon (`serve`), bound while still privileged
+/// and single-threaded, given to the user heartbeat drops to. At a default
+/// place a failure is a warning (heartbeat runs without one); where
+/// `control_socket` names it, it stops start-up.
+fn bind_control_socket(
+    config: &Config,
+    identity: Option<&privileges::Identity>,
+    serve: bool,
+) -> Result<Option<control::server::Listener>, Error> {
+    if !serve {
+        return Ok(None);
+    }
+    let (path, explicit) = match control::path::placement(config, control::path::Side::Daemon) {
+        control::path::Placement::Off(why) => {
+            info!("no control socket: {why}");
+            return Ok(None);
+        }
+        control::path::Placement::At { path, explicit } => (path, explicit),
+    };
+    let owner = identity.map(|i| (i.uid, i.gid));
+    match control::server::bind(&path, owner) {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) if explicit => Err(e.into()),
+        Err(e) => {
+            warn!("{e}; running without a control socket (set control_socket = PATH)");
+            Ok(None)
+        }
+    }
 }
 
 /// What every check and hook gets from now on (after the privilege drop,
@@ -313,7 +368,7 @@ fn reaping_if_init(options: Options) -> Options {
 fn once(run: Run) -> Result<Exit, Error> {
     let options = engine_options(&run);
     let (config, warnings) = load(run.source, run.overrides)?;
-    let mut started = start(&config, &warnings, false)?;
+    let mut started = start(&config, &warnings, false, false)?;
     let engine = Engine::new(config, reaping_if_init(options))
         .map_err(|e| started.fail(Error::Engine(e)))?;
     // SIGTERM and SIGINT end the round: running checks are killed, running
@@ -349,7 +404,7 @@ fn serve(run: Run, detach: bool) -> Result<Exit, Error> {
     let overrides = run.overrides;
     let (config, warnings) = load(run.source, overrides)?;
     let detach = detach || config.general.daemonize;
-    let mut started = start(&config, &warnings, detach)?;
+    let mut started = start(&config, &warnings, detach, true)?;
     let stopped = match daemon(
         config,
         options,
@@ -419,6 +474,25 @@ fn daemon(
     if let Some(server) = &server {
         engine.watch("status server", Box::new(server.alive()));
     }
+    let control = match started.control.take() {
+        Some(listener) => {
+            let path = listener.path().to_owned();
+            let served = control::server::spawn(listener, engine.handle(), control_wait(&general))
+                .map_err(|e| {
+                    Error::Internal(format!(
+                        "cannot serve the control socket {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            engine.watch("control socket", Box::new(served.alive()));
+            info!(
+                "control socket on {} (pause, resume, maintenance)",
+                path.display()
+            );
+            Some(served)
+        }
+        None => None,
+    };
     if let Some(detached) = started.detached.take() {
         if let Err(e) = detached.ready() {
             warn!("{}", Chain(&e));
@@ -437,7 +511,44 @@ fn daemon(
     if let Some(server) = server {
         server.shutdown();
     }
+    if let Some(control) = control {
+        control.shutdown();
+    }
     Ok(stopped)
+}
+
+/// How long a command of the control socket may wait for the actions it
+/// started: an action already running first, then its own, each within
+/// `action_timeout` and the kill grace, and slack for a loaded machine.
+fn control_wait(general: &General) -> Duration {
+    (general.action_timeout + crate::exec::actions::KILL_GRACE) * 2 + Duration::from_secs(5)
+}
+
+/// `pause`, `resume`, `maintenance`: finds the control socket from the
+/// configuration file and asks the running instance there.
+fn control(command: mode::ControlCommand) -> Result<Exit, Error> {
+    let loaded = config::load(&command.config)?;
+    let path = match control::path::placement(&loaded.config, control::path::Side::Client) {
+        control::path::Placement::At { path, .. } => path,
+        control::path::Placement::Off(why) => {
+            return Err(Error::Usage(format!(
+                "{} has no control socket ({why}); set control_socket = PATH in [general]",
+                command.config.display()
+            )));
+        }
+    };
+    let request = control::protocol::Request {
+        command: command.command,
+        groups: command.groups,
+    };
+    // The client waits a little longer than the server does.
+    let timeout = control_wait(&loaded.config.general) + Duration::from_secs(5);
+    Ok(control::client::run(
+        &path,
+        &request,
+        timeout,
+        &mut std::io::stdout(),
+    )?)
 }
 
 /// How long checks and rounds of a configuration may take, for the status

@@ -10,7 +10,9 @@
 //! Where the checks come from ([`Source`]: a file, or `--check`/`--script`
 //! for a sidecar) is independent of how heartbeat runs them, so a sidecar
 //! can be validated (`-t`), run once, or run as a daemon like a file.
-//! The control commands of a running instance will be further variants.
+//! The subcommands that ask a running instance (`status`, and `pause`,
+//! `resume`, `maintenance` through its control socket) take `-c FILE` and
+//! nothing of a run.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use crate::app::error::Error;
 use crate::app::generate::Generate;
 use crate::app::sidecar;
 use crate::config;
+use crate::control::protocol;
 use crate::http::client;
 use crate::model::Config;
 
@@ -37,6 +40,9 @@ pub enum Mode {
     Generate(Generate),
     /// `status`: ask a running instance and print its answer.
     Status(StatusQuery),
+    /// `pause`, `resume`, `maintenance`: tell a running instance through
+    /// its control socket.
+    Control(ControlCommand),
     /// `-t`: validate the configuration, print every setting and check.
     CheckConfig(Source),
     /// `--once`: one round, its actions, the overall health as exit status.
@@ -106,6 +112,17 @@ pub struct StatusQuery {
     pub timeout: Duration,
 }
 
+/// `heartbeat -c FILE pause|resume|maintenance GROUP…`.
+#[derive(Debug)]
+pub struct ControlCommand {
+    /// What to ask.
+    pub command: protocol::Command,
+    /// The groups, at least one.
+    pub groups: Vec<String>,
+    /// The configuration file that says where the control socket is.
+    pub config: PathBuf,
+}
+
 /// Whom `heartbeat status` asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -132,13 +149,20 @@ impl Cli {
             });
         }
         let run_flag = self.run_flag();
-        if let Some(Command::Status(args)) = self.command {
+        if let Some(command) = self.command {
             if let Some(flag) = run_flag {
                 return Err(Error::Usage(format!(
-                    "the subcommand 'status' cannot be used with '{flag}'"
+                    "the subcommand '{}' cannot be used with '{flag}'",
+                    command.name()
                 )));
             }
-            return status_query(self.config, args).map(Mode::Status);
+            let (command, args) = match command {
+                Command::Status(args) => return status_query(self.config, args).map(Mode::Status),
+                Command::Pause(args) => (protocol::Command::Pause, args),
+                Command::Resume(args) => (protocol::Command::Resume, args),
+                Command::Maintenance(args) => (protocol::Command::Maintenance, args),
+            };
+            return control_command(self.config, command, args.groups).map(Mode::Control);
         }
         let listen = self
             .listen
@@ -244,6 +268,29 @@ fn status_query(config: Option<PathBuf>, args: StatusArgs) -> Result<StatusQuery
         });
     }
     Ok(StatusQuery { target, timeout })
+}
+
+/// The command of `heartbeat [-c FILE] pause|resume|maintenance GROUP…`.
+fn control_command(
+    config: Option<PathBuf>,
+    command: protocol::Command,
+    groups: Vec<String>,
+) -> Result<ControlCommand, Error> {
+    let config = match config {
+        Some(path) => path,
+        None if Path::new(DEFAULT_CONFIG).exists() => PathBuf::from(DEFAULT_CONFIG),
+        None => {
+            return Err(Error::NoConfig {
+                path: DEFAULT_CONFIG.into(),
+                hint: "give -c FILE, the configuration of the running heartbeat",
+            });
+        }
+    };
+    Ok(ControlCommand {
+        command,
+        groups,
+        config,
+    })
 }
 
 /// An address in any form `listen` takes in the file.

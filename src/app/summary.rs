@@ -28,6 +28,7 @@ use nix::unistd::{AccessFlags, access};
 
 use crate::config::{Diagnostic, Places};
 use crate::daemon::trust;
+use crate::model::ControlSocket;
 use crate::model::{
     CheckSpec, ClusterSpec, Config, Expect, General, GrpcProbe, LogFormat, LogTarget, Probe,
     TcpProbe, host_port, short_duration,
@@ -323,6 +324,28 @@ fn general(g: &General) -> Vec<(&'static str, Setting)> {
         ),
         ("check_permissions", flag(g.check_permissions)),
         ("redact", flag(g.redact)),
+        (
+            "control_socket",
+            match (&g.control_socket, &g.pidfile) {
+                (ControlSocket::Path(path), _) => Set(path.display().to_string()),
+                (ControlSocket::Off, _) => Unset("none: no control socket"),
+                (ControlSocket::Default, Some(pidfile)) => {
+                    Set(crate::control::path::next_to_pidfile(pidfile)
+                        .display()
+                        .to_string())
+                }
+                (ControlSocket::Default, None) => {
+                    Unset("none, or /run/heartbeat/NAME.sock under the systemd unit")
+                }
+            },
+        ),
+        (
+            "state_file",
+            g.state_file.as_ref().map_or(
+                Unset("none: holds and announced states end with the process"),
+                |p| Set(p.display().to_string()),
+            ),
+        ),
     ]
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::ini::{Document, Section};
 use super::{CHECK_KEYS, GENERAL_KEYS, Reader, value};
-use crate::model::{General, LogFormat, LogTarget, UnixGroup, UserAccount, default_threads};
+use crate::model::{
+    ControlSocket, General, LogFormat, LogTarget, UnixGroup, UserAccount, default_threads,
+};
 
 impl Reader<'_> {
     /// `[general]`, with the default of every key it does not set; `None`
@@ -38,7 +40,8 @@ impl Reader<'_> {
         (self.errors.len() == before).then_some(general)
     }
 
-    /// `user`, `group`, `logfile`, `loglevel`, `logformat`, `pidfile`.
+    /// `user`, `group`, `logfile`, `loglevel`, `logformat`, `pidfile`,
+    /// `control_socket`, `state_file`.
     fn identity_and_logs(&mut self, doc: &Document, section: &Section, general: &mut General) {
         if let Some(found) = self.own(doc, section, "user") {
             general.user = self.typed("user", &found, user_account).flatten();
@@ -65,6 +68,18 @@ impl Reader<'_> {
         if let Some(found) = self.own(doc, section, "pidfile") {
             if !value::is_none(&found.value) {
                 general.pidfile = Some(self.path(&found.value));
+            }
+        }
+        if let Some(found) = self.own(doc, section, "control_socket") {
+            general.control_socket = if value::is_none(&found.value) {
+                ControlSocket::Off
+            } else {
+                ControlSocket::Path(self.path(&found.value))
+            };
+        }
+        if let Some(found) = self.own(doc, section, "state_file") {
+            if !value::is_none(&found.value) {
+                general.state_file = Some(self.path(&found.value));
             }
         }
     }

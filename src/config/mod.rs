@@ -55,6 +55,8 @@ pub const GENERAL_KEYS: &[&str] = &[
     "env_set",
     "check_permissions",
     "redact",
+    "control_socket",
+    "state_file",
 ];
 
 /// The keys of `[cluster]`.

@@ -9,7 +9,7 @@ use log::{error, info, warn};
 use super::state::{ActionSlot, Backoff, Ended, Occasion};
 use super::{Engine, Event};
 use crate::exec::actions::{self, ActionReport, ActionRequest};
-use crate::model::{ActionKind, ActionReason, GroupSpec, Health, group_health, short_duration};
+use crate::model::{ActionKind, GroupSpec, Health, Hold, group_health, short_duration};
 use crate::status::ActionRecord;
 
 /// A group at run time.
@@ -30,6 +30,10 @@ pub(super) struct Group {
     /// When the running action started, if one runs.
     pub running_since: Option<SystemTime>,
     pub last_action: Option<ActionRecord>,
+    /// When the operator's hold (`slot.hold`) began.
+    pub hold_since: Option<SystemTime>,
+    /// When the state in `slot.announced` was announced.
+    pub announced_at: Option<SystemTime>,
 }
 
 impl Engine {
@@ -115,7 +119,7 @@ impl Engine {
             previous: group.slot.announced,
             failed_checks,
             attempt: start.attempt,
-            reason: ActionReason::Health,
+            reason: start.reason,
             timeout: self.config.general.action_timeout,
             dry_run: self.options.dry_run,
             redact: self.config.general.redact,
@@ -171,6 +175,9 @@ impl Engine {
         } else {
             group.slot.finished(report.exit.success(), group.backoff)
         };
+        if matches!(ended, Ended::Succeeded { .. }) {
+            group.announced_at = Some(started + report.duration);
+        }
         group.last_action = Some(ActionRecord {
             kind: report.kind,
             started,
@@ -180,6 +187,7 @@ impl Engine {
         self.log_retry(g, report.kind, ended);
         self.start_action_if_due(g, Occasion::ActionEnded);
         self.publish_group(g);
+        self.settle_orders();
         self.reap_orphans();
     }
 
@@ -199,14 +207,23 @@ impl Engine {
 
     /// The groups whose latest state the outside world has not been told
     /// (see [`ActionSlot::unannounced`]), each logged at WARNING with why:
-    /// its action failed, or the stop came before it ran. Called when the
-    /// engine has stopped and its actions have ended.
+    /// its action failed, or the stop came before it ran. A paused group
+    /// is not one of them (nobody is told on purpose): it is logged at
+    /// INFO. Called when the engine has stopped and its actions have
+    /// ended.
     pub(super) fn report_unannounced(&self) -> Vec<String> {
         let mut names = Vec::new();
         for group in &self.groups {
             let Some(state) = group.slot.unannounced(group.health) else {
                 continue;
             };
+            if group.slot.hold == Some(Hold::Paused) {
+                info!(
+                    "group {:?} is paused: {state} was not announced, as the pause asks",
+                    group.spec.name
+                );
+                continue;
+            }
             let kind = ActionKind::announcing(state);
             let why = match group.slot.last {
                 Some((last, false)) if last == state => {

@@ -33,10 +33,12 @@
 //! `publish` turns the engine's state into the [`Snapshot`] readers see.
 
 mod groups;
+mod holds;
 mod publish;
 mod reload;
 mod rounds;
 mod runner;
+mod saved;
 pub mod schedule;
 pub mod state;
 mod table;
@@ -59,6 +61,7 @@ use crate::model::{Config, Health, Probe, overall_health};
 use crate::status::metrics::Metrics;
 use crate::status::{SharedStatus, Snapshot};
 use groups::Group;
+pub use holds::{Answer, Order, OrderError, OrderReply};
 use reload::make_groups;
 use rounds::Rounds;
 use runner::Runner;
@@ -180,6 +183,13 @@ enum Event {
         group: String,
         started: SystemTime,
     },
+    /// An operator's order, from `who`.
+    Order {
+        order: Order,
+        groups: Vec<String>,
+        who: String,
+        reply: Sender<OrderReply>,
+    },
 }
 
 /// How a reload reads the configuration file at the given path: by
@@ -208,6 +218,22 @@ impl Handle {
     /// counted from the first round.
     pub fn reload(&self) {
         let _ = self.tx.send(Event::Reload);
+    }
+
+    /// Sends an operator's order for `groups` on behalf of `who` (how logs
+    /// name the operator: `uid 0 (pid 4242)`). The answer comes on the
+    /// returned channel once the actions the order started have ended
+    /// (see [`Order`]); the channel closes without an answer when the
+    /// engine is gone.
+    pub fn order(&self, order: Order, groups: Vec<String>, who: String) -> Receiver<OrderReply> {
+        let (reply, answer) = mpsc::channel();
+        let _ = self.tx.send(Event::Order {
+            order,
+            groups,
+            who,
+            reply,
+        });
+        answer
     }
 
     /// Asks for a fresh round and waits for it, at most `timeout`.
@@ -263,6 +289,10 @@ pub struct Engine {
     /// it announces: a stop waits for these actions too, and a group of
     /// the same name added back meanwhile waits for its own.
     orphaned_runs: HashMap<String, Health>,
+    /// Operators' orders waiting for the actions they started.
+    pending_orders: Vec<holds::Pending>,
+    /// Writes the state file, when there is one.
+    saver: Option<saved::Saver>,
     rounds: Rounds,
     runner: Runner,
     tx: Sender<Event>,
@@ -350,6 +380,8 @@ impl Engine {
             table: Table::new(slots),
             groups,
             orphaned_runs: HashMap::new(),
+            pending_orders: Vec::new(),
+            saver: None,
             rounds: Rounds::new(anchor),
             runner,
             tx,
@@ -363,6 +395,7 @@ impl Engine {
             config,
         };
         engine.link_groups();
+        engine.restore_state();
         engine.publish();
         Ok(engine)
     }
@@ -412,11 +445,15 @@ impl Engine {
     /// action failed, or the stop came before it ran) is named in a
     /// warning.
     pub fn run(mut self, notify: &dyn Fn(Lifecycle)) -> Stopped {
-        let ran = catch_unwind(AssertUnwindSafe(|| self.serve(Mode::Daemon, notify)));
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            self.start_held_actions();
+            self.serve(Mode::Daemon, notify);
+        }));
         let stopped = self
             .end(ran)
             .unwrap_or_else(|| self.life.outcome.take().unwrap_or(Stopped::Requested));
         self.report_unannounced();
+        self.close_state();
         stopped
     }
 
@@ -431,11 +468,14 @@ impl Engine {
     /// [`Stopped::Failed`] when the loop panicked or an action thread died.
     pub fn run_once(mut self) -> Result<OnceOutcome, Stopped> {
         let ran = catch_unwind(AssertUnwindSafe(|| {
+            self.start_held_actions();
             let now = Instant::now();
             self.start_round(now, now, true);
             self.serve(Mode::Once, &|_| {});
         }));
-        if let Some(failed) = self.end(ran) {
+        let ended = self.end(ran);
+        if let Some(failed) = ended {
+            self.close_state();
             return Err(failed);
         }
         if let Some(failed @ Stopped::Failed(_)) = self.life.outcome.take() {
@@ -445,12 +485,15 @@ impl Engine {
             warn!("stopped before the round ended: no group's state is known");
         }
         let unannounced = self.report_unannounced();
+        self.close_state();
         Ok(OnceOutcome {
-            health: overall_health(
-                self.groups
-                    .iter()
-                    .map(|g| (g.health, !g.members.is_empty())),
-            ),
+            health: overall_health(self.groups.iter().map(|g| {
+                // A group in maintenance fails, as it does for `GET /`.
+                match g.slot.hold {
+                    Some(crate::model::Hold::Maintenance) => (Health::Unhealthy, true),
+                    _ => (g.health, !g.members.is_empty()),
+                }
+            })),
             unannounced,
             stopped: self.life.stopping,
         })
@@ -527,7 +570,19 @@ impl Engine {
                 group,
                 started,
                 report,
-            } => self.action_ended(&group, started, report),
+            } => {
+                self.action_ended(&group, started, report);
+                self.save_state();
+            }
+            Event::Order {
+                order,
+                groups,
+                who,
+                reply,
+            } => {
+                self.order(order, groups, &who, reply);
+                self.save_state();
+            }
             Event::ActionLost { group, started } => {
                 if self.is_running(&group, started) {
                     self.fail(format!(
@@ -540,6 +595,8 @@ impl Engine {
                         g.slot.finished(false, g.backoff);
                         g.running_since = None;
                     }
+                    self.settle_orders();
+                    self.save_state();
                 }
             }
         }

@@ -49,6 +49,7 @@ impl Engine {
                 .collect(),
             running: group.slot.running.map(ActionKind::announcing),
             last_action: group.last_action.clone(),
+            hold: group.slot.hold.zip(group.hold_since),
         }
     }
 

@@ -73,10 +73,14 @@ impl Engine {
             .map(|g| (g.spec.name.clone(), g))
             .collect();
         for (name, old) in &previous {
+            if config.groups.iter().any(|g| g.name == *name) {
+                continue;
+            }
             if let Some(running) = old.slot.running {
-                if !config.groups.iter().any(|g| g.name == *name) {
-                    self.orphaned_runs.insert(name.clone(), running);
-                }
+                self.orphaned_runs.insert(name.clone(), running);
+            }
+            if let Some(hold) = old.slot.hold {
+                warn!("group {name:?} was removed by the reload: its hold ({hold}) ends with it");
             }
         }
         self.groups = make_groups(&config, &previous, &mut self.orphaned_runs);
@@ -90,8 +94,14 @@ impl Engine {
         for g in 0..self.groups.len() {
             // A group whose membership changed may change health now.
             self.update_group(g, wall);
+            let hold = self.groups[g].slot.hold.zip(self.groups[g].hold_since);
+            self.shared
+                .metrics
+                .group_hold(&self.groups[g].spec.name, hold);
         }
         self.publish();
+        self.settle_orders();
+        self.save_state();
         let unchanged = kept.total - kept.retuned;
         let mut summary = format!(
             "{unchanged} checks unchanged, {added} new or changed, {removed} removed or changed"
@@ -224,6 +234,8 @@ pub(super) fn make_groups(
                     superseded: old.superseded,
                     running_since: old.running_since,
                     last_action: old.last_action.clone(),
+                    hold_since: old.hold_since,
+                    announced_at: old.announced_at,
                 },
                 old => {
                     let running = old
@@ -237,12 +249,17 @@ pub(super) fn make_groups(
                         slot: ActionSlot {
                             running,
                             announced: old.map_or(Health::Unknown, |o| o.slot.announced),
+                            // A hold is the operator's, whatever the
+                            // commands: it survives their change.
+                            hold: old.and_then(|o| o.slot.hold),
                             ..ActionSlot::default()
                         },
                         backoff,
                         superseded: running.is_some(),
                         running_since: old.and_then(|o| o.running_since),
                         last_action: old.and_then(|o| o.last_action.clone()),
+                        hold_since: old.and_then(|o| o.hold_since),
+                        announced_at: old.and_then(|o| o.announced_at),
                     }
                 }
             }

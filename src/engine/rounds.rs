@@ -228,6 +228,8 @@ impl Engine {
             }
         }
         self.evaluate_groups(Occasion::Round);
+        // An action that could not even start failed: that is kept too.
+        self.save_state();
         let duration = round.started.elapsed();
         self.shared.metrics.round(duration, round.lateness);
         self.rounds.completed += 1;

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::model::{Health, Transition};
+use crate::model::{ActionReason, Health, Hold, Transition};
 
 /// One check's hysteresis: its health and its run of equal results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,6 +55,10 @@ pub enum Occasion {
     /// since it started is acted on, so a failing action is not rerun in a
     /// tight loop.
     ActionEnded,
+    /// An operator has just changed the group's hold (`maintenance`,
+    /// `resume`): what is due runs now, a failed action without waiting for
+    /// its backoff.
+    Command,
 }
 
 /// Seconds between the attempts of a failed action at most, whatever the
@@ -102,6 +106,9 @@ pub struct Start {
     /// Which attempt at announcing that state this is, from 1
     /// (`HEARTBEAT_ATTEMPT`).
     pub attempt: u32,
+    /// Why it runs (`HEARTBEAT_REASON`): a retry keeps the reason of its
+    /// first attempt.
+    pub reason: ActionReason,
 }
 
 /// How the action that ended went, as the slot recorded it.
@@ -130,11 +137,25 @@ pub enum Ended {
 /// action is retried while the state holds, with a [`Backoff`] between
 /// attempts, until it succeeds (SPEC §4).
 ///
+/// An operator's [`Hold`] changes what is due: while **paused** nothing
+/// runs (an action already running ends as it would); in **maintenance**
+/// the state to announce is `Unhealthy` whatever the health, so the
+/// demotion runs unless it is already the last one to have succeeded. On
+/// **resume** the current state is applied if it differs from what was
+/// last announced, or if that announcement failed, at once.
+///
 /// Time is passed in, never read: `at` is the instant of the round the
 /// engine is acting in (its place on the schedule), so that a retry due one
 /// interval after an attempt falls on the next round exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ActionSlot {
+    /// The operator's hold on the group, if any.
+    pub hold: Option<Hold>,
+    /// A resume has not been applied yet: the next first attempt says
+    /// [`ActionReason::Resume`].
+    pub resumed: bool,
+    /// Why the running (or last) series of attempts runs.
+    pub reason: ActionReason,
     /// The state whose action is running, if one is.
     pub running: Option<Health>,
     /// The state of the last action that ended, and whether it succeeded.
@@ -157,30 +178,86 @@ impl ActionSlot {
     /// start now, and marks it running. `None` while an action runs, while
     /// the health is unknown, once the current state's action has
     /// succeeded, and while a failed action's backoff lasts.
+    ///
+    /// `current` is the group's health; the state announced is
+    /// [`ActionSlot::target`].
     pub fn next(&mut self, current: Health, occasion: Occasion, at: Instant) -> Option<Start> {
-        if self.running.is_some() || current == Health::Unknown {
+        if self.running.is_some() {
             return None;
         }
+        let target = self.target(current)?;
         let retry = match self.last {
             None => false,
-            Some((state, _)) if state != current => false,
-            Some((_, true)) => return None,
+            Some((state, _)) if state != target => false,
+            Some((_, true)) => {
+                // Nothing to apply: a resume has nothing left to do.
+                self.resumed = false;
+                return None;
+            }
             Some((_, false)) => true,
         };
         if retry {
-            let due = self.retry_at.is_none_or(|t| at >= t);
-            if occasion != Occasion::Round || !due {
+            let due = match occasion {
+                Occasion::Round => self.retry_at.is_none_or(|t| at >= t),
+                Occasion::ActionEnded => false,
+                Occasion::Command => true,
+            };
+            if !due {
                 return None;
             }
         }
+        self.reason = match self.hold {
+            Some(Hold::Maintenance) => ActionReason::Maintenance,
+            _ if self.resumed => ActionReason::Resume,
+            _ if retry => self.reason,
+            _ => ActionReason::Health,
+        };
+        self.resumed = false;
         self.attempt = if retry { self.attempt + 1 } else { 1 };
-        self.running = Some(current);
+        self.running = Some(target);
         self.attempt_at = Some(at);
         self.retry_at = None;
         Some(Start {
-            state: current,
+            state: target,
             attempt: self.attempt,
+            reason: self.reason,
         })
+    }
+
+    /// The state the group should announce given its health `current`:
+    /// `Unhealthy` in maintenance, `current` otherwise; `None` while paused
+    /// or while `current` is unknown (outside maintenance).
+    pub fn target(&self, current: Health) -> Option<Health> {
+        match self.hold {
+            Some(Hold::Paused) => None,
+            Some(Hold::Maintenance) => Some(Health::Unhealthy),
+            None if current == Health::Unknown => None,
+            None => Some(current),
+        }
+    }
+
+    /// Pauses the group: nothing runs until [`ActionSlot::resume`].
+    pub fn pause(&mut self) {
+        self.hold = Some(Hold::Paused);
+        self.resumed = false;
+    }
+
+    /// Puts the group in maintenance: its demotion is due (unless it is the
+    /// last action to have succeeded), then held.
+    pub fn maintain(&mut self) {
+        self.hold = Some(Hold::Maintenance);
+        self.resumed = false;
+    }
+
+    /// Ends a pause or a maintenance: the current state is due if it was
+    /// not announced, or its announcement failed. Returns the hold it
+    /// ended, if any.
+    pub fn resume(&mut self) -> Option<Hold> {
+        let ended = self.hold.take();
+        if ended.is_some() {
+            self.resumed = true;
+        }
+        ended
     }
 
     /// Records the end of the running action; a failed one is retried
@@ -205,11 +282,17 @@ impl ActionSlot {
     /// The state the outside world has not been told although the group is
     /// in it: `current` unless the last action announced it successfully
     /// (`None` while `current` is unknown). What a stop leaves unannounced.
+    ///
+    /// In maintenance that is `Unhealthy`; while paused it is `current`,
+    /// which nobody is being told on purpose.
     pub fn unannounced(&self, current: Health) -> Option<Health> {
+        let target = match self.hold {
+            Some(Hold::Paused) if current != Health::Unknown => current,
+            _ => self.target(current)?,
+        };
         match self.last {
-            _ if current == Health::Unknown => None,
-            Some((state, true)) if state == current => None,
-            _ => Some(current),
+            Some((state, true)) if state == target => None,
+            _ => Some(target),
         }
     }
 
@@ -403,7 +486,8 @@ mod tests {
             r.slot.next(Healthy, Occasion::Round, r.at()),
             Some(Start {
                 state: Healthy,
-                attempt: 1
+                attempt: 1,
+                reason: ActionReason::Health,
             })
         );
     }
@@ -422,6 +506,150 @@ mod tests {
         r.finish(false);
         assert_eq!(r.slot.unannounced(Unhealthy), Some(Unhealthy));
         assert_eq!(r.slot.unannounced(Healthy), Some(Healthy));
+    }
+
+    /// What starts on an operator's command, for `current`.
+    fn command(r: &mut Rounds, current: Health) -> Option<Start> {
+        let at = r.at();
+        r.slot.next(current, Occasion::Command, at)
+    }
+
+    #[test]
+    fn paused_nothing_runs_and_resume_applies_the_current_state_once() {
+        let mut r = Rounds::new();
+        r.round(Healthy);
+        r.finish(true);
+        r.slot.pause();
+        // A failure while paused: the checks say so, nothing runs.
+        assert_eq!(r.round(Unhealthy), None);
+        assert_eq!(command(&mut r, Unhealthy), None);
+        assert_eq!(r.slot.unannounced(Unhealthy), Some(Unhealthy));
+        assert_eq!(r.slot.resume(), Some(Hold::Paused));
+        assert_eq!(
+            command(&mut r, Unhealthy),
+            Some(Start {
+                state: Unhealthy,
+                attempt: 1,
+                reason: ActionReason::Resume
+            })
+        );
+        r.finish(true);
+        assert_eq!(r.round(Unhealthy), None, "once");
+        // A later change of health is an ordinary one.
+        assert_eq!(
+            r.round(Healthy).map(|_| r.slot.reason),
+            Some(ActionReason::Health)
+        );
+    }
+
+    #[test]
+    fn resume_runs_nothing_when_the_state_is_the_one_announced() {
+        let mut r = Rounds::new();
+        r.round(Healthy);
+        r.finish(true);
+        r.slot.pause();
+        // Down and up again while paused.
+        assert_eq!(r.round(Unhealthy), None);
+        assert_eq!(r.round(Healthy), None);
+        r.slot.resume();
+        assert_eq!(command(&mut r, Healthy), None);
+        assert!(!r.slot.resumed);
+        assert_eq!(r.slot.resume(), None, "not held any more");
+        // The next change says health, not resume.
+        assert_eq!(
+            r.round(Unhealthy).map(|_| r.slot.reason),
+            Some(ActionReason::Health)
+        );
+    }
+
+    #[test]
+    fn resume_retries_a_failed_announcement_at_once() {
+        let mut r = Rounds::new();
+        r.round(Unhealthy);
+        r.finish(false);
+        r.slot.pause();
+        r.round = 1;
+        assert_eq!(r.round(Unhealthy), None, "paused: no retry");
+        r.slot.resume();
+        // Without waiting for the backoff.
+        let start = command(&mut r, Unhealthy).expect("the demotion again");
+        assert_eq!((start.attempt, start.reason), (2, ActionReason::Resume));
+    }
+
+    #[test]
+    fn maintenance_demotes_once_holds_whatever_the_health_and_resume_promotes() {
+        let mut r = Rounds::new();
+        r.round(Healthy);
+        r.finish(true);
+        r.slot.maintain();
+        assert_eq!(
+            command(&mut r, Healthy),
+            Some(Start {
+                state: Unhealthy,
+                attempt: 1,
+                reason: ActionReason::Maintenance
+            })
+        );
+        r.finish(true);
+        for round in 1..5 {
+            r.round = round;
+            assert_eq!(r.round(Healthy), None, "held at round {round}");
+            assert_eq!(r.round(Unhealthy), None, "held at round {round}");
+        }
+        assert_eq!(r.slot.unannounced(Healthy), None);
+        r.slot.resume();
+        assert_eq!(
+            command(&mut r, Healthy),
+            Some(Start {
+                state: Healthy,
+                attempt: 1,
+                reason: ActionReason::Resume
+            })
+        );
+        r.finish(true);
+        assert_eq!(r.slot.announced, Healthy);
+    }
+
+    #[test]
+    fn maintenance_of_a_demoted_group_runs_nothing() {
+        let mut r = Rounds::new();
+        r.round(Unhealthy);
+        r.finish(true);
+        r.slot.maintain();
+        assert_eq!(command(&mut r, Unhealthy), None);
+        // A recovery while in maintenance promotes nothing.
+        assert_eq!(r.round(Healthy), None);
+        r.slot.resume();
+        assert_eq!(command(&mut r, Healthy).map(|s| s.state), Some(Healthy));
+    }
+
+    #[test]
+    fn maintenance_waits_for_a_running_promotion_and_needs_no_health() {
+        let mut r = Rounds::new();
+        // Before the first result, maintenance demotes all the same.
+        r.slot.maintain();
+        assert_eq!(command(&mut r, Unknown).map(|s| s.state), Some(Unhealthy));
+        r.finish(true);
+        r.slot.resume();
+        assert_eq!(command(&mut r, Unknown), None, "nothing known to apply");
+        assert_eq!(
+            r.round(Healthy).map(|_| r.slot.reason),
+            Some(ActionReason::Resume)
+        );
+        // Maintenance while that promotion runs: the demotion follows it.
+        r.slot.maintain();
+        assert_eq!(command(&mut r, Healthy), None);
+        r.finish(true);
+        assert_eq!(r.after_action(Healthy), Some(Unhealthy));
+        assert_eq!(r.slot.reason, ActionReason::Maintenance);
+        // Its failure is retried, still for maintenance, at its backoff.
+        r.finish(false);
+        r.round = 1;
+        let retry = r.slot.next(Healthy, Occasion::Round, r.at()).unwrap();
+        assert_eq!(
+            (retry.state, retry.attempt, retry.reason),
+            (Unhealthy, 2, ActionReason::Maintenance)
+        );
     }
 
     #[test]

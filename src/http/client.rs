@@ -156,9 +156,9 @@ pub fn run(
 /// ```text
 /// unhealthy: 12 rounds, the latest 2026-11-20T13:15:50.000Z took 0.20 s
 ///
-/// GROUP  STATE      SINCE                     LAST ACTION
-/// web    healthy    2026-11-20T13:14:00.000Z  promotion ok (exit status 0, 0.05 s)
-/// db     unhealthy  2026-11-20T13:15:50.200Z  demotion failed (exit status 3, 0.05 s)
+/// GROUP  STATE      SINCE                     HOLD                                        LAST ACTION
+/// web    healthy    2026-11-20T13:14:00.000Z  maintenance since 2026-11-20T13:15:00.000Z  demotion ok (exit status 0, 0.05 s)
+/// db     unhealthy  2026-11-20T13:15:50.200Z  -                                           demotion failed (exit status 3, 0.05 s)
 ///
 /// CHECK     TYPE  STATE      LATENCY  REASON
 /// nginx     http  healthy    12 ms    HTTP 200
@@ -191,7 +191,7 @@ pub fn render(report: &StatusReport) -> String {
         let _ = writeln!(text, "a round has been running since {since}");
     }
 
-    let mut groups = vec![row(["GROUP", "STATE", "SINCE", "LAST ACTION"])];
+    let mut groups = vec![row(["GROUP", "STATE", "SINCE", "HOLD", "LAST ACTION"])];
     groups.extend(report.groups.iter().map(group_row));
     text.push('\n');
     text.push_str(&table(&groups));
@@ -221,10 +221,15 @@ fn group_row(group: &GroupReport) -> Vec<String> {
     if let Some(running) = &group.running_action {
         action = format!("{running} running; last: {action}");
     }
+    let hold = group.hold.as_ref().map_or_else(
+        || "-".to_owned(),
+        |h| format!("{} since {}", h.kind, h.since),
+    );
     vec![
         group.name.clone(),
         group.state.clone(),
         group.since.clone().unwrap_or_else(|| "-".to_owned()),
+        hold,
         action,
     ]
 }

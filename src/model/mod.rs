@@ -94,6 +94,25 @@ pub struct General {
     /// Hide script and hook commands and URL query strings from `/status`
     /// and logs (`redact`). URL passwords are never shown.
     pub redact: bool,
+    /// Where the control socket of `pause`, `resume` and `maintenance`
+    /// listens (`control_socket`).
+    pub control_socket: ControlSocket,
+    /// Where holds and each group's last announced state are kept across
+    /// restarts (`state_file`), absolute after loading; `None`: nowhere.
+    pub state_file: Option<PathBuf>,
+}
+
+/// `control_socket` in `[general]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ControlSocket {
+    /// Not set: the default place, next to the pidfile or under
+    /// `/run/heartbeat` (see `crate::control::path`).
+    #[default]
+    Default,
+    /// `control_socket = none`: no control socket.
+    Off,
+    /// `control_socket = PATH`, absolute after loading.
+    Path(PathBuf),
 }
 
 impl Default for General {
@@ -117,6 +136,8 @@ impl Default for General {
             env_set: Vec::new(),
             check_permissions: true,
             redact: true,
+            control_socket: ControlSocket::Default,
+            state_file: None,
         }
     }
 }

@@ -21,6 +21,7 @@
 //!   "groups": [{
 //!     "name": "web", "state": "unhealthy", "since": "2026-11-20T13:15:50.200Z",
 //!     "checks": ["nginx"], "running_action": null,
+//!     "hold": {"kind": "maintenance", "since": "2026-11-20T13:15:00.000Z"},
 //!     "last_action": {"kind": "demotion", "started": "2026-11-20T13:15:50.200Z",
 //!                     "duration_seconds": 0.05, "outcome": "ok", "exit": "exit status 0",
 //!                     "exit_code": 0, "signal": null}
@@ -96,6 +97,19 @@ pub struct GroupReport {
     pub running_action: Option<String>,
     /// The last action that ended.
     pub last_action: Option<ActionRun>,
+    /// The operator's hold on the group, `null` while it is active.
+    #[serde(default)]
+    pub hold: Option<HoldReport>,
+}
+
+/// An operator's hold on a group (`heartbeat pause`, `heartbeat
+/// maintenance`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldReport {
+    /// `paused` or `maintenance`.
+    pub kind: String,
+    /// When it began (RFC 3339).
+    pub since: String,
 }
 
 /// One finished promotion or demotion.
@@ -216,6 +230,10 @@ impl GroupReport {
             checks: group.checks.clone(),
             running_action: group.running.map(|k| k.as_str().to_owned()),
             last_action: group.last_action.as_ref().map(ActionRun::new),
+            hold: group.hold.map(|(hold, since)| HoldReport {
+                kind: hold.as_str().to_owned(),
+                since: rfc3339(since),
+            }),
         }
     }
 }
@@ -304,6 +322,7 @@ mod tests {
                     duration: Duration::from_millis(50),
                     exit: ChildExit::TimedOut(Duration::from_secs(60)),
                 }),
+                hold: Some((crate::model::Hold::Maintenance, at)),
             }],
             checks: vec![],
         };
@@ -314,6 +333,10 @@ mod tests {
         assert_eq!(action["outcome"], "timeout");
         assert_eq!(action["exit"], "timed out after 60s");
         assert_eq!(action["exit_code"], serde_json::Value::Null);
+        assert_eq!(
+            json["groups"][0]["hold"],
+            serde_json::json!({"kind": "maintenance", "since": "2026-11-18T11:06:40.123Z"})
+        );
         let back: StatusReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, report);
     }

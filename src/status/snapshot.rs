@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::exec::process::ChildExit;
 use crate::model::ActionKind;
-use crate::model::{CheckKind, Health, overall_health};
+use crate::model::{CheckKind, Health, Hold, overall_health};
 
 /// The shared, latest snapshot.
 pub type SharedStatus = Arc<RwLock<Snapshot>>;
@@ -36,12 +36,18 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Whether every group with checks is healthy (false before the first
-    /// round, and false when there are no groups with checks). A group that
-    /// no check feeds never changes state and never runs an action, so it
-    /// does not count.
+    /// round, and false when there are no groups with checks) and no group
+    /// is in maintenance. A group that no check feeds never changes state
+    /// and never runs an action, so it does not count, unless it is in
+    /// maintenance.
     pub fn all_healthy(&self) -> bool {
         let groups = self.groups.iter().map(|g| (g.health, !g.checks.is_empty()));
-        overall_health(groups) == Health::Healthy
+        overall_health(groups) == Health::Healthy && self.in_maintenance().next().is_none()
+    }
+
+    /// The groups in maintenance: each makes `GET /` and `/ready` fail.
+    pub fn in_maintenance(&self) -> impl Iterator<Item = &GroupStatus> {
+        self.groups.iter().filter(|g| g.in_maintenance())
     }
 
     /// The groups that at least one check feeds.
@@ -100,6 +106,17 @@ pub struct GroupStatus {
     pub running: Option<ActionKind>,
     /// The last action that ended.
     pub last_action: Option<ActionRecord>,
+    /// The operator's hold on it (paused, in maintenance) and since when;
+    /// `None` while it is active.
+    pub hold: Option<(Hold, SystemTime)>,
+}
+
+impl GroupStatus {
+    /// Whether the group is in maintenance: it counts as failing, whatever
+    /// its health.
+    pub fn in_maintenance(&self) -> bool {
+        matches!(self.hold, Some((Hold::Maintenance, _)))
+    }
 }
 
 /// One finished promotion or demotion.

@@ -3,7 +3,8 @@
 //! status server answers `GET /`, `/alive`, `/ready` and `/status` from it.
 //!
 //! **Healthy** means: at least one round has completed, the engine is
-//! alive, and every action group that a check feeds is healthy. A stalled
+//! alive, every action group that a check feeds is healthy, and no group is
+//! in maintenance (`GROUP: maintenance` is then the first reason). A stalled
 //! engine is not healthy, because its results are stale.
 //!
 //! **Alive** means the engine keeps its schedule: the time since the latest
@@ -73,6 +74,13 @@ impl Verdict {
             }
             reasons.push("no round completed yet".to_owned());
         } else if !snapshot.all_healthy() {
+            // `GROUP: maintenance` first: a load balancer's operator reads
+            // why the node is drained before what its checks say.
+            reasons.extend(
+                snapshot
+                    .in_maintenance()
+                    .map(|g| format!("{}: maintenance", g.name)),
+            );
             let checks = snapshot.reasons();
             if checks.is_empty() {
                 if snapshot.used_groups().next().is_none() {

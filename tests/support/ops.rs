@@ -1,16 +1,21 @@
 //! Fixtures of the operating tests (reloads, retries, the control socket,
 //! the state file): hooks that record what they were told, a TCP target
-//! the test can take down and bring back, and a poller that watches the
-//! status server the way a load balancer does.
+//! the test can take down and bring back, a poller that watches the status
+//! server the way a load balancer does, and a [`Node`]: a heartbeat with
+//! one group, its status server and its control socket.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use super::bin::lines;
+use nix::sys::signal::Signal;
+
+use super::bin::{Daemon, Scratch, free_port, lines};
+use super::http::get;
 use super::poll::wait_for;
 
 /// Deadline for what should happen well within it on a loaded machine.
@@ -42,6 +47,26 @@ pub fn hooks(log: &Path, groups: &[&str]) -> String {
     out
 }
 
+/// A script check section.
+pub fn script(name: &str, command: &str, group: &str) -> String {
+    format!("[{name}]\ntype = script\ncommand = {command}\naction = {group}\n")
+}
+
+/// The rounds a status server at `addr` has completed (`/status`).
+pub fn rounds(addr: SocketAddr) -> u64 {
+    let (_, status) = super::http::get_json(addr, "/status");
+    status["rounds"].as_u64().expect("rounds in /status")
+}
+
+/// Waits until the status server at `addr` has completed `n` more rounds:
+/// time for anything that would wrongly run to have run.
+pub fn wait_more_rounds(addr: SocketAddr, n: u64) {
+    let start = rounds(addr);
+    wait_for(&format!("{n} more rounds"), LONG, || {
+        rounds(addr) >= start + n
+    });
+}
+
 /// Waits until `file` has at least `n` lines.
 pub fn wait_lines(file: &Path, n: usize) {
     wait_for(&format!("{n} lines in {}", file.display()), LONG, || {
@@ -54,8 +79,7 @@ pub fn wait_lines(file: &Path, n: usize) {
 /// thread of its own drops the connections that come in.
 pub struct Target {
     port: u16,
-    /// Shared with the thread that drops connections.
-    _listener: Arc<Mutex<Option<TcpListener>>>,
+    listener: Arc<Mutex<Option<TcpListener>>>,
     stop: Arc<AtomicBool>,
     drain: Option<JoinHandle<()>>,
 }
@@ -81,7 +105,7 @@ impl Target {
         };
         Target {
             port,
-            _listener: listener,
+            listener,
             stop,
             drain: Some(drain),
         }
@@ -93,6 +117,20 @@ impl Target {
             "[{name}]\ntype = tcp\nhostname = 127.0.0.1\nport = {}\naction = {group}\n{extra}",
             self.port
         )
+    }
+}
+
+impl Target {
+    /// Closes the port: connections are refused.
+    pub fn down(&self) {
+        self.listener.lock().unwrap().take();
+    }
+
+    /// Opens the port again.
+    pub fn back_up(&self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("bind the port again");
+        listener.set_nonblocking(true).expect("non-blocking");
+        *self.listener.lock().unwrap() = Some(listener);
     }
 }
 
@@ -159,4 +197,97 @@ impl Drop for Poller {
             let _ = t.join();
         }
     }
+}
+
+/// A heartbeat with group `web` fed by a TCP check of `target`, its status
+/// server on a free port and its control socket next to its pidfile.
+pub struct Node {
+    pub s: Scratch,
+    pub target: Target,
+    pub conf: PathBuf,
+    pub actions: PathBuf,
+    pub listen: SocketAddr,
+    pub hb: Daemon,
+}
+
+/// The configuration of a [`Node`], with `extra` lines in `[general]` and
+/// `check` lines in the check's section.
+pub fn node_conf(
+    s: &Scratch,
+    target: &Target,
+    listen: SocketAddr,
+    extra: &str,
+    check: &str,
+) -> String {
+    format!(
+        "[general]\ninterval = 200ms\nlisten = {listen}\npidfile = {}\n{extra}{}{}",
+        p(&s.path("hb.pid")),
+        hooks(&s.path("actions.log"), &["web"]),
+        target.check("nginx", "web", check)
+    )
+}
+
+impl Node {
+    /// Started and promoted once.
+    pub fn start(extra: &str) -> Node {
+        let s = Scratch::new();
+        let target = Target::up();
+        let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let extra = extra.replace("DIR", p(s.dir()));
+        let conf = s.write("hb.conf", &node_conf(&s, &target, listen, &extra, ""));
+        let actions = s.path("actions.log");
+        let hb = s.spawn(&["-c", p(&conf)]);
+        wait_lines(&actions, 1);
+        hb.wait_log("control socket on", LONG);
+        let node = Node {
+            s,
+            target,
+            conf,
+            actions,
+            listen,
+            hb,
+        };
+        node.wait_ready(200);
+        node
+    }
+
+    /// Runs `heartbeat -c FILE ARGS…` and returns its output.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        let mut all = vec!["-c", p(&self.conf)];
+        all.extend_from_slice(args);
+        self.s.run(&all)
+    }
+
+    /// Waits until `GET /ready` answers `status`.
+    pub fn wait_ready(&self, status: u16) {
+        wait_for(&format!("/ready to answer {status}"), LONG, || {
+            get(self.listen, "/ready").status == status
+        });
+    }
+
+    pub fn ran(&self) -> Vec<String> {
+        lines(&self.actions)
+    }
+
+    /// Stops it (SIGTERM), starts it again on the same file, and waits
+    /// for its control socket; returns what the first one logged.
+    pub fn restart(&mut self) -> String {
+        self.hb.signal(Signal::SIGTERM);
+        let status = self.hb.wait_exit(LONG).expect("heartbeat stops");
+        let log = self.hb.log_text();
+        assert_eq!(status.code(), Some(0), "{log}");
+        self.hb = self.s.spawn(&["-c", p(&self.conf)]);
+        self.hb.wait_log("control socket on", LONG);
+        log
+    }
+}
+
+/// Its standard output.
+pub fn out(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Its standard error.
+pub fn err(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -45,6 +45,7 @@ pub fn group(name: &str, health: Health, checks: &[&str]) -> GroupStatus {
             duration: Duration::from_millis(250),
             exit: ChildExit::Code(0),
         }),
+        hold: None,
     }
 }
 

@@ -88,6 +88,18 @@ pub const FAMILIES: &[FamilyDoc] = &[
         "1 for the current state of the action group, 0 for the others",
     ),
     family(
+        "heartbeat_group_hold",
+        "gauge",
+        &["group", "hold"],
+        "1 for the operator's hold on the action group (none, paused or maintenance), 0 for the others",
+    ),
+    family(
+        "heartbeat_group_hold_timestamp_seconds",
+        "gauge",
+        &["group"],
+        "Unix time at which the operator's hold on the action group began; absent while it has none",
+    ),
+    family(
         "heartbeat_transitions_total",
         "counter",
         &["group", "to"],

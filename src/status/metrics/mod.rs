@@ -57,7 +57,9 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::exec::process::ChildExit;
-use crate::model::{ActionKind, CheckKind, CheckSpec, Config, GroupSpec, Health, Probe, host_port};
+use crate::model::{
+    ActionKind, CheckKind, CheckSpec, Config, GroupSpec, Health, Hold, Probe, host_port,
+};
 
 pub mod exposition;
 mod families;
@@ -114,6 +116,24 @@ struct GroupStateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupHoldLabels {
+    group: String,
+    hold: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabels {
+    group: String,
+}
+
+/// Every `hold` label of `heartbeat_group_hold`: none, then each [`Hold`].
+const HOLDS: [Option<Hold>; 3] = [None, Some(Hold::Paused), Some(Hold::Maintenance)];
+
+fn hold_label(hold: Option<Hold>) -> &'static str {
+    hold.map_or("none", Hold::as_str)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransitionLabels {
     group: String,
     to: &'static str,
@@ -143,6 +163,8 @@ pub struct Metrics {
     check_latency: HistogramFamily<CheckLabels>,
     check_state: Family<CheckStateLabels, Gauge>,
     group_state: Family<GroupStateLabels, Gauge>,
+    group_hold: Family<GroupHoldLabels, Gauge>,
+    group_hold_since: Family<GroupLabels, Gauge<f64, AtomicU64>>,
     transitions: Family<TransitionLabels, Counter>,
     actions: Family<ActionLabels, Counter>,
     action_duration: HistogramFamily<ActionKindLabels>,
@@ -342,6 +364,19 @@ impl Metrics {
             help("heartbeat_group_state"),
             group_state.clone(),
         );
+        let group_hold = Family::<GroupHoldLabels, Gauge>::default();
+        registry.register(
+            "group_hold",
+            help("heartbeat_group_hold"),
+            group_hold.clone(),
+        );
+        let group_hold_since = Family::<GroupLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "group_hold_timestamp",
+            help("heartbeat_group_hold_timestamp_seconds"),
+            Unit::Seconds,
+            group_hold_since.clone(),
+        );
         let transitions = Family::<TransitionLabels, Counter>::default();
         registry.register(
             "transitions",
@@ -373,6 +408,8 @@ impl Metrics {
             check_latency,
             check_state,
             group_state,
+            group_hold,
+            group_hold_since,
             transitions,
             actions,
             action_duration,
@@ -450,6 +487,36 @@ impl Metrics {
             self.group_state
                 .get_or_create(&labels)
                 .set(i64::from(state == health));
+        }
+    }
+
+    /// A group's hold and since when (Unix time): its `hold` series for
+    /// the hold (or `none`) becomes 1, the others 0; the timestamp exists
+    /// only while a hold lasts.
+    pub fn group_hold(&self, group: &str, hold: Option<(Hold, SystemTime)>) {
+        for each in HOLDS {
+            let labels = GroupHoldLabels {
+                group: group.to_owned(),
+                hold: hold_label(each),
+            };
+            self.group_hold
+                .get_or_create(&labels)
+                .set(i64::from(each == hold.map(|(h, _)| h)));
+        }
+        let labels = GroupLabels {
+            group: group.to_owned(),
+        };
+        match hold {
+            Some((_, since)) => {
+                let unix = since
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64();
+                self.group_hold_since.get_or_create(&labels).set(unix);
+            }
+            None => {
+                self.group_hold_since.remove(&labels);
+            }
         }
     }
 
@@ -591,10 +658,20 @@ impl Metrics {
             }));
         }
         self.group_health(group, Health::Unknown);
+        self.group_hold(group, None);
     }
 
     /// Removes every series of a group that is no longer configured.
     fn drop_group(&self, group: &str) {
+        for hold in HOLDS {
+            self.group_hold.remove(&GroupHoldLabels {
+                group: group.to_owned(),
+                hold: hold_label(hold),
+            });
+        }
+        self.group_hold_since.remove(&GroupLabels {
+            group: group.to_owned(),
+        });
         for state in STATES {
             let group = group.to_owned();
             self.group_state.remove(&GroupStateLabels {
@@ -902,6 +979,8 @@ mod tests {
         m.check_result("nginx", CheckKind::Tcp, true, Duration::from_micros(80));
         m.certificate_expiry("nginx", UNIX_EPOCH + Duration::from_secs(1_796_083_200));
         m.round(Duration::from_millis(20), Duration::ZERO);
+        // The hold's timestamp exists while a hold lasts.
+        m.group_hold("db", Some((Hold::Maintenance, SystemTime::now())));
         let found = described(&m.encode_text());
         let mut names: Vec<&str> = found.keys().map(String::as_str).collect();
         names.sort_unstable();
