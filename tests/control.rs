@@ -61,6 +61,11 @@ fn maintenance_demotes_once_holds_through_a_reload_and_resume_promotes_once() {
         "{}",
         out(&asked)
     );
+    let json = n.s.run(&["status", "--json", &n.listen.to_string()]);
+    assert_eq!(json.status.code(), Some(1), "{}", out(&json));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["groups"][0]["hold"], group["hold"]);
+    assert_eq!(doc["healthy"], false);
     let metrics = get(n.listen, "/metrics").body;
     for series in [
         "heartbeat_group_hold{group=\"web\",hold=\"maintenance\"} 1",

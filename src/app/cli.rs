@@ -240,4 +240,9 @@ pub struct StatusArgs {
     /// How long the whole request may take (e.g. 5, 500ms) [default: 5s].
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+
+    /// Print the status document (JSON, as `GET /status` serves it)
+    /// instead of the tables; the exit status is the same.
+    #[arg(long)]
+    pub json: bool,
 }

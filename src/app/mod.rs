@@ -658,9 +658,15 @@ fn status(query: StatusQuery) -> Result<Exit, Error> {
             vec![listen]
         }
     };
-    Ok(client::run(
+    let output = if query.json {
+        client::Output::Json
+    } else {
+        client::Output::Tables
+    };
+    Ok(client::run_as(
         &addresses,
         query.timeout,
+        output,
         &mut std::io::stdout(),
     )?)
 }

@@ -110,6 +110,8 @@ pub struct StatusQuery {
     pub target: Target,
     /// The deadline of the whole request.
     pub timeout: Duration,
+    /// `--json`: the document instead of the tables.
+    pub json: bool,
 }
 
 /// `heartbeat -c FILE pause|resume|maintenance GROUP…`.
@@ -267,7 +269,11 @@ fn status_query(config: Option<PathBuf>, args: StatusArgs) -> Result<StatusQuery
             hint: "give ADDR:PORT or -c FILE",
         });
     }
-    Ok(StatusQuery { target, timeout })
+    Ok(StatusQuery {
+        target,
+        timeout,
+        json: args.json,
+    })
 }
 
 /// The command of `heartbeat [-c FILE] pause|resume|maintenance GROUP…`.

@@ -140,9 +140,41 @@ pub fn run(
     timeout: Duration,
     out: &mut dyn Write,
 ) -> Result<Exit, FetchError> {
+    run_as(addresses, timeout, Output::Tables, out)
+}
+
+/// How `heartbeat status` prints the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    /// The tables of [`render`].
+    #[default]
+    Tables,
+    /// The `/status` document ([`StatusReport`]), pretty-printed JSON
+    /// (`--json`), for scripts: groups with their `hold`, checks.
+    Json,
+}
+
+/// [`run`], printing the report as `output` says.
+///
+/// # Errors
+/// Those of [`fetch`].
+pub fn run_as(
+    addresses: &[SocketAddr],
+    timeout: Duration,
+    output: Output,
+    out: &mut dyn Write,
+) -> Result<Exit, FetchError> {
     let report = fetch(addresses, timeout)?;
+    let text = match output {
+        Output::Tables => render(&report),
+        Output::Json => {
+            let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
+            json.push('\n');
+            json
+        }
+    };
     // A closed stdout (`| head`) is no reason to change the answer.
-    let _ = out.write_all(render(&report).as_bytes());
+    let _ = out.write_all(text.as_bytes());
     Ok(if report.healthy {
         Exit::Ok
     } else {
