@@ -31,6 +31,7 @@
 
 pub mod app;
 pub mod checks;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -18,7 +18,7 @@ pub mod http;
 pub mod resolve;
 pub mod script;
 pub mod tcp;
-mod tls;
+pub(crate) mod tls;
 
 use std::future::Future;
 use std::pin::Pin;

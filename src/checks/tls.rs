@@ -94,7 +94,7 @@ fn connector_offering(
 }
 
 /// The certificates of a PEM file, at least one.
-fn read_ca_file(path: &Path) -> Result<Vec<native_tls::Certificate>, String> {
+pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<native_tls::Certificate>, String> {
     let shown = path.display();
     let pem = std::fs::read(path).map_err(|e| {
         format!(

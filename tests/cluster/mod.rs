@@ -3,3 +3,4 @@
 //! ports, as one member and as three).
 
 mod config;
+mod election;

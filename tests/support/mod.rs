@@ -9,6 +9,7 @@
 
 pub mod bin;
 pub mod child;
+pub mod etcd;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
@@ -16,5 +17,6 @@ pub mod net;
 pub mod ops;
 pub mod poll;
 pub mod proc;
+pub mod proxy;
 pub mod redis;
 pub mod snapshots;
