@@ -615,6 +615,6 @@ mod tests {
         let t = Timing::new(S, 2 * S);
         let t0 = Instant::now();
         assert_eq!(t.give_up(t0, S), t0);
-        assert_eq!(t.promote_until(t0, S), t0);
+        assert!(t.promote_until(t0, S) <= t0);
     }
 }

@@ -75,6 +75,11 @@ impl std::fmt::Display for EtcdError {
 /// RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE.
 const RETRY_ELSEWHERE: [i64; 7] = [1, 2, 4, 8, 10, 13, 14];
 
+/// etcd's answer to `Leader` for an election without a candidate
+/// (`concurrency.ErrElectionNoLeader`, with code UNKNOWN); not to be
+/// confused with `etcdserver: no leader`, a member without quorum.
+const NO_CANDIDATE: &str = "election: no leader";
+
 /// gRPC's `NOT_FOUND`.
 const NOT_FOUND: i64 = 5;
 
@@ -256,8 +261,7 @@ impl Etcd {
             .call("/v3/election/leader", &body, attempt, until)
             .await
         {
-            // concurrency.ErrElectionNoLeader, with code UNKNOWN.
-            Err(EtcdError::Refused { message, .. }) if message.contains("no leader") => {
+            Err(EtcdError::Refused { message, .. }) if message == NO_CANDIDATE => {
                 return Ok(None);
             }
             other => other?,
@@ -417,7 +421,7 @@ fn judge(status: u16, text: &[u8]) -> Result<Value, Failure> {
             .or_else(|| error["error"].as_str())
             .unwrap_or("no message")
             .to_owned();
-        if RETRY_ELSEWHERE.contains(&code) && !message.contains("no leader") {
+        if RETRY_ELSEWHERE.contains(&code) && message != NO_CANDIDATE {
             return Err(Failure::Member(message));
         }
         return Err(Failure::Verdict(EtcdError::Refused { code, message }));
