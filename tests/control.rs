@@ -11,9 +11,9 @@ use crate::support::ops::{
 };
 
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use nix::sys::signal::Signal;
@@ -255,15 +255,6 @@ fn unknown_groups_missing_daemons_and_bad_command_lines_are_refused_clearly() {
     assert!(err(&none).contains("has no control socket (control_socket = none)"));
 }
 
-/// A copy of the binary that every user may run (the build directory may
-/// not be theirs to enter).
-fn binary_for_everyone(s: &Scratch) -> PathBuf {
-    let copy = s.path("heartbeat");
-    fs::copy(crate::support::bin::binary(), &copy).unwrap();
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-    copy
-}
-
 /// The socket is 0600 and root's: another user's client is refused by the
 /// kernel and told why (77), and nothing changes.
 #[test]
@@ -279,7 +270,7 @@ fn the_socket_refuses_a_user_who_is_not_its_owner() {
     assert!(meta.file_type().is_socket());
     assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, 0));
     let nobody = User::from_name("nobody").unwrap().expect("user nobody");
-    let exe = binary_for_everyone(&n.s);
+    let exe = crate::support::bin::binary_for_everyone(&n.s);
     let refused = Command::new(exe)
         .args(["-c", p(&n.conf), "maintenance", "web"])
         .current_dir(n.s.dir())

@@ -17,7 +17,6 @@ use crate::support::proc::{self, processes};
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -871,22 +870,6 @@ fn syslog_gets_each_line_with_its_severity() {
 
 // 8. Privileges
 
-/// A path to the binary that every user may run: the built one when every
-/// directory above it may be entered by others, else a copy in `s`.
-fn binary_for_everyone(s: &Scratch) -> PathBuf {
-    let built = PathBuf::from(support::binary());
-    let reachable = built
-        .ancestors()
-        .all(|dir| fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
-    if reachable {
-        return built;
-    }
-    let copy = s.path("heartbeat");
-    fs::copy(&built, &copy).unwrap();
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-    copy
-}
-
 #[test]
 fn user_nobody_runs_checks_and_actions_without_root_groups() {
     if !support::is_root() {
@@ -977,7 +960,7 @@ fn dropping_privileges_without_root_is_refused() {
     }
     let s = Scratch::new();
     s.open_to_everyone();
-    let exe = binary_for_everyone(&s);
+    let exe = support::binary_for_everyone(&s);
     let nobody = User::from_name("nobody").unwrap().expect("user nobody");
     for user in ["root", "daemon"] {
         if User::from_name(user).unwrap().is_none() {

@@ -29,8 +29,13 @@
 //!
 //! `schedule` says when each check is due, `state` is the pure state
 //! machine, `table` and `groups` hold the checks and groups at run time,
-//! `reload` applies a new configuration keeping what is unchanged, and
-//! `publish` turns the engine's state into the [`Snapshot`] readers see.
+//! `reload` applies a new configuration keeping what is unchanged,
+//! `holds` carries out an operator's [`Order`] (pause, resume,
+//! maintenance, from the control socket), `saved` keeps holds and what each
+//! group announced in the state file across restarts, and `publish` turns
+//! the engine's state into the [`Snapshot`] readers see. A group's hold is
+//! its [`state::ActionSlot::hold`], published as
+//! [`crate::status::GroupStatus::hold`].
 
 mod groups;
 mod holds;

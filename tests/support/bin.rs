@@ -24,6 +24,22 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_heartbeat")
 }
 
+/// A path to the binary that every user may run: the built one when every
+/// directory above it may be entered by others, else a copy in `s`.
+pub fn binary_for_everyone(s: &Scratch) -> PathBuf {
+    let built = PathBuf::from(binary());
+    let reachable = built
+        .ancestors()
+        .all(|dir| fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
+    if reachable {
+        return built;
+    }
+    let copy = s.path("heartbeat");
+    fs::copy(&built, &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
 /// Whether the tests run as root. Tests that need root skip themselves,
 /// with a note on stderr, otherwise.
 pub fn is_root() -> bool {
