@@ -10,12 +10,22 @@
 //!
 //! The check is a future ([`Check::probe`]): connecting waits on the
 //! runtime's reactor, so a thousand peers that swallow SYNs hold no thread.
+//!
+//! A connection that completes at once (on loopback, and on a fast LAN, the
+//! handshake is often over by the time `connect` returns) costs four
+//! system calls and no reactor: `socket` (non-blocking from creation),
+//! `connect`, a `poll` that does not wait, `close`. Only a connection still
+//! in progress after that is registered with the reactor and waited for
+//! ([`connect_addr`]).
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use tokio::time::timeout_at;
 
 use super::resolve;
@@ -91,6 +101,33 @@ pub(crate) async fn open(
     start: Instant,
     timeout: Duration,
 ) -> Result<tokio::net::TcpStream, String> {
+    match open_any(host, port, start, timeout).await? {
+        Connection::Registered(stream) => Ok(stream),
+        Connection::Ready(fd) => register(fd),
+    }
+}
+
+/// A connection [`connect_addr`] made.
+enum Connection {
+    /// Connected without the reactor: a non-blocking socket.
+    Ready(OwnedFd),
+    /// Waited for on the reactor, and registered with it.
+    Registered(tokio::net::TcpStream),
+}
+
+/// The socket `fd`, registered with the reactor of the current runtime.
+fn register(fd: OwnedFd) -> Result<tokio::net::TcpStream, String> {
+    tokio::net::TcpStream::from_std(std::net::TcpStream::from(fd))
+        .map_err(|e| format!("cannot wait for the connection: {}", describe(&e)))
+}
+
+/// [`open`], leaving a connection that completed at once off the reactor.
+async fn open_any(
+    host: &str,
+    port: u16,
+    start: Instant,
+    timeout: Duration,
+) -> Result<Connection, String> {
     let deadline = deadline(start, timeout);
     let addrs = resolve_by(host, port, start, timeout).await?;
     let mut failures: Vec<(SocketAddr, String)> = Vec::new();
@@ -102,10 +139,9 @@ pub(crate) async fn open(
         // A fair share of what is left: the last address gets all of it.
         let share = left / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
         let share = share.max(Duration::from_millis(1)).min(left);
-        match tokio::time::timeout(share, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => return Ok(stream),
-            Ok(Err(e)) => failures.push((*addr, describe(&e))),
-            Err(_) => failures.push((*addr, "timed out".to_owned())),
+        match connect_addr(*addr, share).await {
+            Ok(fd) => return Ok(fd),
+            Err(reason) => failures.push((*addr, reason)),
         }
     }
     if Instant::now() >= deadline {
@@ -114,8 +150,67 @@ pub(crate) async fn open(
     Err(summarize(&failures))
 }
 
+/// Connects one socket to `addr` within `limit`: the socket is created
+/// non-blocking, and a connection that is complete (or refused) right after
+/// `connect` is known from a `poll` that does not wait, without the
+/// reactor. Only one still in progress is registered and waited for.
+async fn connect_addr(addr: SocketAddr, limit: Duration) -> Result<Connection, String> {
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let fd = rustix::net::socket_with(family, SocketType::STREAM, flags, None)
+        .map_err(|e| describe(&e.into()))?;
+    match rustix::net::connect(&fd, &addr) {
+        Ok(()) => return Ok(Connection::Ready(fd)),
+        Err(rustix::io::Errno::INPROGRESS | rustix::io::Errno::INTR) => {}
+        Err(e) => return Err(describe(&e.into())),
+    }
+    if let Some(done) = finished(&fd) {
+        return done.map(|()| Connection::Ready(fd));
+    }
+    let stream = register(fd)?;
+    match tokio::time::timeout(limit, stream.writable()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(describe(&e)),
+        Err(_) => return Err("timed out".to_owned()),
+    }
+    match stream.take_error() {
+        Ok(None) => Ok(Connection::Registered(stream)),
+        Ok(Some(e)) | Err(e) => Err(describe(&e)),
+    }
+}
+
+/// Whether the connection in progress on `fd` has ended, without waiting:
+/// `None` while the handshake goes on, else whether it connected (a
+/// refusal's reason from `SO_ERROR`, as `tokio::net::TcpStream::connect`
+/// reads it).
+fn finished(fd: &OwnedFd) -> Option<Result<(), String>> {
+    let mut fds = [PollFd::new(fd, PollFlags::OUT)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match rustix::event::poll(&mut fds, Some(&now)) {
+        Ok(0) | Err(_) => return None,
+        Ok(_) => {}
+    }
+    let events = fds[0].revents();
+    if !events.intersects(PollFlags::ERR | PollFlags::HUP) {
+        return Some(Ok(()));
+    }
+    // A hang-up without an error is a connection that opened and was
+    // closed by the peer at once: it did open.
+    Some(match rustix::net::sockopt::socket_error(fd) {
+        Ok(Err(e)) | Err(e) => Err(describe(&e.into())),
+        Ok(Ok(())) => Ok(()),
+    })
+}
+
 async fn connect(host: &str, port: u16, start: Instant, timeout: Duration) -> Result<(), String> {
-    open(host, port, start, timeout).await.map(drop)
+    open_any(host, port, start, timeout).await.map(drop)
 }
 
 /// One reason for all failed attempts: the shared reason if they agree,
@@ -174,6 +269,44 @@ pub(crate) fn strip_os_error(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback listener with an accept queue of one that never
+    /// accepts: once the queue is full, its SYNs are dropped and a connect
+    /// stays in progress.
+    fn full_listener() -> (OwnedFd, u16) {
+        let fd = rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        rustix::net::bind(&fd, &any).unwrap();
+        rustix::net::listen(&fd, 0).unwrap();
+        let bound = rustix::net::getsockname(&fd).unwrap();
+        let port = SocketAddr::try_from(bound).unwrap().port();
+        (fd, port)
+    }
+
+    #[test]
+    fn a_connection_that_opens_at_once_refuses_or_stays_in_progress() {
+        let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = open.local_addr().unwrap().port();
+        let check = |port, timeout| TcpCheck::new("127.0.0.1".into(), port, timeout).run();
+        let second = Duration::from_secs(1);
+        assert_eq!(check(port, second).reason, "connected");
+        drop(open);
+        let refused = check(port, second);
+        assert_eq!(
+            (refused.healthy, refused.reason.as_str()),
+            (false, "connection refused")
+        );
+        // The connections that fit in the full listener's queue open; the
+        // next one waits on the reactor until the deadline.
+        let (_listener, port) = full_listener();
+        let timeout = Duration::from_millis(300);
+        let stalled = (0..8)
+            .map(|_| check(port, timeout))
+            .find(|r| !r.healthy)
+            .expect("a connect to a full queue stays in progress");
+        assert_eq!(stalled.reason, "timed out after 300ms");
+        assert!(stalled.latency >= timeout, "{stalled:?}");
+    }
 
     #[test]
     fn agreeing_failures_give_one_reason() {

@@ -181,9 +181,12 @@ impl Engine {
         self.fold(i, result, flight.planned, Instant::now());
         self.evaluate_groups_of(i);
         self.publish_check(i);
-        // What the check left behind is orphaned by now, not at the end of
-        // the round that started it.
-        self.reap_orphans();
+        // What a script check left behind is orphaned by now, not at the
+        // end of the round that started it. A network check starts no
+        // process: no pass over `/proc` for it.
+        if !self.table.slots[i].network {
+            self.reap_orphans();
+        }
     }
 
     /// Folds one result into check `i`, with its metrics, and reschedules

@@ -43,7 +43,14 @@ pub const PATIENCE: Duration = Duration::from_millis(10);
 /// Runs `check` holding `permit` until it ends or [`PATIENCE`] has passed.
 async fn paced(check: Contained, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> CheckResult {
     let mut check = std::pin::pin!(check);
+    // A check that is over at its first poll (a connection that opened at
+    // once) sets no timer.
+    let first = std::future::poll_fn(|cx| Poll::Ready(check.as_mut().poll(cx))).await;
+    if let Poll::Ready(result) = first {
+        return result;
+    }
     tokio::select! {
+        biased;
         result = &mut check => result,
         () = tokio::time::sleep(PATIENCE) => {
             drop(permit);
@@ -75,6 +82,7 @@ pub(super) struct Runner {
     /// Room for [`STARTING`] network checks starting at once.
     gate: Arc<tokio::sync::Semaphore>,
     sink: Arc<Sink>,
+    net_batch: Arc<NetBatch>,
 }
 
 /// A check's run has ended: `round` is the round that started it.
@@ -82,6 +90,42 @@ pub(super) struct Done {
     pub id: u64,
     pub round: u64,
     pub result: CheckResult,
+}
+
+/// Results of network checks gathered on the network thread, handed to
+/// the [`Sink`] by one task (see [`hand_over`]) after the checks that are
+/// ready to run have run: a round's results cross to the engine's thread
+/// in a few batches, not one by one with a lock and a wake-up each.
+#[derive(Default)]
+struct NetBatch {
+    /// Only the network thread takes this lock: it is never contended.
+    results: Mutex<Vec<Done>>,
+    ready: tokio::sync::Notify,
+}
+
+impl NetBatch {
+    fn push(&self, done: Done) {
+        self.results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(done);
+        self.ready.notify_one();
+    }
+}
+
+/// The task that hands the network thread's results over to the engine:
+/// woken by the first result of a batch, it runs after every task that
+/// was ready before it (tokio runs a thread's tasks in the order they were
+/// woken), so it takes all their results at once.
+async fn hand_over(batch: Arc<NetBatch>, sink: Arc<Sink>) {
+    loop {
+        batch.ready.notified().await;
+        let results =
+            std::mem::take(&mut *batch.results.lock().unwrap_or_else(PoisonError::into_inner));
+        if !results.is_empty() {
+            sink.push_all(results);
+        }
+    }
 }
 
 /// Where results wait for the engine's loop. The loop is woken with one
@@ -96,10 +140,14 @@ struct Sink {
 
 impl Sink {
     fn push(&self, done: Done) {
+        self.push_all(std::iter::once(done));
+    }
+
+    fn push_all(&self, done: impl IntoIterator<Item = Done>) {
         self.results
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(done);
+            .extend(done);
         if !self.notified.swap(true, Ordering::SeqCst) {
             let _ = self.tx.send(Event::Results);
         }
@@ -125,6 +173,13 @@ impl Runner {
             .build()
             .map_err(|e| StartError(format!("cannot start the network runtime: {e}")))?;
         let net = runtime.handle().clone();
+        let sink = Arc::new(Sink {
+            results: Mutex::new(Vec::new()),
+            notified: AtomicBool::new(false),
+            tx,
+        });
+        let net_batch = Arc::new(NetBatch::default());
+        net.spawn(hand_over(Arc::clone(&net_batch), Arc::clone(&sink)));
         let (net_stop, stopped) = oneshot::channel::<()>();
         let net_thread = std::thread::Builder::new()
             .name("checks-net".into())
@@ -145,11 +200,8 @@ impl Runner {
             cancel: Arc::new(AtomicBool::new(false)),
             batch: Vec::new(),
             gate: Arc::new(tokio::sync::Semaphore::new(STARTING)),
-            sink: Arc::new(Sink {
-                results: Mutex::new(Vec::new()),
-                notified: AtomicBool::new(false),
-                tx,
-            }),
+            sink,
+            net_batch,
         })
     }
 
@@ -202,7 +254,7 @@ impl Runner {
         }
         let batch = std::mem::take(&mut self.batch);
         let (sink, gate, cancel) = (
-            Arc::clone(&self.sink),
+            Arc::clone(&self.net_batch),
             Arc::clone(&self.gate),
             Arc::clone(&self.cancel),
         );
