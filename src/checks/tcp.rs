@@ -16,7 +16,7 @@
 //! system calls and no reactor: `socket` (non-blocking from creation),
 //! `connect`, a `poll` that does not wait, `close`. Only a connection still
 //! in progress after that is registered with the reactor and waited for
-//! ([`connect_addr`]).
+//! (`connect_addr`).
 
 use std::io;
 use std::net::SocketAddr;
