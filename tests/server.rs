@@ -300,6 +300,10 @@ fn metrics_answer_in_the_format_the_client_accepts() {
     const PROTOBUF: &str = "application/vnd.google.protobuf; \
         proto=io.prometheus.client.MetricFamily; encoding=delimited";
     let f = Fixture::start(all_healthy(), options());
+    f.configure_metrics(
+        "[promotions]\nweb = true\n[demotions]\nweb = true\n\
+         [nginx]\nurl = http://127.0.0.1:1/\naction = web\n",
+    );
     f.metrics
         .transition("web", Health::Unknown, Health::Healthy);
     f.metrics
@@ -740,6 +744,7 @@ fn when_every_connection_is_being_answered_a_new_one_gets_503() {
     );
     // About 20 MB of metrics: more than the socket buffers hold, so the
     // answer to a client that does not read stays in progress.
+    f.configure_checks(15_000);
     for i in 0..15_000 {
         f.metrics.check_result(
             &format!("check-{i}"),
@@ -875,6 +880,7 @@ fn a_client_that_stops_reading_is_dropped_after_the_idle_timeout() {
         },
     );
     // About 20 MB of metrics: more than the socket buffers hold.
+    f.configure_checks(15_000);
     for i in 0..15_000 {
         f.metrics.check_result(
             &format!("check-{i}"),

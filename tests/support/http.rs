@@ -51,6 +51,26 @@ impl Fixture {
         self.server.local_addr()
     }
 
+    /// Gives the metrics the series of the configuration `ini` (a file's
+    /// text), as the engine does at start-up: the metrics keep series for
+    /// configured checks and groups only.
+    pub fn configure_metrics(&self, ini: &str) {
+        let dir = std::path::Path::new("/");
+        let loaded = heartbeat::config::parse(ini, &dir.join("hb.conf"), dir)
+            .unwrap_or_else(|e| panic!("invalid test configuration: {e}"));
+        self.metrics.configure(&loaded.config);
+    }
+
+    /// [`Fixture::configure_metrics`] with `n` TCP checks `check-0`…
+    /// of one group.
+    pub fn configure_checks(&self, n: usize) {
+        let mut ini = String::from("[promotions]\ng = true\n[demotions]\ng = true\n");
+        for i in 0..n {
+            ini += &format!("[check-{i}]\nurl = tcp://127.0.0.1:1\naction = g\n");
+        }
+        self.configure_metrics(&ini);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr(), path)
     }

@@ -41,33 +41,22 @@
 //! a round 56 years ago. `heartbeat_round_duration_seconds_count` is 0
 //! until then.
 
-use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::metrics::info::Info;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Registry;
 
 use crate::exec::process::ChildExit;
-use crate::model::{
-    ActionKind, CheckKind, CheckSpec, Config, GroupSpec, Health, Hold, Probe, host_port,
-};
+use crate::model::{ActionKind, CheckKind, Config, Health, Hold, Probe, host_port};
 
 pub mod exposition;
 mod families;
 pub mod process;
+mod store;
 
 pub use exposition::Format;
-use families::help;
 pub use families::{FAMILIES, FamilyDoc};
+use store::{CheckCells, CheckSeries, GroupCells, GroupSeries, Store, Table, lock, read};
 
 /// Upper bounds (seconds) of check latency buckets: 50 µs to 30 s. A TCP
 /// connect on loopback or a LAN takes well under a millisecond.
@@ -91,41 +80,6 @@ pub const OUTCOMES: [&str; 4] = ["ok", "failed", "timeout", "error"];
 /// Every `result` label of a check result.
 const RESULTS: [&str; 2] = ["ok", "failed"];
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabels {
-    check: String,
-    r#type: &'static str,
-    result: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CheckLabels {
-    check: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CheckStateLabels {
-    check: String,
-    state: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct GroupStateLabels {
-    group: String,
-    state: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct GroupHoldLabels {
-    group: String,
-    hold: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct GroupLabels {
-    group: String,
-}
-
 /// Every `hold` label of `heartbeat_group_hold`: none, then each [`Hold`].
 const HOLDS: [Option<Hold>; 3] = [None, Some(Hold::Paused), Some(Hold::Maintenance)];
 
@@ -133,121 +87,11 @@ fn hold_label(hold: Option<Hold>) -> &'static str {
     hold.map_or("none", Hold::as_str)
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TransitionLabels {
-    group: String,
-    to: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ActionLabels {
-    group: String,
-    kind: &'static str,
-    outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ActionKindLabels {
-    group: String,
-    kind: &'static str,
-}
-
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
-
-/// The metric families, registered once. Cheap to update from any thread;
-/// share it as `Arc<Metrics>`.
-#[derive(Debug)]
-pub struct Metrics {
-    registry: Registry,
-    check_results: Family<ResultLabels, Counter>,
-    check_latency: HistogramFamily<CheckLabels>,
-    check_state: Family<CheckStateLabels, Gauge>,
-    group_state: Family<GroupStateLabels, Gauge>,
-    group_hold: Family<GroupHoldLabels, Gauge>,
-    group_hold_since: Family<GroupLabels, Gauge<f64, AtomicU64>>,
-    transitions: Family<TransitionLabels, Counter>,
-    actions: Family<ActionLabels, Counter>,
-    action_duration: HistogramFamily<ActionKindLabels>,
-    check_success: Family<CheckLabels, Gauge>,
-    check_duration: Family<CheckLabels, Gauge<f64, AtomicU64>>,
-    certificate_expiry: Family<CheckLabels, Gauge<f64, AtomicU64>>,
-    round_duration: Histogram,
-    last_round: Arc<LastRound>,
-    check_info: Arc<CheckInfo>,
-    /// The checks and groups whose series exist, as last configured.
-    known: Mutex<Known>,
-}
-
-/// What [`Metrics::configure`] last created series for.
-#[derive(Debug, Default)]
-struct Known {
-    checks: HashMap<String, CheckSpec>,
-    groups: HashMap<String, GroupSpec>,
-}
-
-/// The latest round's lateness and end, exposed once there is one.
-#[derive(Debug, Default)]
-struct LastRound(Mutex<Option<(f64, f64)>>);
-
-impl Collector for LastRound {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Some((lateness, ended)) = *self.0.lock().unwrap_or_else(PoisonError::into_inner) else {
-            return Ok(());
-        };
-        let families = [
-            (
-                "round_lateness",
-                "heartbeat_round_lateness_seconds",
-                lateness,
-            ),
-            (
-                "last_round_timestamp",
-                "heartbeat_last_round_timestamp_seconds",
-                ended,
-            ),
-        ];
-        for (name, full_name, value) in families {
-            let metric = encoder.encode_descriptor(
-                name,
-                &format!("{}.", help(full_name)),
-                Some(&Unit::Seconds),
-                MetricType::Gauge,
-            )?;
-            ConstGauge::new(value).encode(metric)?;
-        }
-        Ok(())
-    }
-}
-
-/// The labels of `heartbeat_check_info`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CheckInfoLabels {
-    check: String,
-    r#type: &'static str,
-    target: String,
-}
-
-/// `heartbeat_check_info`: one series of value 1 per configured check.
-#[derive(Debug, Default)]
-struct CheckInfo(Mutex<Vec<CheckInfoLabels>>);
-
-impl Collector for CheckInfo {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let checks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if checks.is_empty() {
-            // No family rather than an empty one, as for `LastRound`.
-            return Ok(());
-        }
-        let mut metric = encoder.encode_descriptor(
-            "check",
-            &format!("{}.", help("heartbeat_check_info")),
-            None,
-            MetricType::Info,
-        )?;
-        for labels in checks.iter() {
-            metric.encode_info(labels)?;
-        }
-        Ok(())
+/// Unix seconds of `at`, negative before the epoch.
+fn unix_seconds(at: SystemTime) -> f64 {
+    match at.duration_since(UNIX_EPOCH) {
+        Ok(after) => after.as_secs_f64(),
+        Err(before) => -before.duration().as_secs_f64(),
     }
 }
 
@@ -279,18 +123,22 @@ pub fn target(probe: &Probe) -> String {
     }
 }
 
+/// The metric families, registered once. Cheap to update from any thread;
+/// share it as `Arc<Metrics>`.
+///
+/// The engine's series are kept by position, one small record per check
+/// and per group (see `store`); updates name the check or group, and a
+/// name that is not configured is ignored.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    store: Arc<Store>,
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
-}
-
-fn check_histogram() -> Histogram {
-    Histogram::new(CHECK_BUCKETS)
-}
-
-fn long_histogram() -> Histogram {
-    Histogram::new(LONG_BUCKETS)
 }
 
 /// The `outcome` label of an action run.
@@ -303,6 +151,11 @@ pub fn outcome(exit: &ChildExit) -> &'static str {
     }
 }
 
+/// The index in [`STATES`] of `health`.
+fn state_slot(health: Health) -> usize {
+    STATES.iter().position(|s| *s == health).unwrap_or(0)
+}
+
 impl Metrics {
     /// Creates the registry with every family registered.
     pub fn new() -> Self {
@@ -310,140 +163,32 @@ impl Metrics {
         // The process metrics are named as every client library names them,
         // without heartbeat's prefix.
         root.register_collector(Box::new(process::ProcessCollector));
-        let registry = root.sub_registry_with_prefix("heartbeat");
-        registry.register(
-            "build",
-            help("heartbeat_build_info"),
-            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
-        );
-        let check_info = Arc::new(CheckInfo::default());
-        registry.register_collector(Box::new(check_info.clone()));
-        let check_results = Family::<ResultLabels, Counter>::default();
-        registry.register(
-            "check_results",
-            help("heartbeat_check_results_total"),
-            check_results.clone(),
-        );
-        let check_success = Family::<CheckLabels, Gauge>::default();
-        registry.register(
-            "check_success",
-            help("heartbeat_check_success"),
-            check_success.clone(),
-        );
-        let check_duration = Family::<CheckLabels, Gauge<f64, AtomicU64>>::default();
-        registry.register_with_unit(
-            "check_duration",
-            help("heartbeat_check_duration_seconds"),
-            Unit::Seconds,
-            check_duration.clone(),
-        );
-        let certificate_expiry = Family::<CheckLabels, Gauge<f64, AtomicU64>>::default();
-        registry.register_with_unit(
-            "check_certificate_expiry_timestamp",
-            help("heartbeat_check_certificate_expiry_timestamp_seconds"),
-            Unit::Seconds,
-            certificate_expiry.clone(),
-        );
-        let check_latency: HistogramFamily<CheckLabels> =
-            Family::new_with_constructor(check_histogram);
-        registry.register_with_unit(
-            "check_latency",
-            help("heartbeat_check_latency_seconds"),
-            Unit::Seconds,
-            check_latency.clone(),
-        );
-        let check_state = Family::<CheckStateLabels, Gauge>::default();
-        registry.register(
-            "check_state",
-            help("heartbeat_check_state"),
-            check_state.clone(),
-        );
-        let group_state = Family::<GroupStateLabels, Gauge>::default();
-        registry.register(
-            "group_state",
-            help("heartbeat_group_state"),
-            group_state.clone(),
-        );
-        let group_hold = Family::<GroupHoldLabels, Gauge>::default();
-        registry.register(
-            "group_hold",
-            help("heartbeat_group_hold"),
-            group_hold.clone(),
-        );
-        let group_hold_since = Family::<GroupLabels, Gauge<f64, AtomicU64>>::default();
-        registry.register_with_unit(
-            "group_hold_timestamp",
-            help("heartbeat_group_hold_timestamp_seconds"),
-            Unit::Seconds,
-            group_hold_since.clone(),
-        );
-        let transitions = Family::<TransitionLabels, Counter>::default();
-        registry.register(
-            "transitions",
-            help("heartbeat_transitions_total"),
-            transitions.clone(),
-        );
-        let actions = Family::<ActionLabels, Counter>::default();
-        registry.register("actions", help("heartbeat_actions_total"), actions.clone());
-        let action_duration: HistogramFamily<ActionKindLabels> =
-            Family::new_with_constructor(long_histogram);
-        registry.register_with_unit(
-            "action_duration",
-            help("heartbeat_action_duration_seconds"),
-            Unit::Seconds,
-            action_duration.clone(),
-        );
-        let round_duration = long_histogram();
-        registry.register_with_unit(
-            "round_duration",
-            help("heartbeat_round_duration_seconds"),
-            Unit::Seconds,
-            round_duration.clone(),
-        );
-        let last_round = Arc::new(LastRound::default());
-        registry.register_collector(Box::new(last_round.clone()));
+        let store = Arc::new(Store::default());
+        root.sub_registry_with_prefix("heartbeat")
+            .register_collector(Box::new(Arc::clone(&store)));
         Metrics {
             registry: root,
-            check_results,
-            check_latency,
-            check_state,
-            group_state,
-            group_hold,
-            group_hold_since,
-            transitions,
-            actions,
-            action_duration,
-            check_success,
-            check_duration,
-            certificate_expiry,
-            round_duration,
-            last_round,
-            check_info,
-            known: Mutex::new(Known::default()),
+            store,
         }
     }
 
-    /// One check result and its latency. `kind` is the check type (`tcp`,
-    /// `http`, `https`, `script`).
+    /// One check result and its latency. The `type` label is the check's
+    /// configured type (`kind` is the same for a configured check).
     pub fn check_result(&self, check: &str, kind: CheckKind, healthy: bool, latency: Duration) {
-        let labels = ResultLabels {
-            check: check.to_owned(),
-            r#type: kind.as_str(),
-            result: if healthy { "ok" } else { "failed" },
+        let _ = kind;
+        let checks = read(&self.store.checks);
+        let Some(series) = checks.get(check) else {
+            return;
         };
-        self.check_results.get_or_create(&labels).inc();
-        let check = CheckLabels {
-            check: check.to_owned(),
-        };
-        self.check_latency
-            .get_or_create(&check)
-            .observe(latency.as_secs_f64());
-        self.check_success
-            .get_or_create(&check)
-            .set(i64::from(healthy));
-        self.check_duration
-            .get_or_create(&check)
-            .set(latency.as_secs_f64());
+        let seconds = latency.as_secs_f64();
+        let mut cells = lock(&series.cells);
+        if healthy {
+            cells.ok += 1;
+        } else {
+            cells.failed += 1;
+        }
+        cells.latency.observe(&CHECK_BUCKETS, seconds);
+        cells.latest = Some((healthy, seconds));
     }
 
     /// When the leaf certificate a TLS check just saw expires. The series
@@ -451,42 +196,24 @@ impl Metrics {
     /// while later runs get none (a refused connection says nothing about
     /// the certificate).
     pub fn certificate_expiry(&self, check: &str, expiry: SystemTime) {
-        let unix = match expiry.duration_since(UNIX_EPOCH) {
-            Ok(after) => after.as_secs_f64(),
-            Err(before) => -before.duration().as_secs_f64(),
-        };
-        self.certificate_expiry
-            .get_or_create(&CheckLabels {
-                check: check.to_owned(),
-            })
-            .set(unix);
+        if let Some(series) = read(&self.store.checks).get(check) {
+            lock(&series.cells).expiry = Some(unix_seconds(expiry));
+        }
     }
 
     /// A check's health after rise/fall: its series for `health` becomes 1,
     /// the two others 0.
     pub fn check_health(&self, check: &str, health: Health) {
-        for state in STATES {
-            let labels = CheckStateLabels {
-                check: check.to_owned(),
-                state: state.as_str(),
-            };
-            self.check_state
-                .get_or_create(&labels)
-                .set(i64::from(state == health));
+        if let Some(series) = read(&self.store.checks).get(check) {
+            lock(&series.cells).state = health;
         }
     }
 
     /// A group's current health: its series for `health` becomes 1, the two
     /// others 0.
     pub fn group_health(&self, group: &str, health: Health) {
-        for state in STATES {
-            let labels = GroupStateLabels {
-                group: group.to_owned(),
-                state: state.as_str(),
-            };
-            self.group_state
-                .get_or_create(&labels)
-                .set(i64::from(state == health));
+        if let Some(series) = read(&self.store.groups).get(group) {
+            lock(&series.cells).state = health;
         }
     }
 
@@ -494,29 +221,10 @@ impl Metrics {
     /// the hold (or `none`) becomes 1, the others 0; the timestamp exists
     /// only while a hold lasts.
     pub fn group_hold(&self, group: &str, hold: Option<(Hold, SystemTime)>) {
-        for each in HOLDS {
-            let labels = GroupHoldLabels {
-                group: group.to_owned(),
-                hold: hold_label(each),
-            };
-            self.group_hold
-                .get_or_create(&labels)
-                .set(i64::from(each == hold.map(|(h, _)| h)));
-        }
-        let labels = GroupLabels {
-            group: group.to_owned(),
-        };
-        match hold {
-            Some((_, since)) => {
-                let unix = since
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs_f64();
-                self.group_hold_since.get_or_create(&labels).set(unix);
-            }
-            None => {
-                self.group_hold_since.remove(&labels);
-            }
+        if let Some(series) = read(&self.store.groups).get(group) {
+            let mut cells = lock(&series.cells);
+            cells.hold = hold.map(|(h, _)| h);
+            cells.hold_since = hold.map(|(_, since)| unix_seconds(since).max(0.0));
         }
     }
 
@@ -530,215 +238,108 @@ impl Metrics {
     /// their counts otherwise, unless its check type changed (the `type`
     /// label). Series of an unchanged check or group are left alone.
     pub fn configure(&self, config: &Config) {
-        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        let checks: HashMap<String, CheckSpec> = config
+        let mut checks = self
+            .store
+            .checks
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let list = config
             .checks
             .iter()
-            .map(|c| (c.name.clone(), c.clone()))
-            .collect();
-        let groups: HashMap<String, GroupSpec> = config
-            .groups
-            .iter()
-            .map(|g| (g.name.clone(), g.clone()))
-            .collect();
-        for (name, old) in &known.checks {
-            match checks.get(name) {
-                None => self.drop_check(old, true),
-                Some(new) if new.probe.kind() != old.probe.kind() => self.drop_check(old, false),
-                Some(_) => {}
-            }
-        }
-        for name in known.groups.keys() {
-            if !groups.contains_key(name) {
-                self.drop_group(name);
-            }
-        }
-        for spec in &config.checks {
-            // A check whose probe is unchanged keeps its state in the
-            // engine (only thresholds or timing changed): its series too.
-            if !known
-                .checks
-                .get(&spec.name)
-                .is_some_and(|c| c.same_probe(spec))
-            {
-                self.add_check(spec);
-            }
-        }
-        for spec in &config.groups {
-            if known.groups.get(&spec.name) != Some(spec) {
-                self.add_group(&spec.name);
-            }
-        }
-        *self
-            .check_info
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = config
-            .checks
-            .iter()
-            .map(|c| CheckInfoLabels {
-                check: c.name.clone(),
-                r#type: c.probe.kind().as_str(),
-                target: target(&c.probe),
+            .map(|spec| {
+                let kind = spec.probe.kind();
+                let mut cells = CheckCells::default();
+                if let Some(old) = checks.get(&spec.name) {
+                    let old_cells = *lock(&old.cells);
+                    if old.probe == spec.probe {
+                        cells = old_cells;
+                    } else {
+                        // A changed check: its latest result is forgotten,
+                        // as the engine forgets it; its latency histogram
+                        // stays; its result counts stay unless its type
+                        // (a label of theirs) changed.
+                        cells.latency = old_cells.latency;
+                        if old.kind == kind {
+                            (cells.ok, cells.failed) = (old_cells.ok, old_cells.failed);
+                        }
+                    }
+                }
+                CheckSeries {
+                    name: Arc::from(spec.name.as_str()),
+                    kind,
+                    probe: spec.probe.clone(),
+                    cells: cells.into(),
+                }
             })
             .collect();
-        *known = Known { checks, groups };
-    }
-
-    /// Creates the series of a new or changed check, its state `unknown`;
-    /// a changed check's latest result is forgotten, as the engine forgets
-    /// it.
-    fn add_check(&self, spec: &CheckSpec) {
-        let check = CheckLabels {
-            check: spec.name.clone(),
-        };
-        self.check_success.remove(&check);
-        self.check_duration.remove(&check);
-        self.certificate_expiry.remove(&check);
-        for result in RESULTS {
-            drop(self.check_results.get_or_create(&ResultLabels {
-                check: spec.name.clone(),
-                r#type: spec.probe.kind().as_str(),
-                result,
-            }));
-        }
-        drop(self.check_latency.get_or_create(&CheckLabels {
-            check: spec.name.clone(),
-        }));
-        self.check_health(&spec.name, Health::Unknown);
-    }
-
-    /// Removes the series of a check: all of them when it is gone
-    /// (`entirely`), those labelled with its old type when its type changed.
-    fn drop_check(&self, old: &CheckSpec, entirely: bool) {
-        for result in RESULTS {
-            self.check_results.remove(&ResultLabels {
-                check: old.name.clone(),
-                r#type: old.probe.kind().as_str(),
-                result,
-            });
-        }
-        if !entirely {
-            return;
-        }
-        let check = CheckLabels {
-            check: old.name.clone(),
-        };
-        self.check_latency.remove(&check);
-        self.check_success.remove(&check);
-        self.check_duration.remove(&check);
-        self.certificate_expiry.remove(&check);
-        for state in STATES {
-            self.check_state.remove(&CheckStateLabels {
-                check: old.name.clone(),
-                state: state.as_str(),
-            });
-        }
-    }
-
-    /// Creates the series of a new or changed group, its state `unknown`.
-    fn add_group(&self, group: &str) {
-        for to in STATES {
-            drop(self.transitions.get_or_create(&TransitionLabels {
-                group: group.to_owned(),
-                to: to.as_str(),
-            }));
-        }
-        for kind in KINDS {
-            for outcome in OUTCOMES {
-                drop(self.actions.get_or_create(&ActionLabels {
-                    group: group.to_owned(),
-                    kind: kind.as_str(),
-                    outcome,
-                }));
-            }
-            drop(self.action_duration.get_or_create(&ActionKindLabels {
-                group: group.to_owned(),
-                kind: kind.as_str(),
-            }));
-        }
-        self.group_health(group, Health::Unknown);
-        self.group_hold(group, None);
-    }
-
-    /// Removes every series of a group that is no longer configured.
-    fn drop_group(&self, group: &str) {
-        for hold in HOLDS {
-            self.group_hold.remove(&GroupHoldLabels {
-                group: group.to_owned(),
-                hold: hold_label(hold),
-            });
-        }
-        self.group_hold_since.remove(&GroupLabels {
-            group: group.to_owned(),
-        });
-        for state in STATES {
-            let group = group.to_owned();
-            self.group_state.remove(&GroupStateLabels {
-                group: group.clone(),
-                state: state.as_str(),
-            });
-            self.transitions.remove(&TransitionLabels {
-                group,
-                to: state.as_str(),
-            });
-        }
-        for kind in KINDS {
-            for outcome in OUTCOMES {
-                self.actions.remove(&ActionLabels {
-                    group: group.to_owned(),
-                    kind: kind.as_str(),
-                    outcome,
-                });
-            }
-            self.action_duration.remove(&ActionKindLabels {
-                group: group.to_owned(),
-                kind: kind.as_str(),
-            });
-        }
+        *checks = Table::new(list, |c| Arc::clone(&c.name));
+        drop(checks);
+        let mut groups = self
+            .store
+            .groups
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let list = config
+            .groups
+            .iter()
+            .map(|spec| {
+                let cells = match groups.get(&spec.name) {
+                    Some(old) if old.spec == *spec => *lock(&old.cells),
+                    // A changed group keeps its counts and starts unknown,
+                    // without a hold (the engine sets its hold again).
+                    Some(old) => GroupCells {
+                        state: Health::Unknown,
+                        hold: None,
+                        hold_since: None,
+                        ..*lock(&old.cells)
+                    },
+                    None => GroupCells::default(),
+                };
+                GroupSeries {
+                    spec: spec.clone(),
+                    name: Arc::from(spec.name.as_str()),
+                    cells: cells.into(),
+                }
+            })
+            .collect();
+        *groups = Table::new(list, |g| Arc::clone(&g.name));
     }
 
     /// A group changed state. Counted by the state entered; `from` is not a
     /// label (it is implied by the previous transition).
     pub fn transition(&self, group: &str, from: Health, to: Health) {
         let _ = from;
-        self.transitions
-            .get_or_create(&TransitionLabels {
-                group: group.to_owned(),
-                to: to.as_str(),
-            })
-            .inc();
+        if let Some(series) = read(&self.store.groups).get(group) {
+            lock(&series.cells).transitions[state_slot(to)] += 1;
+        }
     }
 
     /// An action ended: counted by [`outcome`], and its duration observed.
     pub fn action(&self, group: &str, kind: ActionKind, exit: &ChildExit, duration: Duration) {
-        self.actions
-            .get_or_create(&ActionLabels {
-                group: group.to_owned(),
-                kind: kind.as_str(),
-                outcome: outcome(exit),
-            })
-            .inc();
-        self.action_duration
-            .get_or_create(&ActionKindLabels {
-                group: group.to_owned(),
-                kind: kind.as_str(),
-            })
-            .observe(duration.as_secs_f64());
+        let Some(k) = KINDS.iter().position(|k| *k == kind) else {
+            return;
+        };
+        let o = OUTCOMES
+            .iter()
+            .position(|o| *o == outcome(exit))
+            .unwrap_or(0);
+        if let Some(series) = read(&self.store.groups).get(group) {
+            let mut cells = lock(&series.cells);
+            cells.actions[k][o] += 1;
+            cells.durations[k].observe(&LONG_BUCKETS, duration.as_secs_f64());
+        }
     }
 
     /// A round ended: its duration and how late it started.
     pub fn round(&self, duration: Duration, lateness: Duration) {
-        self.round_duration.observe(duration.as_secs_f64());
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        *self
-            .last_round
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) =
-            Some((lateness.as_secs_f64(), now.as_secs_f64()));
+        let mut rounds = lock(&self.store.rounds);
+        rounds
+            .duration
+            .observe(&LONG_BUCKETS, duration.as_secs_f64());
+        rounds.last = Some((lateness.as_secs_f64(), now.as_secs_f64()));
     }
 
     /// The OpenMetrics text exposition, ending with `# EOF`.
@@ -786,6 +387,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     /// A configuration from INI text, as the engine gets it.
     fn config(text: &str) -> Config {
@@ -1090,6 +692,7 @@ mod tests {
     #[test]
     fn states_are_one_hot() {
         let m = Metrics::new();
+        m.configure(&config(TWO_GROUPS));
         m.group_health("web", Health::Unhealthy);
         let text = m.encode();
         assert!(text.contains(r#"heartbeat_group_state{group="web",state="unhealthy"} 1"#));
