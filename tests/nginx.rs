@@ -23,7 +23,7 @@ const TIMEOUT: Duration = Duration::from_secs(1);
 /// start-up, the test's 20 ms polling.
 const SLACK: Duration = Duration::from_millis(1500);
 
-fn nginx_binary() -> PathBuf {
+pub fn nginx_binary() -> PathBuf {
     ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
         .iter()
         .map(PathBuf::from)
@@ -32,12 +32,24 @@ fn nginx_binary() -> PathBuf {
 }
 
 /// nginx in the foreground with its own prefix, killed and reaped on drop.
-struct Nginx {
+pub struct Nginx {
     child: Child,
 }
 
 impl Nginx {
+    /// nginx on 127.0.0.1:`port`, serving `/health` (200 `ok`) and 404
+    /// elsewhere.
     fn start(prefix: &Path, port: u16) -> Nginx {
+        Nginx::serving(
+            prefix,
+            port,
+            "location = /health { default_type text/plain; return 200 \"ok\\n\"; }",
+        )
+    }
+
+    /// nginx on 127.0.0.1:`port` with `server` (directives of its server
+    /// block) before a 404 for every other path.
+    pub fn serving(prefix: &Path, port: u16, server: &str) -> Nginx {
         fs::create_dir_all(prefix.join("logs")).unwrap();
         fs::write(
             prefix.join("nginx.conf"),
@@ -56,7 +68,7 @@ impl Nginx {
                    scgi_temp_path {p}/scgi;\n\
                    server {{\n\
                      listen 127.0.0.1:{port};\n\
-                     location = /health {{ default_type text/plain; return 200 \"ok\\n\"; }}\n\
+                     {server}\n\
                      location / {{ return 404; }}\n\
                    }}\n\
                  }}\n",

@@ -29,6 +29,7 @@ mod nginx;
 mod once;
 mod package;
 mod prometheus;
+mod readme;
 mod reload;
 mod retries;
 mod schedule;

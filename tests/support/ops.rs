@@ -111,6 +111,11 @@ impl Target {
         }
     }
 
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// A check section probing it, with `extra` lines.
     pub fn check(&self, name: &str, group: &str, extra: &str) -> String {
         format!(
