@@ -26,6 +26,7 @@ use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, PidfdFlags, Signal};
 
@@ -105,10 +106,62 @@ fn marked_orphans(run: u64) -> Vec<u32> {
     children
         .into_iter()
         .filter(|&pid| {
-            fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == mark.as_bytes()))
+            initial_environ(pid)
+                .is_some_and(|env| env.split(|&b| b == 0).any(|v| v == mark.as_bytes()))
         })
         .collect()
+}
+
+/// How long [`initial_environ`] waits for a process to finish an
+/// `execve(2)`: microseconds on an idle machine, more when it is loaded.
+const EXEC_WAIT: Duration = Duration::from_millis(500);
+
+/// The initial environment of process `pid` (`/proc/PID/environ`, proc(5)),
+/// or `None` when it is gone, a zombie, or unreadable.
+///
+/// A process in the middle of `execve(2)` shows an empty environment: the
+/// kernel has replaced its memory but not yet set where the new
+/// environment lies (`env_start` and `env_end`, fields 50 and 51 of
+/// `/proc/PID/stat`, are still 0). An escapee caught at its `exec sleep`
+/// would then seem unmarked and be spared. So an empty environment counts
+/// only once `env_start` is set (a process started with an empty
+/// environment, `env -i`); until then, for at most [`EXEC_WAIT`], it is read
+/// again.
+fn initial_environ(pid: u32) -> Option<Vec<u8>> {
+    let path = format!("/proc/{pid}/environ");
+    let until = Instant::now() + EXEC_WAIT;
+    loop {
+        let env = fs::read(&path).ok()?;
+        if !env.is_empty() {
+            return Some(env);
+        }
+        let (state, env_start) = state_and_env_start(pid)?;
+        if matches!(state, 'Z' | 'X') {
+            return None;
+        }
+        if env_start != 0 {
+            // Set by now: whatever the environment is, read it once more
+            // (the exec may have ended between the two reads).
+            return fs::read(&path).ok();
+        }
+        if Instant::now() >= until {
+            return Some(env);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The state (field 3) and `env_start` (field 50) of `/proc/PID/stat`
+/// (proc(5)). The command name, field 2, is in parentheses and may hold
+/// spaces and parentheses: the fields after it start after the last `)`.
+fn state_and_env_start(pid: u32) -> Option<(char, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // Field 3 is taken: field 50 is the 47th of those left.
+    let env_start = fields.nth(46)?.parse().ok()?;
+    Some((state, env_start))
 }
 
 /// How many ended runs [`ended`] remembers.
@@ -148,7 +201,7 @@ pub(super) fn kill_leftovers(children: &[u32]) -> usize {
         .copied()
         .filter(|&pid| !orphans::has_exited(pid))
         .filter(|&pid| {
-            let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+            let Some(env) = initial_environ(pid) else {
                 return false;
             };
             env.split(|&b| b == 0)
@@ -208,5 +261,84 @@ impl Tree {
         for (_, fd) in &self.members {
             let _ = rustix::process::pidfd_send_signal(fd, signal);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    /// Re-executes itself 300 times, then becomes `sleep 30`; `MARK` and
+    /// `HOP` are in its environment all along.
+    const HOP: &str = "n=$1; if [ \"$n\" -lt 300 ]; then exec /bin/sh -c \"$HOP\" hop $((n + 1)); fi; \
+                       exec sleep 30";
+
+    fn marked(env: &[u8]) -> bool {
+        env.split(|&b| b == 0).any(|v| v == b"MARK=1")
+    }
+
+    /// Regression: an escapee read at its `exec sleep` showed an empty
+    /// environment, seemed unmarked and outlived its check.
+    #[test]
+    fn the_environment_of_a_process_in_the_middle_of_an_exec_is_never_empty() {
+        let mut child = Command::new("/bin/sh")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOP", HOP)
+            .env("MARK", "1")
+            .args(["-c", HOP, "hop", "0"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start /bin/sh");
+        let pid = child.id();
+        let until = Instant::now() + Duration::from_secs(60);
+        // Until the first exec, it is a copy of this process.
+        while !initial_environ(pid).is_some_and(|env| marked(&env)) {
+            assert!(Instant::now() < until, "the shell never started");
+        }
+        let mut reads = 0;
+        loop {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let env = initial_environ(pid).expect("the process is alive");
+            assert!(
+                marked(&env),
+                "read {reads}: {:?}",
+                String::from_utf8_lossy(&env)
+            );
+            reads += 1;
+            if comm.trim() == "sleep" || Instant::now() >= until {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(reads > 300, "only {reads} reads");
+    }
+
+    #[test]
+    fn an_empty_environment_is_empty_and_a_zombie_has_none() {
+        let mut child = Command::new("/usr/bin/env")
+            .args(["-i", "sleep", "30"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start env");
+        let pid = child.id();
+        let until = Instant::now() + Duration::from_secs(30);
+        while fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+            assert!(Instant::now() < until, "sleep never started");
+        }
+        let start = Instant::now();
+        assert_eq!(initial_environ(pid), Some(Vec::new()));
+        assert!(
+            start.elapsed() < EXEC_WAIT,
+            "waited for an exec that was over"
+        );
+        child.kill().unwrap();
+        while state_and_env_start(pid).is_some_and(|(state, _)| state != 'Z') {
+            assert!(Instant::now() < until, "sleep never died");
+        }
+        assert_eq!(initial_environ(pid), None);
+        child.wait().unwrap();
     }
 }
