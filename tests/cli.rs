@@ -3,6 +3,7 @@
 //! configuration file, and the forms `status` takes.
 
 use crate::support::bin::{Scratch, free_port, wait_for};
+use crate::support::daemon::listening;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -217,26 +218,6 @@ fn status_gives_up_at_its_timeout() {
         err.starts_with("heartbeat: invalid value 'soon' for '--timeout <DURATION>': "),
         "{err}"
     );
-}
-
-/// Starts heartbeat with `args(port)` on a free port until its status
-/// server says it listens; tries another port should the one picked be
-/// taken meanwhile.
-fn listening(s: &Scratch, args: impl Fn(u16) -> Vec<String>) -> (crate::support::bin::Daemon, u16) {
-    for _ in 0..3 {
-        let port = free_port();
-        let args = args(port);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let hb = s.spawn(&args);
-        wait_for("the status server to listen or fail", LONG, || {
-            let log = hb.log_text();
-            log.contains("status server listening on") || log.contains("cannot listen on")
-        });
-        if hb.log_text().contains("status server listening on") {
-            return (hb, port);
-        }
-    }
-    panic!("no free port in three tries");
 }
 
 /// `heartbeat status` with `args` until it answers healthy (the first

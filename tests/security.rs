@@ -6,6 +6,7 @@
 //! they skip themselves otherwise, and CI runs as root.
 
 use crate::support::bin::{self as support, Adopted, Scratch, adopt_orphans, free_port, is_root};
+use crate::support::daemon::listening;
 use crate::support::http::get;
 use crate::support::poll::wait_until;
 use crate::support::proc::{alive, read_pid};
@@ -640,10 +641,13 @@ fn a_url_password_is_not_echoed_by_a_configuration_error() {
 #[test]
 fn listening_on_every_interface_is_said_with_a_warning() {
     let s = scratch();
-    let port = free_port();
-    let c = conf(&s, &format!("listen = :{port}"), "true", "true", "true");
-    let hb = s.spawn(&["-c", p(&c)]);
-    hb.wait_log("status server listening", Duration::from_secs(20));
+    // `0.0.0.0:PORT` cannot be bound while any local socket uses the port,
+    // the source port of another test's connection too: `listening` tries
+    // another port then.
+    let (hb, port) = listening(&s, |port| {
+        let c = conf(&s, &format!("listen = :{port}"), "true", "true", "true");
+        vec!["-c".into(), p(&c).into()]
+    });
     let log = hb.log_text();
     assert!(
         log.contains(&format!(

@@ -24,7 +24,8 @@ use nix::sys::signal::Signal;
 use openmetrics_parser::OpenMetricsValue;
 use serde_json::{Value, json};
 
-use support::{Daemon, Scratch, free_port, lines, wait_for};
+use crate::support::daemon::listening;
+use support::{Daemon, Scratch, lines, wait_for};
 
 /// Deadline for anything that should happen within a few rounds.
 const LONG: Duration = Duration::from_secs(20);
@@ -82,27 +83,12 @@ pub(crate) fn start(s: &Scratch, rest: &str) -> (Daemon, SocketAddr) {
 }
 
 /// Starts heartbeat with the arguments `args` gives for a free loopback
-/// address, and waits until its status server listens there. The port was
-/// free a moment before; should something else take it meanwhile, it
-/// tries another.
+/// address, and waits until its status server listens there (see
+/// [`listening`]).
 fn launch(s: &Scratch, args: impl Fn(SocketAddr) -> Vec<String>) -> (Daemon, SocketAddr) {
-    for _ in 0..3 {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let args = args(addr);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut hb = s.spawn(&args);
-        let listening = format!("status server listening on http://{addr}");
-        let busy = format!("cannot listen on {addr}");
-        wait_for(&format!("heartbeat to listen on {addr}"), LONG, || {
-            let log = hb.log_text();
-            log.contains(&listening) || log.contains(&busy)
-        });
-        if hb.log_text().contains(&listening) {
-            return (hb, addr);
-        }
-        hb.wait_exit(LONG);
-    }
-    panic!("no free port for the status server in three tries");
+    let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let (hb, port) = listening(s, |port| args(at(port)));
+    (hb, at(port))
 }
 
 /// The rest of a configuration after `[general]`: `[promotions]` and

@@ -4,11 +4,13 @@
 //! ([`metrics`]), network peers that misbehave ([`net`]), the hooks,
 //! targets and pollers of the operating tests ([`ops`]), what `/proc` says
 //! about processes ([`proc`]), a real Redis ([`redis`]), waiting with a
-//! deadline ([`poll`]) and running one test alone in a process of its own
-//! ([`child`]).
+//! deadline ([`poll`]), running one test alone in a process of its own
+//! ([`child`]) and starting heartbeat with its status server on a free port
+//! ([`daemon`]).
 
 pub mod bin;
 pub mod child;
+pub mod daemon;
 pub mod etcd;
 pub mod grpc;
 pub mod http;
