@@ -15,9 +15,9 @@ pub const DEFAULT_CONFIG: &str = "/etc/heartbeat/heartbeat.conf";
 
 /// Health checks that promote and demote action groups.
 ///
-/// Runs TCP, HTTP, HTTPS and script checks every interval and runs an action
-/// group's promotion command when it turns healthy, its demotion command
-/// when it turns unhealthy.
+/// Runs TCP, HTTP, HTTPS, gRPC health and script checks every interval and
+/// runs an action group's promotion command when it turns healthy, its
+/// demotion command when it turns unhealthy.
 ///
 /// Without -c FILE and without --check/--script, heartbeat reads
 /// /etc/heartbeat/heartbeat.conf.

@@ -144,6 +144,11 @@ const DPKG: &str = "package::installs_runs_removes_and_purges_in_a_throw_away_ro
 const SIDECAR: &str = "readme::running::the_sidecar_examples_run_as_written";
 const DETACHED: &str = "readme::running::detaching_commands_run_as_written";
 const NGINX: &str = "readme::running::the_nginx_failover_example_drains_the_node";
+const POD: &str = "readme::coming_from::pod_heartbeats_flags_run_as_the_table_says";
+const HEALTH_CHECKER: &str =
+    "readme::coming_from::health_checkers_flags_answer_200_and_504_and_share_one_probe";
+const HEALTHCHECKER: &str =
+    "readme::coming_from::healthcheckers_alive_and_ready_answer_as_the_transcript_shows";
 const HOOK: &str = "a command a hook may run, shown as an example of one; it is not heartbeat's";
 
 /// Every command the README shows, in the order of its first appearance.
@@ -429,6 +434,39 @@ pub const COMMANDS: &[Entry] = &[
          && chown root: FILE && heartbeat --once -c FILE; test $? = 1",
         0,
         "group \"web\" is unhealthy",
+    ),
+    // Coming from another tool.
+    test(
+        "heartbeat --check http://localhost:4000 --timeout 1s --interval 5s --retries 3 --exit-on-failure",
+        POD,
+        "against a loopback HTTP server instead of port 4000, rounds every 300 ms",
+    ),
+    test(
+        "heartbeat --check http://localhost:4000 --listen :9999",
+        POD,
+        "against a loopback HTTP server instead of port 4000, a free port for 9999, \
+         rounds every 300 ms",
+    ),
+    test(
+        "heartbeat --listen 0.0.0.0:5000 --check tcp://127.0.0.1:5432 --check tcp://127.0.0.1:6379 --script '/usr/local/bin/zk-ok' --on-demand --fail-status 504",
+        HEALTH_CHECKER,
+        "listening on a free loopback port, the ports two loopback listeners, zk-ok a \
+         script in a scratch directory",
+    ),
+    test(
+        "heartbeat --check tcp://127.0.0.1:5432 --check http://127.0.0.1:8080/health --listen 127.0.0.1:8086",
+        HEALTHCHECKER,
+        "5432 a closed port, 8080 a loopback HTTP server, 8086 a free port",
+    ),
+    test(
+        "curl -s http://127.0.0.1:8086/ready",
+        HEALTHCHECKER,
+        "against the heartbeat above; its output is the transcript's, ports moved",
+    ),
+    test(
+        "curl -s http://127.0.0.1:8086/alive",
+        HEALTHCHECKER,
+        "against the heartbeat above; its output is the transcript's",
     ),
     // Security.
     test(

@@ -372,3 +372,40 @@ fn the_package_the_readme_installs_is_the_one_contrib_debian_build_makes() {
         assert_eq!(deb, built, "the package .ci/run built");
     }
 }
+
+/// The package's long description (what `apt show` prints) names every
+/// check type the README's configuration reference lists and every format
+/// `/metrics` serves.
+#[test]
+fn the_package_description_names_the_check_types_and_the_metrics_formats() {
+    let manifest =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let description = manifest
+        .split("extended-description = \"\"\"")
+        .nth(1)
+        .and_then(|d| d.split("\"\"\"").next())
+        .expect("the package's extended-description");
+    let text = readme();
+    let types = text
+        .lines()
+        .find(|l| l.starts_with("| `type` |"))
+        .expect("the type row of the check sections' table");
+    for (kind, named) in [
+        ("`tcp`", "TCP"),
+        ("`http`", "HTTP"),
+        ("`https`", "HTTPS"),
+        ("`script`", "script"),
+        ("`grpc`", "gRPC health"),
+    ] {
+        assert!(types.contains(kind), "{types}");
+        assert!(description.contains(named), "{named} in {description}");
+    }
+    let metrics = text
+        .lines()
+        .find(|l| l.starts_with("| `GET /metrics` |"))
+        .expect("the /metrics row of the status server's table");
+    for format in ["OpenMetrics", "Prometheus text", "Prometheus protobuf"] {
+        assert!(metrics.contains(format), "{format} in {metrics}");
+        assert!(description.contains(format), "{format} in {description}");
+    }
+}

@@ -21,8 +21,11 @@
 //!   targets) are taken from the README by the heading they follow
 //!   ([`shown::block_after`]) and run end to end: the first screen on a
 //!   fresh Debian 12 ([`first_screen`]), the ways of running heartbeat
-//!   ([`running`]).
+//!   ([`running`]), and the sections for users coming from another tool
+//!   ([`coming_from`]), whose old tool runs beside heartbeat where Debian
+//!   has it (monit, keepalived).
 
+mod coming_from;
 mod commands;
 mod environments;
 mod first_screen;

@@ -37,7 +37,7 @@ fn shown(start: &str) -> &'static str {
 
 /// `/bin/sh -c 'exec COMMAND'` in `s`, with the binary under test first on
 /// the `PATH` as `heartbeat`.
-fn shell(s: &Scratch, command: &str) -> Command {
+pub(super) fn shell(s: &Scratch, command: &str) -> Command {
     let bin = s.path("bin");
     if !bin.exists() {
         fs::create_dir(&bin).unwrap();
@@ -59,7 +59,7 @@ fn shell(s: &Scratch, command: &str) -> Command {
     cmd
 }
 
-fn said(out: &Output) -> String {
+pub(super) fn said(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -68,7 +68,7 @@ fn said(out: &Output) -> String {
 }
 
 /// An HTTP server whose `/health` answers 200 `ok` while `up`, else 500.
-fn switchable(up: &Arc<AtomicBool>) -> crate::support::net::Server {
+pub(super) fn switchable(up: &Arc<AtomicBool>) -> crate::support::net::Server {
     let up = Arc::clone(up);
     http_server("127.0.0.1:0", move |path| {
         if path == "/health" && up.load(Ordering::SeqCst) {
