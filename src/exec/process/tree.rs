@@ -23,7 +23,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::fs;
-use std::io;
+use std::io::{self, Read as _};
 use std::os::fd::OwnedFd;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -116,52 +116,71 @@ fn marked_orphans(run: u64) -> Vec<u32> {
 /// `execve(2)`: microseconds on an idle machine, more when it is loaded.
 const EXEC_WAIT: Duration = Duration::from_millis(500);
 
+/// What [`initial_environ`] reads in one `read(2)`: the environment of
+/// almost every process, which the kernel then copies from one image.
+const ENVIRON_READ: usize = 64 * 1024;
+
 /// The initial environment of process `pid` (`/proc/PID/environ`, proc(5)),
 /// or `None` when it is gone, a zombie, or unreadable.
 ///
-/// A process in the middle of `execve(2)` shows an empty environment: the
-/// kernel has replaced its memory but not yet set where the new
-/// environment lies (`env_start` and `env_end`, fields 50 and 51 of
-/// `/proc/PID/stat`, are still 0). An escapee caught at its `exec sleep`
-/// would then seem unmarked and be spared. So an empty environment counts
-/// only once `env_start` is set (a process started with an empty
-/// environment, `env -i`); until then, for at most [`EXEC_WAIT`], it is read
-/// again.
+/// An `execve(2)` must not make it look unmarked:
+/// - in the middle of one, the kernel has replaced the memory but not yet
+///   set where the new environment lies (`env_start` and `env_end`, fields
+///   50 and 51 of `/proc/PID/stat`, are still 0): it reads empty;
+/// - a file opened before the exec reads nothing from the image that
+///   replaced the one it was opened on;
+/// - read in several calls, it would end where the exec came between two.
+///
+/// So it is read in one call of up to [`ENVIRON_READ`] bytes; an empty or
+/// longer environment counts only once it is as long as `env_end -
+/// env_start` says, for a process with its environment set (an empty one
+/// is a process started with none, `env -i`); until then, for at most
+/// [`EXEC_WAIT`], it is read again.
 fn initial_environ(pid: u32) -> Option<Vec<u8>> {
     let path = format!("/proc/{pid}/environ");
     let until = Instant::now() + EXEC_WAIT;
     loop {
-        let env = fs::read(&path).ok()?;
-        if !env.is_empty() {
+        let env = read_environ(&path)?;
+        if !env.is_empty() && env.len() < ENVIRON_READ {
             return Some(env);
         }
-        let (state, env_start) = state_and_env_start(pid)?;
+        let (state, start, end) = environ_bounds(pid)?;
         if matches!(state, 'Z' | 'X') {
             return None;
         }
-        if env_start != 0 {
-            // Set by now: whatever the environment is, read it once more
-            // (the exec may have ended between the two reads).
-            return fs::read(&path).ok();
-        }
-        if Instant::now() >= until {
+        let settled = start != 0 && end.checked_sub(start) == Some(env.len() as u64);
+        if settled || Instant::now() >= until {
             return Some(env);
         }
         std::thread::sleep(Duration::from_millis(1));
     }
 }
 
-/// The state (field 3) and `env_start` (field 50) of `/proc/PID/stat`
-/// (proc(5)). The command name, field 2, is in parentheses and may hold
-/// spaces and parentheses: the fields after it start after the last `)`.
-fn state_and_env_start(pid: u32) -> Option<(char, u64)> {
+/// `/proc/PID/environ`, its first [`ENVIRON_READ`] bytes in one call.
+fn read_environ(path: &str) -> Option<Vec<u8>> {
+    let mut file = fs::File::open(path).ok()?;
+    let mut env = vec![0; ENVIRON_READ];
+    let n = file.read(&mut env).ok()?;
+    env.truncate(n);
+    if n == ENVIRON_READ {
+        file.read_to_end(&mut env).ok()?;
+    }
+    Some(env)
+}
+
+/// The state (field 3), `env_start` and `env_end` (fields 50 and 51) of
+/// `/proc/PID/stat` (proc(5)). The command name, field 2, is in
+/// parentheses and may hold spaces and parentheses: the fields after it
+/// start after the last `)`.
+fn environ_bounds(pid: u32) -> Option<(char, u64, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, rest) = stat.rsplit_once(')')?;
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
     // Field 3 is taken: field 50 is the 47th of those left.
-    let env_start = fields.nth(46)?.parse().ok()?;
-    Some((state, env_start))
+    let start = fields.nth(46)?.parse().ok()?;
+    let end = fields.next()?.parse().ok()?;
+    Some((state, start, end))
 }
 
 /// How many ended runs [`ended`] remembers.
@@ -335,7 +354,7 @@ mod tests {
             "waited for an exec that was over"
         );
         child.kill().unwrap();
-        while state_and_env_start(pid).is_some_and(|(state, _)| state != 'Z') {
+        while environ_bounds(pid).is_some_and(|(state, _, _)| state != 'Z') {
             assert!(Instant::now() < until, "sleep never died");
         }
         assert_eq!(initial_environ(pid), None);
