@@ -50,6 +50,8 @@ fn request(group: &str, kind: ActionKind, previous: Health, command: String) -> 
         attempt: 1,
         reason: ActionReason::Health,
         timeout: Duration::from_secs(30),
+        kill_grace: actions::KILL_GRACE,
+        leadership: None,
         dry_run: false,
         redact: true,
     }

@@ -246,7 +246,9 @@ fn the_readme_table_lists_every_family_as_the_code_does() {
 /// What the binary serves is what FAMILIES says: every family, with its
 /// type, help and labels, once a round has ended (and, for the hold's
 /// timestamp, while a group is paused). An https check is there for the
-/// certificate expiry, which only TLS checks have.
+/// certificate expiry, which only TLS checks have; an exclusive group
+/// `vip` for the cluster's families (its etcd need not answer: its role is
+/// then `no quorum`).
 #[test]
 fn the_binary_serves_every_documented_family() {
     let s = Scratch::new();
@@ -255,14 +257,16 @@ fn the_binary_serves_every_documented_family() {
         crate::support::net::ok("ok\n")
     });
     let checks = format!(
-        "[ok]\ntype = script\ncommand = true\naction = web\n\
-         [tls]\nurl = https://127.0.0.1:{}/\ntls_verify = no\naction = web\n",
-        tls.port()
+        "[ok]\ntype = script\ncommand = true\naction = web, vip\n\
+         [tls]\nurl = https://127.0.0.1:{}/\ntls_verify = no\naction = web\n\
+         [cluster]\netcd = http://127.0.0.1:{}\nnode = node-a\ngroups = vip\n",
+        tls.port(),
+        crate::support::bin::free_port()
     );
     let conf = format!(
-        "interval = 300ms\ncontrol_socket = {}\n{}",
+        "interval = 300ms\naction_timeout = 1\ncontrol_socket = {}\n{}",
         s.path("hb.sock").display(),
-        with_hooks(&[("web", "true", "true")], &checks)
+        with_hooks(&[("web", "true", "true"), ("vip", "true", "true")], &checks)
     );
     let (_hb, addr) = start(&s, &conf);
     let promoted = [("group", "web"), ("kind", "promotion"), ("outcome", "ok")];

@@ -463,9 +463,11 @@ impl Task {
         {
             Ok(leader) => {
                 let leader = leader.and_then(|l| self.name_of(l.value));
-                // While this node campaigns, "no leader" lasts until its own
-                // key is in: no news.
-                if leader.is_none() && self.state.campaign.is_some() && self.state.said.is_none() {
+                // While this node campaigns (or is about to, its lease just
+                // granted), "no leader" lasts until its own key is in: no
+                // news, so that the first standby demotion names a leader.
+                let campaigns = self.stance.borrow().campaign && self.state.lease.is_some();
+                if leader.is_none() && campaigns && self.state.said.is_none() {
                     return true;
                 }
                 let why = if self

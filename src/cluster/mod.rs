@@ -163,6 +163,15 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
+/// Checks what can be checked of `spec` before anything runs: its TLS
+/// files.
+///
+/// # Errors
+/// A message naming the file that cannot be used.
+pub fn check(spec: &ClusterSpec) -> Result<(), String> {
+    Etcd::new(spec.endpoints.clone(), &spec.tls).map(drop)
+}
+
 /// How long [`Cluster::stop`] waits for the leases to be revoked.
 pub const STOP_WITHIN: Duration = Duration::from_secs(2);
 

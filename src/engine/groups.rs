@@ -6,10 +6,14 @@ use std::time::SystemTime;
 
 use log::{error, info, warn};
 
+use super::exclusive::Exclusive;
 use super::state::{ActionSlot, Backoff, Ended, Occasion};
 use super::{Engine, Event};
-use crate::exec::actions::{self, ActionReport, ActionRequest};
-use crate::model::{ActionKind, GroupSpec, Health, Hold, group_health, short_duration};
+use crate::exec::actions::{self, ActionReport, ActionRequest, Leadership};
+use crate::model::{
+    ActionKind, ActionReason, EXCLUSIVE_KILL_GRACE, GroupSpec, Health, Hold, group_health,
+    short_duration,
+};
 use crate::status::ActionRecord;
 
 /// A group at run time.
@@ -34,6 +38,9 @@ pub(super) struct Group {
     pub hold_since: Option<SystemTime>,
     /// When the state in `slot.announced` was announced.
     pub announced_at: Option<SystemTime>,
+    /// For a group exclusive across the cluster: what is known of its
+    /// election.
+    pub exclusive: Option<Exclusive>,
 }
 
 impl Engine {
@@ -99,31 +106,27 @@ impl Engine {
             .collect()
     }
 
-    /// Starts the group's action when its slot says one is due.
+    /// Starts the group's action when its slot says one is due. Stopping,
+    /// only the demotion of an exclusive group whose promotion is in
+    /// effect is (see [`super::exclusive`]).
     pub(super) fn start_action_if_due(&mut self, g: usize, occasion: Occasion) {
-        if self.life.stopping {
+        self.sync_exclusive(g);
+        if self.life.stopping && self.groups[g].exclusive.is_none() {
             return;
         }
-        let health = self.groups[g].health;
+        let health = self.acting_health(g);
         let at = self.rounds.last_planned;
-        let Some(start) = self.groups[g].slot.next(health, occasion, at) else {
+        let start = if self.demotion_overrides_pause(g) {
+            self.groups[g].slot.next_despite_pause(health, occasion, at)
+        } else {
+            self.groups[g].slot.next(health, occasion, at)
+        };
+        let Some(start) = start else {
             return;
         };
-        let failed_checks = self.failed_checks(g);
-        let group = &mut self.groups[g];
         let kind = ActionKind::announcing(start.state);
-        let request = ActionRequest {
-            group: group.spec.name.clone(),
-            kind,
-            command: group.spec.command(kind).to_owned(),
-            previous: group.slot.announced,
-            failed_checks,
-            attempt: start.attempt,
-            reason: start.reason,
-            timeout: self.config.general.action_timeout,
-            dry_run: self.options.dry_run,
-            redact: self.config.general.redact,
-        };
+        let request = self.request(g, kind, start.attempt, start.reason);
+        let group = &mut self.groups[g];
         let started = SystemTime::now();
         let mut done = ActionDone {
             tx: Some(self.tx.clone()),
@@ -140,7 +143,41 @@ impl Engine {
             group.running_since = None;
             self.log_retry(g, kind, ended);
         }
+        self.sync_exclusive(g);
         self.publish_group(g);
+    }
+
+    /// The request for group `g`'s `kind` of action.
+    pub(super) fn request(
+        &self,
+        g: usize,
+        kind: ActionKind,
+        attempt: u32,
+        reason: ActionReason,
+    ) -> ActionRequest {
+        let group = &self.groups[g];
+        let leadership = group.exclusive.as_ref().map(|x| Leadership {
+            standby: group.health == Health::Healthy,
+            leader: x.leader.clone(),
+        });
+        ActionRequest {
+            group: group.spec.name.clone(),
+            kind,
+            command: group.spec.command(kind).to_owned(),
+            previous: group.slot.announced,
+            failed_checks: self.failed_checks(g),
+            attempt,
+            reason,
+            timeout: self.config.general.action_timeout,
+            kill_grace: if leadership.is_some() {
+                EXCLUSIVE_KILL_GRACE
+            } else {
+                actions::KILL_GRACE
+            },
+            leadership,
+            dry_run: self.options.dry_run,
+            redact: self.config.general.redact,
+        }
     }
 
     /// Says when a failed action is tried again.

@@ -37,6 +37,7 @@
 //! its [`state::ActionSlot::hold`], published as
 //! [`crate::status::GroupStatus::hold`].
 
+mod exclusive;
 mod groups;
 mod holds;
 mod publish;
@@ -58,6 +59,7 @@ use std::time::{Duration, Instant, SystemTime};
 use log::{debug, error, info, warn};
 
 use crate::checks::{self, Check};
+use crate::cluster::Cluster;
 use crate::config::Loaded;
 use crate::exec::actions::ActionReport;
 use crate::exec::process;
@@ -188,6 +190,8 @@ enum Event {
         group: String,
         started: SystemTime,
     },
+    /// The cluster's word on an exclusive group.
+    Cluster(crate::cluster::Report),
     /// An operator's order, from `who`.
     Order {
         order: Order,
@@ -298,6 +302,9 @@ pub struct Engine {
     pending_orders: Vec<holds::Pending>,
     /// Writes the state file, when there is one.
     saver: Option<saved::Saver>,
+    /// The elections of the exclusive groups, while [`Engine::run`] runs
+    /// with a `[cluster]`.
+    cluster: Option<Cluster>,
     rounds: Rounds,
     runner: Runner,
     tx: Sender<Event>,
@@ -314,12 +321,8 @@ impl Engine {
     /// `ca_file`), [`EngineError::System`] when the threads cannot be
     /// started.
     pub fn new(config: Config, options: Options) -> Result<Engine, EngineError> {
-        if config.cluster.is_some() {
-            // Until the engine acts on it: running exclusive groups as
-            // ordinary ones would promote them on every node.
-            return Err(EngineError::Checks(
-                "[cluster]: exclusive groups are not supported by this build yet".into(),
-            ));
+        if let Some(spec) = &config.cluster {
+            crate::cluster::check(spec).map_err(EngineError::Checks)?;
         }
         let checks = checks::build(&config.checks).map_err(EngineError::Checks)?;
         let threads = pool_size(&config);
@@ -387,6 +390,7 @@ impl Engine {
             orphaned_runs: HashMap::new(),
             pending_orders: Vec::new(),
             saver: None,
+            cluster: None,
             rounds: Rounds::new(anchor),
             runner,
             tx,
@@ -449,7 +453,15 @@ impl Engine {
     /// Once stopped, each group whose latest state was not announced (its
     /// action failed, or the stop came before it ran) is named in a
     /// warning.
+    ///
+    /// With `[cluster]`, the elections of the exclusive groups run
+    /// meanwhile; a stop first demotes the exclusive groups whose
+    /// promotion is in effect, then revokes their leases.
     pub fn run(mut self, notify: &dyn Fn(Lifecycle)) -> Stopped {
+        if let Err(why) = self.start_cluster() {
+            error!("{why}");
+            return Stopped::Failed(why);
+        }
         let ran = catch_unwind(AssertUnwindSafe(|| {
             self.start_held_actions();
             self.serve(Mode::Daemon, notify);
@@ -457,6 +469,9 @@ impl Engine {
         let stopped = self
             .end(ran)
             .unwrap_or_else(|| self.life.outcome.take().unwrap_or(Stopped::Requested));
+        if let Some(cluster) = self.cluster.take() {
+            cluster.stop();
+        }
         self.report_unannounced();
         self.close_state();
         stopped
@@ -579,6 +594,10 @@ impl Engine {
                 self.action_ended(&group, started, report);
                 self.save_state();
             }
+            Event::Cluster(report) => {
+                self.cluster_report(report);
+                self.save_state();
+            }
             Event::Order {
                 order,
                 groups,
@@ -643,6 +662,7 @@ impl Engine {
         self.runner.cancel();
         checks::abort_running();
         self.log_running_actions();
+        self.demote_exclusive_groups();
     }
 
     /// Ends the engine because something inside it failed.
@@ -693,17 +713,26 @@ impl Engine {
                 .rx
                 .recv_timeout(limit.saturating_duration_since(Instant::now()))
             {
-                Ok(Event::ActionEnded { group, .. } | Event::ActionLost { group, .. }) => {
-                    self.orphaned_runs.remove(&group);
-                    for g in self.groups.iter_mut().filter(|g| g.spec.name == group) {
-                        g.slot.running = None;
-                    }
+                Ok(Event::ActionEnded { group, report, .. }) => {
+                    self.ended_after_panic(&group, report.exit.success());
                 }
+                Ok(Event::ActionLost { group, .. }) => self.ended_after_panic(&group, false),
                 Ok(_) => {}
                 Err(_) => break,
             }
         }
+        self.demote_after_panic();
         Some(Stopped::Failed(why))
+    }
+
+    /// After the loop panicked: records the end of group `group`'s action,
+    /// so that [`Engine::demote_after_panic`] knows whether its promotion
+    /// is in effect.
+    fn ended_after_panic(&mut self, group: &str, succeeded: bool) {
+        self.orphaned_runs.remove(group);
+        for g in self.groups.iter_mut().filter(|g| g.spec.name == group) {
+            g.slot.finished(succeeded, g.backoff);
+        }
     }
 
     /// With [`Options::reap_orphans`], reaps the orphaned zombies that

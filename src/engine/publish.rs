@@ -6,8 +6,8 @@
 use std::time::SystemTime;
 
 use super::Engine;
-use crate::model::ActionKind;
-use crate::status::{CheckStatus, GroupStatus, Snapshot};
+use crate::model::{ActionKind, Role};
+use crate::status::{CheckStatus, ClusterView, GroupStatus, Snapshot};
 
 impl Engine {
     /// Publishes a fresh copy of one group's status: after its action starts
@@ -50,6 +50,17 @@ impl Engine {
             running: group.slot.running.map(ActionKind::announcing),
             last_action: group.last_action.clone(),
             hold: group.slot.hold.zip(group.hold_since),
+            cluster: group.exclusive.as_ref().map(|x| ClusterView {
+                role: x.role.unwrap_or(Role::Unknown),
+                leader: x.leader.clone(),
+                node: self
+                    .config
+                    .cluster
+                    .as_ref()
+                    .map(|c| c.node.clone())
+                    .unwrap_or_default(),
+                since: x.since,
+            }),
         }
     }
 

@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 
 use log::{error, info, warn};
 
+use super::exclusive::Exclusive;
 use super::groups::Group;
 use super::schedule::grid_after;
 use super::state::{ActionSlot, Backoff, CheckState};
@@ -55,6 +56,7 @@ impl Engine {
     }
 
     fn apply(&mut self, config: Config) -> Result<String, String> {
+        cluster_unchanged(&self.config, &config)?;
         let checks = checks::build(&config.checks)?;
         self.runner
             .resize(super::pool_size(&config))
@@ -236,6 +238,7 @@ pub(super) fn make_groups(
                     last_action: old.last_action.clone(),
                     hold_since: old.hold_since,
                     announced_at: old.announced_at,
+                    exclusive: old.exclusive.clone(),
                 },
                 old => {
                     let running = old
@@ -260,11 +263,39 @@ pub(super) fn make_groups(
                         last_action: old.and_then(|o| o.last_action.clone()),
                         hold_since: old.and_then(|o| o.hold_since),
                         announced_at: old.and_then(|o| o.announced_at),
+                        exclusive: exclusive(config, &spec.name, old),
                     }
                 }
             }
         })
         .collect()
+}
+
+/// What is known of the election of group `name`, if it is exclusive:
+/// kept across a reload (the election goes on whatever the commands).
+fn exclusive(config: &Config, name: &str, old: Option<&Group>) -> Option<Exclusive> {
+    let cluster = config.cluster.as_ref()?;
+    if !cluster.is_exclusive(name) {
+        return None;
+    }
+    Some(old.and_then(|o| o.exclusive.clone()).unwrap_or_default())
+}
+
+/// Why a reload that changes `[cluster]`, or `action_timeout` while there
+/// is one, is refused: the elections run with the lease and the action
+/// bound they started with.
+fn cluster_unchanged(old: &Config, new: &Config) -> Result<(), String> {
+    if old.cluster != new.cluster {
+        return Err("[cluster] changed: it takes effect only after a restart".into());
+    }
+    if old.cluster.is_some() && old.general.action_timeout != new.general.action_timeout {
+        return Err(
+            "action_timeout changed: with [cluster] it takes effect only after a restart, since \
+             the leases' timing depends on it"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// The [`Backoff`] of a group with checks `members`: its round is the

@@ -224,6 +224,27 @@ impl ActionSlot {
         })
     }
 
+    /// [`ActionSlot::next`] as if the group were not paused: for the
+    /// demotion of an exclusive group that this node no longer leads,
+    /// which a pause does not hold (see `super::exclusive`). The pause
+    /// stays.
+    pub fn next_despite_pause(
+        &mut self,
+        current: Health,
+        occasion: Occasion,
+        at: Instant,
+    ) -> Option<Start> {
+        let paused = self.hold == Some(Hold::Paused);
+        if paused {
+            self.hold = None;
+        }
+        let start = self.next(current, occasion, at);
+        if paused {
+            self.hold = Some(Hold::Paused);
+        }
+        start
+    }
+
     /// The state the group should announce given its health `current`:
     /// `Unhealthy` in maintenance, `current` otherwise; `None` while paused
     /// or while `current` is unknown (outside maintenance).

@@ -50,11 +50,29 @@ pub struct ActionRequest {
     pub reason: ActionReason,
     /// Deadline (`action_timeout`).
     pub timeout: Duration,
+    /// Time between SIGTERM and SIGKILL past the deadline: [`KILL_GRACE`],
+    /// or [`crate::model::EXCLUSIVE_KILL_GRACE`] for a group exclusive
+    /// across the cluster.
+    pub kill_grace: Duration,
+    /// For a group exclusive across the cluster: what its hook is told of
+    /// the election (`HEARTBEAT_STATE=standby`, `HEARTBEAT_LEADER`).
+    pub leadership: Option<Leadership>,
     /// Log the action instead of running it.
     pub dry_run: bool,
     /// Leave the command text out of the log (`redact` in `[general]`): it
     /// may hold a credential.
     pub redact: bool,
+}
+
+/// What the hook of an exclusive group is told of the election.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    /// The group is healthy here but this node does not lead it: its
+    /// demotion says `HEARTBEAT_STATE=standby` instead of `unhealthy`.
+    pub standby: bool,
+    /// The node that leads (`HEARTBEAT_LEADER`; this node's name on a
+    /// promotion), `None` when it is not known: the variable is then empty.
+    pub leader: Option<String>,
 }
 
 /// How an action run went.
@@ -81,10 +99,14 @@ pub struct ActionReport {
 ///   (empty when none);
 /// - `HEARTBEAT_REASON`: `health`, `maintenance` or `resume`
 ///   ([`ActionReason`]);
-/// - `HEARTBEAT_ATTEMPT`: 1, then 2, 3… for the retries of a failed action.
+/// - `HEARTBEAT_ATTEMPT`: 1, then 2, 3… for the retries of a failed action;
+/// - for a group exclusive across the cluster ([`ActionRequest::leadership`]),
+///   `HEARTBEAT_LEADER`: the leading node's name, empty when unknown; and
+///   `HEARTBEAT_STATE` is `standby` on the demotion of a group that is
+///   healthy here but led by another node.
 ///
 /// At `request.timeout` its process group gets SIGTERM, and SIGKILL
-/// [`KILL_GRACE`] later. The last [`OUTPUT_CAP`] bytes of output are kept.
+/// `request.kill_grace` later. The last [`OUTPUT_CAP`] bytes of output are kept.
 ///
 /// Logs the start at INFO, a success at INFO, a failure at ERROR with the
 /// exit status, signal or timeout, each naming the attempt after the first
@@ -121,7 +143,7 @@ pub fn run(request: &ActionRequest) -> ActionReport {
         command: &request.command,
         env: environment(request),
         timeout: request.timeout,
-        kill_grace: KILL_GRACE,
+        kill_grace: request.kill_grace,
         output_cap: OUTPUT_CAP,
         leftovers: Leftovers::Keep,
     });
@@ -180,9 +202,16 @@ pub fn spawn(
 
 /// The `HEARTBEAT_*` variables of a request.
 fn environment(request: &ActionRequest) -> Vec<(&'static str, String)> {
-    vec![
+    let standby = request.kind == ActionKind::Demotion
+        && request.leadership.as_ref().is_some_and(|l| l.standby);
+    let state = if standby {
+        "standby"
+    } else {
+        request.kind.state().as_str()
+    };
+    let mut env = vec![
         ("HEARTBEAT_ACTION", request.group.clone()),
-        ("HEARTBEAT_STATE", request.kind.state().as_str().to_owned()),
+        ("HEARTBEAT_STATE", state.to_owned()),
         (
             "HEARTBEAT_PREVIOUS_STATE",
             request.previous.as_str().to_owned(),
@@ -190,7 +219,14 @@ fn environment(request: &ActionRequest) -> Vec<(&'static str, String)> {
         ("HEARTBEAT_FAILED_CHECKS", request.failed_checks.join(",")),
         ("HEARTBEAT_REASON", request.reason.as_str().to_owned()),
         ("HEARTBEAT_ATTEMPT", request.attempt.to_string()),
-    ]
+    ];
+    if let Some(leadership) = &request.leadership {
+        env.push((
+            "HEARTBEAT_LEADER",
+            leadership.leader.clone().unwrap_or_default(),
+        ));
+    }
+    env
 }
 
 /// The lines logged for a run's output: the last [`OUTPUT_LINES`]
@@ -230,6 +266,8 @@ mod tests {
             attempt: 3,
             reason: ActionReason::Maintenance,
             timeout: Duration::from_secs(1),
+            kill_grace: KILL_GRACE,
+            leadership: None,
             dry_run: false,
             redact: true,
         };
@@ -244,6 +282,56 @@ mod tests {
                 ("HEARTBEAT_ATTEMPT", "3".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn an_exclusive_group_tells_its_hooks_the_leader_and_standby() {
+        let mut request = ActionRequest {
+            group: "vip".into(),
+            kind: ActionKind::Demotion,
+            command: "true".into(),
+            previous: Health::Healthy,
+            failed_checks: Vec::new(),
+            attempt: 1,
+            reason: ActionReason::Health,
+            timeout: Duration::from_secs(1),
+            kill_grace: crate::model::EXCLUSIVE_KILL_GRACE,
+            leadership: Some(Leadership {
+                standby: true,
+                leader: Some("node-b".into()),
+            }),
+            dry_run: false,
+            redact: true,
+        };
+        let get = |r: &ActionRequest, name: &str| {
+            environment(r)
+                .into_iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v)
+        };
+        assert_eq!(get(&request, "HEARTBEAT_STATE").as_deref(), Some("standby"));
+        assert_eq!(get(&request, "HEARTBEAT_LEADER").as_deref(), Some("node-b"));
+        // Unhealthy here: a demotion as any other, the leader still told.
+        request.leadership = Some(Leadership {
+            standby: false,
+            leader: None,
+        });
+        assert_eq!(
+            get(&request, "HEARTBEAT_STATE").as_deref(),
+            Some("unhealthy")
+        );
+        assert_eq!(get(&request, "HEARTBEAT_LEADER").as_deref(), Some(""));
+        // The elected node's promotion names itself.
+        request.kind = ActionKind::Promotion;
+        request.leadership = Some(Leadership {
+            standby: true,
+            leader: Some("node-a".into()),
+        });
+        assert_eq!(get(&request, "HEARTBEAT_STATE").as_deref(), Some("healthy"));
+        assert_eq!(get(&request, "HEARTBEAT_LEADER").as_deref(), Some("node-a"));
+        // Other groups have no HEARTBEAT_LEADER at all.
+        request.leadership = None;
+        assert_eq!(get(&request, "HEARTBEAT_LEADER"), None);
     }
 
     #[test]

@@ -228,6 +228,26 @@ pub fn render(report: &StatusReport) -> String {
     text.push('\n');
     text.push_str(&table(&groups));
 
+    let exclusive: Vec<&GroupReport> = report
+        .groups
+        .iter()
+        .filter(|g| g.cluster.is_some())
+        .collect();
+    if !exclusive.is_empty() {
+        let mut rows = vec![row(["EXCLUSIVE GROUP", "ROLE", "LEADER", "SINCE"])];
+        rows.extend(exclusive.iter().filter_map(|g| {
+            let c = g.cluster.as_ref()?;
+            Some(vec![
+                g.name.clone(),
+                c.role.clone(),
+                c.leader.clone().unwrap_or_else(|| "-".to_owned()),
+                c.since.clone().unwrap_or_else(|| "-".to_owned()),
+            ])
+        }));
+        text.push('\n');
+        text.push_str(&table(&rows));
+    }
+
     let mut checks = vec![row(["CHECK", "TYPE", "STATE", "LATENCY", "REASON"])];
     checks.extend(report.checks.iter().map(check_row));
     text.push('\n');

@@ -22,6 +22,8 @@
 //!     "name": "web", "state": "unhealthy", "since": "2026-11-20T13:15:50.200Z",
 //!     "checks": ["nginx"], "running_action": null,
 //!     "hold": {"kind": "maintenance", "since": "2026-11-20T13:15:00.000Z"},
+//!     "cluster": {"role": "standby", "leader": "node-b", "node": "node-a",
+//!                 "since": "2026-11-20T13:15:00.000Z"},
 //!     "last_action": {"kind": "demotion", "started": "2026-11-20T13:15:50.200Z",
 //!                     "duration_seconds": 0.05, "outcome": "ok", "exit": "exit status 0",
 //!                     "exit_code": 0, "signal": null}
@@ -34,6 +36,9 @@
 //!   }]
 //! }
 //! ```
+//!
+//! `cluster` is there only for a group exclusive across the cluster
+//! (`[cluster] groups`).
 //!
 //! The `last_result` of a TLS check (https, tcp with `tls = yes`, grpcs)
 //! whose handshake got a certificate also has `"certificate_expires":
@@ -100,6 +105,24 @@ pub struct GroupReport {
     /// The operator's hold on the group, `null` while it is active.
     #[serde(default)]
     pub hold: Option<HoldReport>,
+    /// For a group exclusive across the cluster: its election; absent for
+    /// other groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterReport>,
+}
+
+/// An exclusive group's election, as the node that answers sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterReport {
+    /// `unknown`, `active`, `standby`, `unhealthy` or `no quorum`.
+    pub role: String,
+    /// The node that leads the group, `null` when none is known.
+    pub leader: Option<String>,
+    /// The name of the node that answers.
+    pub node: String,
+    /// Since when the group has had its role (RFC 3339), `null` before
+    /// it had one.
+    pub since: Option<String>,
 }
 
 /// An operator's hold on a group (`heartbeat pause`, `heartbeat
@@ -234,6 +257,12 @@ impl GroupReport {
                 kind: hold.as_str().to_owned(),
                 since: rfc3339(since),
             }),
+            cluster: group.cluster.as_ref().map(|c| ClusterReport {
+                role: c.role.as_str().to_owned(),
+                leader: c.leader.clone(),
+                node: c.node.clone(),
+                since: c.since.map(rfc3339),
+            }),
         }
     }
 }
@@ -323,6 +352,7 @@ mod tests {
                     exit: ChildExit::TimedOut(Duration::from_secs(60)),
                 }),
                 hold: Some((crate::model::Hold::Maintenance, at)),
+                cluster: None,
             }],
             checks: vec![],
         };

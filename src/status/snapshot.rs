@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::exec::process::ChildExit;
 use crate::model::ActionKind;
-use crate::model::{CheckKind, Health, Hold, overall_health};
+use crate::model::{CheckKind, Health, Hold, Role, overall_health};
 
 /// The shared, latest snapshot.
 pub type SharedStatus = Arc<RwLock<Snapshot>>;
@@ -109,6 +109,22 @@ pub struct GroupStatus {
     /// The operator's hold on it (paused, in maintenance) and since when;
     /// `None` while it is active.
     pub hold: Option<(Hold, SystemTime)>,
+    /// For a group exclusive across the cluster: its role here and who
+    /// leads it.
+    pub cluster: Option<ClusterView>,
+}
+
+/// An exclusive group's election, as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterView {
+    /// Its role on this node.
+    pub role: Role,
+    /// The node that leads it, when known.
+    pub leader: Option<String>,
+    /// This node's name.
+    pub node: String,
+    /// Since when it has had that role.
+    pub since: Option<SystemTime>,
 }
 
 impl GroupStatus {

@@ -2,5 +2,8 @@
 //! elected through a real etcd (started by the tests on free loopback
 //! ports, as one member and as three).
 
+mod chaos;
 mod config;
 mod election;
+mod failover;
+mod nodes;

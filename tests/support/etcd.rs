@@ -228,25 +228,37 @@ impl Etcd {
 
     /// The keys under `prefix` and their values, in creation order.
     pub fn keys(&self, prefix: &str) -> Vec<(String, String)> {
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let mut end = prefix.as_bytes().to_vec();
-        *end.last_mut().expect("a prefix") += 1;
-        let body = serde_json::json!({
-            "key": b64.encode(prefix),
-            "range_end": b64.encode(&end),
-            "sort_target": "CREATE",
-            "sort_order": "ASCEND",
-        });
-        let m = self
+        let urls: Vec<String> = self
             .members
             .iter()
-            .find(|m| m.running())
-            .expect("a running member");
-        let answer = post(m, "/v3/kv/range", &body).expect("range");
-        let decode = |v: &serde_json::Value| {
-            String::from_utf8(b64.decode(v.as_str().unwrap_or_default()).unwrap()).unwrap()
-        };
+            .filter(|m| m.running())
+            .map(Member::url)
+            .collect();
+        keys_at(&urls, prefix).expect("range")
+    }
+}
+
+/// The keys under `prefix` and their values, in creation order, as the
+/// first of the members at `urls` that answers says; `None` when none
+/// does.
+pub fn keys_at(urls: &[String], prefix: &str) -> Option<Vec<(String, String)>> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut end = prefix.as_bytes().to_vec();
+    *end.last_mut().expect("a prefix") += 1;
+    let body = serde_json::json!({
+        "key": b64.encode(prefix),
+        "range_end": b64.encode(&end),
+        "sort_target": "CREATE",
+        "sort_order": "ASCEND",
+    });
+    let answer = urls
+        .iter()
+        .find_map(|url| post(url, "/v3/kv/range", &body))?;
+    let decode = |v: &serde_json::Value| {
+        String::from_utf8(b64.decode(v.as_str().unwrap_or_default()).unwrap()).unwrap()
+    };
+    Some(
         answer["kvs"]
             .as_array()
             .map(|kvs| {
@@ -254,8 +266,8 @@ impl Etcd {
                     .map(|kv| (decode(&kv["key"]), decode(&kv["value"])))
                     .collect()
             })
-            .unwrap_or_default()
-    }
+            .unwrap_or_default(),
+    )
 }
 
 impl Drop for Etcd {
@@ -268,17 +280,17 @@ impl Drop for Etcd {
 
 /// `/v3/maintenance/status` of member `m`, if it answers within a second.
 fn status(m: &Member) -> Option<serde_json::Value> {
-    post(m, "/v3/maintenance/status", &serde_json::json!({}))
+    post(&m.url(), "/v3/maintenance/status", &serde_json::json!({}))
 }
 
-fn post(m: &Member, path: &str, body: &serde_json::Value) -> Option<serde_json::Value> {
+fn post(url: &str, path: &str, body: &serde_json::Value) -> Option<serde_json::Value> {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(1)))
         .build()
         .new_agent();
     let mut response = agent
-        .post(&format!("{}{path}", m.url()))
+        .post(&format!("{url}{path}"))
         .send(body.to_string())
         .ok()?;
     if response.status() != 200 {

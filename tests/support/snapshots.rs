@@ -46,6 +46,7 @@ pub fn group(name: &str, health: Health, checks: &[&str]) -> GroupStatus {
             exit: ChildExit::Code(0),
         }),
         hold: None,
+        cluster: None,
     }
 }
 

@@ -100,6 +100,18 @@ pub const FAMILIES: &[FamilyDoc] = &[
         "Unix time at which the operator's hold on the action group began; absent while it has none",
     ),
     family(
+        "heartbeat_cluster_role",
+        "gauge",
+        &["group", "role"],
+        "1 for the current role of an exclusive action group on this node (unknown, active, standby, unhealthy or no_quorum), 0 for the others",
+    ),
+    family(
+        "heartbeat_cluster_leader",
+        "gauge",
+        &["group", "leader"],
+        "The node that leads an exclusive action group, as this node last learnt it from etcd (empty when none is known); always 1",
+    ),
+    family(
         "heartbeat_transitions_total",
         "counter",
         &["group", "to"],

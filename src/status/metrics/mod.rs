@@ -47,7 +47,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use prometheus_client::registry::Registry;
 
 use crate::exec::process::ChildExit;
-use crate::model::{ActionKind, CheckKind, Config, Health, Hold, Probe, host_port};
+use crate::model::{ActionKind, CheckKind, Config, Health, Hold, Probe, Role, host_port};
 
 pub mod exposition;
 mod families;
@@ -228,6 +228,24 @@ impl Metrics {
         }
     }
 
+    /// An exclusive group's role on this node and the leader it knows
+    /// (`None`: none known, an empty `leader` label). Ignored for a group
+    /// that is not exclusive.
+    pub fn cluster_role(&self, group: &str, role: Role, leader: Option<&str>) {
+        if let Some(series) = read(&self.store.groups).get(group) {
+            let mut cells = lock(&series.cells);
+            if cells.role.is_none() {
+                return;
+            }
+            cells.role = Some(role);
+            let mut shown = lock(&series.leader);
+            let leader = leader.unwrap_or_default();
+            if **shown != *leader {
+                *shown = Arc::from(leader);
+            }
+        }
+    }
+
     /// Creates every series `config` implies and drops those of checks and
     /// groups it no longer has; call it at start-up and after each reload.
     ///
@@ -295,10 +313,23 @@ impl Metrics {
                     },
                     None => GroupCells::default(),
                 };
+                let exclusive = config
+                    .cluster
+                    .as_ref()
+                    .is_some_and(|c| c.is_exclusive(&spec.name));
+                let cells = GroupCells {
+                    role: exclusive.then(|| cells.role.unwrap_or(Role::Unknown)),
+                    ..cells
+                };
+                let leader = match groups.get(&spec.name) {
+                    Some(old) if exclusive => Arc::clone(&lock(&old.leader)),
+                    _ => Arc::from(""),
+                };
                 GroupSeries {
                     spec: spec.clone(),
                     name: Arc::from(spec.name.as_str()),
                     cells: cells.into(),
+                    leader: leader.into(),
                 }
             })
             .collect();
@@ -574,10 +605,58 @@ mod tests {
         assert!(lines_with(&m, "certificate_expiry").is_empty());
     }
 
+    /// [`TWO_GROUPS`] with `db` exclusive across a cluster.
+    fn db_exclusive() -> String {
+        format!(
+            "[general]\naction_timeout = 1\n{TWO_GROUPS}\
+             [cluster]\netcd = http://127.0.0.1\nnode = node-a\ngroups = db\n"
+        )
+    }
+
+    #[test]
+    fn exclusive_groups_show_their_role_and_leader() {
+        let m = Metrics::new();
+        m.configure(&config(TWO_GROUPS));
+        assert!(lines_with(&m, "heartbeat_cluster").is_empty());
+        m.configure(&config(&db_exclusive()));
+        let role =
+            |r: &str, v: u8| format!("heartbeat_cluster_role{{group=\"db\",role=\"{r}\"}} {v}");
+        assert_eq!(
+            lines_with(&m, "heartbeat_cluster"),
+            [
+                r#"heartbeat_cluster_leader{group="db",leader=""} 1"#.to_owned(),
+                role("active", 0),
+                role("no_quorum", 0),
+                role("standby", 0),
+                role("unhealthy", 0),
+                role("unknown", 1),
+            ]
+        );
+        m.cluster_role("db", Role::Standby, Some("node-b"));
+        m.cluster_role("web", Role::Active, Some("node-a"));
+        assert_eq!(
+            lines_with(&m, "heartbeat_cluster"),
+            [
+                r#"heartbeat_cluster_leader{group="db",leader="node-b"} 1"#.to_owned(),
+                role("active", 0),
+                role("no_quorum", 0),
+                role("standby", 1),
+                role("unhealthy", 0),
+                role("unknown", 0),
+            ]
+        );
+        // A reload keeps them; one that makes db an ordinary group drops
+        // them.
+        m.configure(&config(&db_exclusive()));
+        assert!(lines_with(&m, "heartbeat_cluster").contains(&role("standby", 1)));
+        m.configure(&config(TWO_GROUPS));
+        assert!(lines_with(&m, "heartbeat_cluster").is_empty());
+    }
+
     #[test]
     fn the_exposition_is_what_families_documents() {
         let m = Metrics::new();
-        m.configure(&config(TWO_GROUPS));
+        m.configure(&config(&db_exclusive()));
         m.check_result("nginx", CheckKind::Tcp, true, Duration::from_micros(80));
         m.certificate_expiry("nginx", UNIX_EPOCH + Duration::from_secs(1_796_083_200));
         m.round(Duration::from_millis(20), Duration::ZERO);

@@ -30,7 +30,7 @@ use super::families::help;
 use super::{
     CHECK_BUCKETS, HOLDS, KINDS, LONG_BUCKETS, OUTCOMES, RESULTS, STATES, hold_label, target,
 };
-use crate::model::{CheckKind, GroupSpec, Health, Hold, Probe};
+use crate::model::{CheckKind, GroupSpec, Health, Hold, Probe, Role};
 
 /// Buckets of a check latency histogram: [`CHECK_BUCKETS`] and `+Inf`.
 pub(super) const CHECK_SLOTS: usize = CHECK_BUCKETS.len() + 1;
@@ -122,6 +122,9 @@ pub(super) struct GroupCells {
     /// The operator's hold, and since when (Unix seconds).
     pub hold: Option<Hold>,
     pub hold_since: Option<f64>,
+    /// For a group exclusive across the cluster, its role on this node;
+    /// `None` for other groups (they have no `heartbeat_cluster_*` series).
+    pub role: Option<Role>,
     /// Transitions, by the state entered (in the order of [`STATES`]).
     pub transitions: [u64; 3],
     /// Action runs, by kind ([`KINDS`]) and outcome ([`OUTCOMES`]).
@@ -136,6 +139,9 @@ pub(super) struct GroupSeries {
     pub spec: GroupSpec,
     pub name: Arc<str>,
     pub cells: Mutex<GroupCells>,
+    /// For an exclusive group, the leader its `heartbeat_cluster_leader`
+    /// series names (empty when none is known).
+    pub leader: Mutex<Arc<str>>,
 }
 
 /// Records by position, and an index by name.
@@ -388,6 +394,46 @@ fn encode_checks(
     Ok(())
 }
 
+/// The families of the exclusive groups, when there are any: their role
+/// (one series per role, 1 for the current one) and their leader.
+fn encode_cluster(encoder: &mut DescriptorEncoder<'_>, groups: &[GroupSeries]) -> Fmt {
+    let rows = || {
+        groups
+            .iter()
+            .filter_map(|g| Some((g, lock(&g.cells).role?)))
+    };
+    if rows().next().is_none() {
+        return Ok(());
+    }
+    let mut metric = describe(
+        encoder,
+        "cluster_role",
+        "heartbeat_cluster_role",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (group, role) in rows() {
+        for each in Role::ALL {
+            let labels = [("group", &*group.name), ("role", each.label())];
+            gauge(&mut metric, &labels, i64::from(each == role))?;
+        }
+    }
+    drop(metric);
+    let mut metric = describe(
+        encoder,
+        "cluster_leader",
+        "heartbeat_cluster_leader",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (group, _) in rows() {
+        let leader = Arc::clone(&lock(&group.leader));
+        let labels = [("group", &*group.name), ("leader", &*leader)];
+        gauge(&mut metric, &labels, 1)?;
+    }
+    Ok(())
+}
+
 /// The per-group families.
 fn encode_groups(
     encoder: &mut DescriptorEncoder<'_>,
@@ -442,6 +488,7 @@ fn encode_groups(
             }
         }
     }
+    encode_cluster(encoder, groups)?;
     let mut metric = describe(
         encoder,
         "transitions",
