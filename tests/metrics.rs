@@ -43,17 +43,20 @@ fn wait_scrape(addr: SocketAddr, what: &str, cond: impl Fn(&Exposition) -> bool)
 
 /// The configuration of the state test: a gate check the test opens and
 /// closes through a flag file, and (with `slow`) a check that makes every
-/// round take 2 s, so the test sees the time before the first round.
+/// round take its whole interval of 4 s, so the test sees the time before
+/// the first round (a round ends at the next one's start at the latest:
+/// a short interval left a loaded machine too little time to look).
 fn states_config(flag: &str, slow: bool, extra: bool) -> String {
     let mut checks = format!("[gate]\ntype = script\ncommand = test -e {flag}\naction = web\n");
     if slow {
-        checks += "[slow]\ntype = script\ncommand = sleep 2\ntimeout = 10\naction = batch\n";
+        checks += "[slow]\ntype = script\ncommand = sleep 4\ntimeout = 10\naction = batch\n";
     }
     if extra {
         checks += "[extra]\ntype = script\ncommand = true\naction = batch\n";
     }
     format!(
-        "interval = 300ms\n{}",
+        "interval = {}\n{}",
+        if slow { "4s" } else { "300ms" },
         with_hooks(
             &[("web", "true", "true"), ("batch", "true", "true")],
             &checks
@@ -69,7 +72,7 @@ fn promtool_passes_in_every_state_of_the_engine() {
     let conf = states_config(&flag_text, true, false);
     let (hb, addr) = start(&s, &conf);
 
-    // Before the first round (it takes 2 s).
+    // Before the first round (it takes 4 s).
     scrape_openmetrics(addr);
     scrape_text(addr);
     assert_eq!(
@@ -117,11 +120,12 @@ fn promtool_passes_in_every_state_of_the_engine() {
 #[test]
 fn every_series_exists_at_zero_before_the_first_transition() {
     let s = Scratch::new();
-    // `down` fails from the start; `slow` holds the first round for 2 s.
+    // `down` fails from the start; `slow` holds the first round for its
+    // whole interval of 4 s.
     let checks = "[down]\ntype = script\ncommand = false\naction = web\n\
-                  [slow]\ntype = script\ncommand = sleep 2\ntimeout = 10\naction = web\n";
+                  [slow]\ntype = script\ncommand = sleep 4\ntimeout = 10\naction = web\n";
     let conf = format!(
-        "interval = 300ms\n{}",
+        "interval = 4s\n{}",
         with_hooks(&[("web", "true", "true")], checks)
     );
     let (_hb, addr) = start(&s, &conf);
