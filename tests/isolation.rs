@@ -453,3 +453,73 @@ fn hanging_dns_child() {
     );
     drop(engine);
 }
+
+/// A check of this test: run `n` takes `takes` and passes iff `passes(n)`.
+struct Timed {
+    takes: Duration,
+    passes: fn(usize) -> bool,
+    runs: AtomicUsize,
+}
+
+impl Check for Timed {
+    fn run(&self) -> CheckResult {
+        let n = self.runs.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(self.takes);
+        if (self.passes)(n) {
+            CheckResult::pass("up", self.takes)
+        } else {
+            CheckResult::fail("down", self.takes)
+        }
+    }
+}
+
+/// Regression: a slow check's late success was folded in at once while
+/// the failure another check of its group had reported earlier waited in
+/// the open round: the group was promoted on a state it never had, and
+/// demoted when the round ended. Timeline, interval 400 ms: `slow` runs
+/// 0–600 ms and passes; `flaky` passes at 0 ms, fails at 400 ms;
+/// `holder` (another group) keeps the second round open until 700 ms.
+#[test]
+fn a_late_success_does_not_promote_over_an_earlier_failure_of_the_open_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("actions.log");
+    let text = format!(
+        "[general]\ninterval = 400ms\nthreads = 3\n{}\
+         [slow]\ntype = script\ncommand = true\ntimeout = 1\naction = g\n\
+         [flaky]\ntype = script\ncommand = true\naction = g\n\
+         [holder]\ntype = script\ncommand = true\naction = other\n",
+        hooks(&log, &["g", "other"]),
+    );
+    let config = parse(&text, dir.path());
+    let timed = |takes, passes| -> Arc<dyn Check> {
+        Arc::new(Timed {
+            takes: Duration::from_millis(takes),
+            passes,
+            runs: AtomicUsize::new(0),
+        })
+    };
+    let built = vec![
+        timed(600, |_| true),
+        timed(1, |n| n == 0),
+        timed(300, |_| true),
+    ];
+    let engine = Running::start(Engine::with_checks(config, Options::default(), built).unwrap());
+    wait_for("the demotion of g", LONG, || {
+        lines(&log).contains(&"demotion g".to_owned())
+    });
+    // Two more rounds: nothing else may come for g.
+    let rounds = engine.snapshot().rounds;
+    wait_for("two more rounds", LONG, || {
+        engine.snapshot().rounds >= rounds + 2
+    });
+    let g: Vec<String> = lines(&log)
+        .into_iter()
+        .filter(|l| l.ends_with(" g"))
+        .collect();
+    assert_eq!(
+        g,
+        ["demotion g"],
+        "g was never healthy: flaky failed before slow passed"
+    );
+    assert_eq!(engine.stop(), Stopped::Requested);
+}

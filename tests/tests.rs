@@ -25,6 +25,7 @@ mod haproxy;
 mod isolation;
 mod logs;
 mod metrics;
+mod model;
 mod nginx;
 mod once;
 mod package;

@@ -178,6 +178,22 @@ impl Engine {
             "check {:?} reported after its round ended",
             self.config.checks[i].name
         );
+        // Results of the open round that came before this one are folded
+        // in first: results are folded in the order they came, and a group
+        // is never evaluated on a state older than one that came in (a slow
+        // check's late success must not promote a group whose other check
+        // has already failed in the open round).
+        let earlier = self
+            .rounds
+            .open
+            .as_mut()
+            .map(|open| std::mem::take(&mut open.results))
+            .unwrap_or_default();
+        for (id, result, planned, came) in earlier {
+            if let Some(j) = self.table.index(id) {
+                self.fold(j, result, planned, came);
+            }
+        }
         self.fold(i, result, flight.planned, Instant::now());
         self.evaluate_groups_of(i);
         self.publish_check(i);

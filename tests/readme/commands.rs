@@ -149,6 +149,7 @@ const HEALTH_CHECKER: &str =
     "readme::coming_from::health_checkers_flags_answer_200_and_504_and_share_one_probe";
 const HEALTHCHECKER: &str =
     "readme::coming_from::healthcheckers_alive_and_ready_answer_as_the_transcript_shows";
+const MODEL: &str = "model::random_schedules_with_slow_checks_and_slow_hooks_agree_with_the_model";
 const HOOK: &str = "a command a hook may run, shown as an example of one; it is not heartbeat's";
 
 /// Every command the README shows, in the order of its first appearance.
@@ -506,6 +507,16 @@ pub const COMMANDS: &[Entry] = &[
     ),
     ci("cargo clippy --all-targets -- -D warnings"),
     ci("cargo fmt"),
+    test(
+        "HEARTBEAT_MODEL_SCHEDULES=5000 cargo test --release --test tests -- model:: --nocapture",
+        MODEL,
+        "the suite runs the same test with 200 schedules from a seed of the clock",
+    ),
+    test(
+        "HEARTBEAT_MODEL_SEED=1234 HEARTBEAT_MODEL_SCHEDULES=1 cargo test --test tests -- model:: --nocapture",
+        MODEL,
+        "the suite runs the same test; a seed only fixes which schedules it draws",
+    ),
 ];
 
 /// The entry for `shown`.
