@@ -158,8 +158,10 @@ pub const COMMANDS: &[Entry] = &[
     test(
         "cargo run --release -- -c heartbeat.conf.example",
         EXAMPLE,
-        "the binary `cargo test` built (the same code, not optimised), on the example with its \
-         demo log and port 8080 moved into a scratch directory",
+        "the binary `cargo test` built (the same code, not optimised) on the example as \
+         written, in a network namespace with nothing but loopback and a /tmp of its own \
+         (as root; else with its demo log and port 8080 moved to a scratch directory and a \
+         free port)",
     ),
     ci("cargo test"),
     test(
@@ -182,7 +184,8 @@ pub const COMMANDS: &[Entry] = &[
     test(
         "python3 -m http.server 8080",
         EXAMPLE,
-        "on a free port instead of 8080",
+        "as written in the example's network namespace (else on the free port the example \
+         was moved to)",
     ),
     // Installing: the package.
     ci("cargo install cargo-deb --locked"),
