@@ -7,11 +7,11 @@
 //! server, both executing the same hooks in the same order.
 //!
 //! Moved, and nothing else: addresses and ports (to free loopback ones),
-//! `/usr/local/bin/` hooks (to scripts that log their call), intervals
-//! (to a fraction of a second), and goheartbeat's `logfile = syslog` and
-//! `logger` (to stderr and a script: the machine has no syslog daemon;
-//! the syslog writer itself is tested against a socket in
-//! `src/logging.rs`).
+//! `/usr/local/bin/` hooks (to scripts that log their call) and intervals
+//! (to a fraction of a second). goheartbeat's replacement logs to syslog
+//! as written, heartbeat and `logger` alike, in a mount namespace whose
+//! `/dev/log` is the test's socket (as root; elsewhere to stderr and a
+//! `logger` script).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -250,9 +250,76 @@ fn goheartbeats_json_maps_key_by_key_and_failures_reach_the_log_and_the_alert() 
         "{ini}"
     );
 
+    let isolated = Command::new("unshare")
+        .args(["-m", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !isolated {
+        eprintln!(
+            "note: cannot create a mount namespace (needs root and unshare): syslog moved to \
+             stderr, logger to a script"
+        );
+        return goheartbeat_runs(&ini, interval, false);
+    }
+    // A /dev of its own, whose /dev/log is the test's socket: the devices
+    // bound in from the real one.
+    let child = crate::support::child::command(GOHEARTBEAT_SYSLOG);
+    let dev = Scratch::new();
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(
+            "d=$1 && shift && for f in null zero full random urandom; do \
+             touch \"$d/$f\" && mount --bind \"/dev/$f\" \"$d/$f\" || exit 1; done \
+             && mount --rbind \"$d\" /dev && exec \"$0\" \"$@\"",
+        )
+        .arg(child.get_program())
+        .arg(dev.dir())
+        .args(child.get_args())
+        .envs(
+            child
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .output()
+        .expect("run unshare");
+    crate::support::child::assert_passed(GOHEARTBEAT_SYSLOG, &out);
+}
+
+/// The test that runs goheartbeat's replacement with a syslog of its own.
+const GOHEARTBEAT_SYSLOG: &str =
+    "readme::coming_from::goheartbeats_replacement_logs_to_syslog_child";
+
+/// The half of the goheartbeat test that runs where `/dev/log` is a socket
+/// it reads; does nothing unless started by it.
+#[test]
+#[ignore = "run by goheartbeats_json_maps_key_by_key_and_failures_reach_the_log_and_the_alert"]
+fn goheartbeats_replacement_logs_to_syslog_child() {
+    if !crate::support::child::is_child(GOHEARTBEAT_SYSLOG) {
+        return;
+    }
+    let heading = "### goheartbeat";
+    let json: serde_json::Value =
+        serde_json::from_str(&block_after(&readme(), heading, "json", 0)).expect("the JSON");
+    let interval = json["HeartbeatIntervalSeconds"].as_u64().unwrap();
+    goheartbeat_runs(&block_after(&readme(), heading, "ini", 0), interval, true);
+}
+
+/// Runs goheartbeat's replacement `ini` (its interval `interval`) against
+/// loopback targets, takes the database down and waits for the alert and
+/// the failed check's line: in syslog (a socket at `/dev/log`, with
+/// `logger` as written) when `syslog`, else on stderr and from a `logger`
+/// script.
+fn goheartbeat_runs(ini: &str, interval: u64, syslog: bool) {
     let s = Scratch::new();
     let alerts = s.path("alerts");
-    let logger = hook(&s.path("bin"), "logger", &alerts, "logger");
+    let socket = syslog.then(|| {
+        let _ = fs::remove_file("/dev/log");
+        let socket = std::os::unix::net::UnixDatagram::bind("/dev/log").expect("bind /dev/log");
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+            .unwrap();
+        socket
+    });
     let cert = self_signed(&["localhost"]);
     let ca = s.write("ca.pem", &cert.cert_pem);
     let www = https_server("127.0.0.1:0", cert.identity, |_| ok("ok\n"));
@@ -260,7 +327,7 @@ fn goheartbeats_json_maps_key_by_key_and_failures_reach_the_log_and_the_alert() 
     let served = Arc::new(AtomicUsize::new(0));
     let app = every_path(&up, &served);
     let db = Target::up();
-    let conf = ini
+    let mut conf = ini
         .replace(
             "url = https://www.example.com/\n",
             &format!(
@@ -271,28 +338,56 @@ fn goheartbeats_json_maps_key_by_key_and_failures_reach_the_log_and_the_alert() 
         )
         .replace("10.0.0.5:8080", &format!("127.0.0.1:{}", app.port()))
         .replace("10.0.0.6:5432", &format!("127.0.0.1:{}", db.port()))
-        .replace(&format!("interval = {interval}\n"), "interval = 0.3\n")
-        .replace("logfile = syslog\n", "logfile = stderr\n")
-        .replace("= logger ", &format!("= {} ", logger.display()));
+        .replace(&format!("interval = {interval}\n"), "interval = 0.3\n");
+    if !syslog {
+        let logger = hook(&s.path("bin"), "logger", &alerts, "logger");
+        conf = conf
+            .replace("logfile = syslog\n", "logfile = stderr\n")
+            .replace("= logger ", &format!("= {} ", logger.display()));
+    }
     let conf = s.write("heartbeat.conf", &conf);
     let hb = s.spawn(&["-c", conf.to_str().unwrap()]);
+    // What reached syslog (or the logger script, and stderr) so far.
+    let mut received = String::new();
+    let mut said = || {
+        if let Some(socket) = &socket {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = socket.recv(&mut buf) {
+                received.push_str(&String::from_utf8_lossy(&buf[..n]));
+                received.push('\n');
+            }
+            received.clone()
+        } else {
+            fs::read_to_string(&alerts).unwrap_or_default() + &hb.log_text()
+        }
+    };
+    // logger's daemon.notice is priority 29, daemon.err 27 (RFC 3164).
+    let (notice, err) = if syslog {
+        ("<29>", "<27>")
+    } else {
+        ("daemon.notice ", "daemon.err ")
+    };
     wait_for("the all-clear", LONG, || {
-        fs::read_to_string(&alerts).is_ok_and(|a| a.contains("every target answers"))
+        said()
+            .lines()
+            .any(|l| l.contains(notice) && l.ends_with("every target answers"))
     });
     db.down();
     wait_for("the alert", LONG, || {
-        fs::read_to_string(&alerts).is_ok_and(|a| a.contains("daemon.err failing: db"))
+        said()
+            .lines()
+            .any(|l| l.contains(err) && l.ends_with("failing: db"))
     });
-    let log = hb.log_text();
-    let failed = log
+    let text = said();
+    let failed = text
         .lines()
         .find(|l| l.contains("check \"db\" (tcp 127.0.0.1:") && l.contains("connection refused"))
-        .unwrap_or_else(|| panic!("no line for db in:\n{log}"));
-    assert!(
-        failed.contains("WARNING") && failed.contains("connection refused"),
-        "{failed}"
-    );
+        .unwrap_or_else(|| panic!("no line for db in:\n{text}"));
+    // A WARNING: syslog's daemon.warning, priority 28.
+    let warning = if syslog { "<28>" } else { "WARNING" };
+    assert!(failed.contains(warning), "{failed}");
     assert!(hb.stop().success());
+    eprintln!("what was logged:\n{text}");
 }
 
 #[test]
