@@ -249,3 +249,84 @@ fn the_readmes_reports_are_what_heartbeat_prints() {
         "the README lacks:\n{err}"
     );
 }
+
+/// A file with a hook that carries a credential, and a pidfile.
+const WITH_SECRET: &str = "[general]\npidfile = /run/hb-test.pid\nlogfile = syslog\n\
+     [promotions]\nweb = curl -H 'Authorization: Bearer s3cret' http://lb/up\n\
+     [demotions]\nweb = true\n[web-port]\nurl = tcp://127.0.0.1:9\naction = web\n";
+
+/// `-t -q`, as the systemd unit's `ExecReload=` runs it: its output goes to
+/// the journal, so a valid file prints nothing (nginx -t -q); an invalid
+/// one still says everything that is wrong, with exit status 78.
+#[test]
+fn quiet_validation_prints_nothing_for_a_valid_file_and_every_error_for_an_invalid_one() {
+    let s = Scratch::new();
+    let conf = s.write("hb.conf", WITH_SECRET);
+    let out = s.run(&["-t", "-q", "-c", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice()),
+        (&b""[..], &b""[..])
+    );
+    let long = s.run(&["--check-config", "--quiet", "-c", conf.to_str().unwrap()]);
+    assert_eq!((long.status.code(), long.stdout.len()), (Some(0), 0));
+
+    let bad = s.write(
+        "bad.conf",
+        &WITH_SECRET.replace("[general]\n", "[general]\ninterval = 5x\n"),
+    );
+    let out = s.run(&["-t", "-q", "-c", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains("interval") && err.contains("5x"), "{err}");
+    assert!(out.stdout.is_empty());
+
+    // -q belongs to -t alone.
+    let out = s.run(&["-q", "-c", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--check-config"));
+}
+
+/// `-t --setting KEY`, as `contrib/heartbeat.init` runs it: only the lines
+/// of those keys, in the form of the full report (so `sed -n 's/^pidfile
+/// = //p'` reads them alike), in the report's order, and never a hook.
+#[test]
+fn setting_prints_only_the_lines_of_the_keys_asked_for() {
+    let s = Scratch::new();
+    let conf = s.write("hb.conf", WITH_SECRET);
+    let conf = conf.to_str().unwrap();
+    let full = s.run(&["-t", "-c", conf]);
+    let full = String::from_utf8_lossy(&full.stdout).into_owned();
+    assert!(full.contains("s3cret"), "{full}");
+    let out = s.run(&[
+        "-t",
+        "--setting",
+        "pidfile",
+        "--setting",
+        "user",
+        "--setting",
+        "logfile",
+        "-c",
+        conf,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        text,
+        "# user = (none: the launching user)\nlogfile = syslog\npidfile = /run/hb-test.pid\n"
+    );
+    // The same lines as the full report's.
+    for line in text.lines() {
+        assert!(full.lines().any(|l| l == line), "{line:?} not in:\n{full}");
+    }
+
+    let out = s.run(&["-t", "--setting", "pidfiles", "-c", conf]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--setting pidfiles: not a key of [general]; expected one of user, group,"),
+        "{err}"
+    );
+    let out = s.run(&["-t", "-q", "--setting", "user", "-c", conf]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -314,8 +314,8 @@ fn reload_validates_the_file_before_it_signals_and_fails_on_an_invalid_one() {
     let config = s.path("heartbeat.conf");
     fs::write(
         &config,
-        "[general]\ninterval = 1\n\n[promotions]\nweb = true\n\n[demotions]\nweb = true\n\n\
-         [web-port]\nurl = tcp://127.0.0.1:9\naction = web\n",
+        "[general]\ninterval = 1\n\n[promotions]\nweb = true s3cret-token\n\n\
+         [demotions]\nweb = true\n\n[web-port]\nurl = tcp://127.0.0.1:9\naction = web\n",
     )
     .unwrap();
     let valid = exec_line(&reload[0], &config).output().unwrap();
@@ -325,6 +325,14 @@ fn reload_validates_the_file_before_it_signals_and_fails_on_an_invalid_one() {
         "a valid file fails the check: {}",
         String::from_utf8_lossy(&valid.stderr)
     );
+    // What it prints goes to the journal: not the report, whose hook
+    // commands may hold credentials.
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&valid.stdout),
+        String::from_utf8_lossy(&valid.stderr)
+    );
+    assert_eq!(said, "", "a valid file's check said something");
 
     fs::write(
         &config,

@@ -51,6 +51,25 @@ pub struct Cli {
     )]
     pub check_config: bool,
 
+    /// With -t: print nothing when the configuration is valid, as `nginx
+    /// -t -q` does (errors and warnings still go to stderr, the exit
+    /// status is the same). For ExecReload= and scripts: the report holds
+    /// every hook command, which may carry credentials.
+    #[arg(
+        short = 'q',
+        long,
+        requires = "check_config",
+        conflicts_with = "settings"
+    )]
+    pub quiet: bool,
+
+    /// With -t: print only the line of this `[general]` key, in the form of
+    /// the full report (`pidfile = /run/heartbeat/heartbeat.pid`, or `#
+    /// pidfile = (none)` when it is not set). Repeatable; lines come in the
+    /// report's order.
+    #[arg(long = "setting", value_name = "KEY", requires = "check_config")]
+    pub settings: Vec<String>,
+
     /// Log promotions and demotions instead of running them.
     #[arg(long)]
     pub dry_run: bool,

@@ -33,7 +33,7 @@ use crate::model::{Config, General, Health, LogTarget, short_duration};
 
 pub use error::Error;
 pub use mode::Mode;
-use mode::{Overrides, Run, Source, StatusQuery, Target};
+use mode::{Overrides, Report, Run, Source, StatusQuery, Target};
 
 pub mod cli;
 pub mod error;
@@ -80,7 +80,7 @@ pub fn run(mode: Mode) -> Result<Exit, Error> {
         }
         Mode::Status(query) => status(query),
         Mode::Control(command) => control(command),
-        Mode::CheckConfig(source) => check_config(source),
+        Mode::CheckConfig(source, report) => check_config(source, &report),
         Mode::Once(run) => once(run),
         Mode::Foreground(run) => serve(run, false),
         Mode::Daemon(run) => serve(run, true),
@@ -123,8 +123,14 @@ fn load_placed(
 
 /// `--check-config`: the warnings on stderr, then what the files the
 /// configuration names show ([`summary::preflight`], an error when
-/// anything is wrong), then every setting on stdout.
-fn check_config(source: Source) -> Result<Exit, Error> {
+/// anything is wrong), then on stdout every setting, nothing (`-q`) or the
+/// lines of the keys asked for (`--setting KEY`).
+fn check_config(source: Source, report: &Report) -> Result<Exit, Error> {
+    if let Report::Settings(keys) = report {
+        // Before loading: a key that does not exist is a usage error
+        // whatever the file holds.
+        summary::known_settings(keys).map_err(Error::Usage)?;
+    }
     let (config, warnings, places) = load_placed(source, Overrides::default())?;
     for w in &warnings {
         eprintln!("warning: {w}");
@@ -137,7 +143,11 @@ fn check_config(source: Source) -> Result<Exit, Error> {
             .map_or_else(|| "command line".into(), |p| p.display().to_string());
         return Err(config::ConfigError { file, errors }.into());
     }
-    print!("{}", summary::summary(&config));
+    match report {
+        Report::Full => print!("{}", summary::summary(&config)),
+        Report::Quiet => {}
+        Report::Settings(keys) => print!("{}", summary::settings(&config, keys)),
+    }
     Ok(Exit::Ok)
 }
 

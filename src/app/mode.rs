@@ -43,8 +43,9 @@ pub enum Mode {
     /// `pause`, `resume`, `maintenance`: tell a running instance through
     /// its control socket.
     Control(ControlCommand),
-    /// `-t`: validate the configuration, print every setting and check.
-    CheckConfig(Source),
+    /// `-t`: validate the configuration, print every setting and check
+    /// (or what [`Report`] says).
+    CheckConfig(Source, Report),
     /// `--once`: one round, its actions, the overall health as exit status.
     Once(Run),
     /// The daemon in the foreground (the default). A file that says
@@ -52,6 +53,17 @@ pub enum Mode {
     Foreground(Run),
     /// `-d`: the daemon, detached from the terminal.
     Daemon(Run),
+}
+
+/// What `-t` prints on stdout once the configuration is valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// Every setting, group, command and check.
+    Full,
+    /// Nothing (`-q`).
+    Quiet,
+    /// The lines of these `[general]` keys (`--setting KEY`).
+    Settings(Vec<String>),
 }
 
 /// Where the checks come from.
@@ -194,7 +206,14 @@ impl Cli {
             },
         };
         if self.check_config {
-            return Ok(Mode::CheckConfig(source));
+            let report = if self.quiet {
+                Report::Quiet
+            } else if self.settings.is_empty() {
+                Report::Full
+            } else {
+                Report::Settings(self.settings.clone())
+            };
+            return Ok(Mode::CheckConfig(source, report));
         }
         let run = Run {
             source,
@@ -220,6 +239,8 @@ impl Cli {
         [
             (self.once, "--once"),
             (self.check_config, "--check-config"),
+            (self.quiet, "--quiet"),
+            (!self.settings.is_empty(), "--setting"),
             (self.dry_run, "--dry-run"),
             (self.daemonize, "--daemonize"),
             (self.listen.is_some(), "--listen"),

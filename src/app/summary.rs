@@ -49,14 +49,7 @@ pub fn summary(config: &Config) -> String {
     );
     out.push_str("\n[general]\n");
     for (key, value) in general(&config.general) {
-        match value {
-            Setting::Set(v) => {
-                let _ = writeln!(out, "{key} = {}", indent_lines(&v, 4));
-            }
-            Setting::Unset(meaning) => {
-                let _ = writeln!(out, "# {key} = ({meaning})");
-            }
-        }
+        out.push_str(&setting_line(key, &value));
     }
     if let Some(cluster) = &config.cluster {
         out.push_str(&cluster_settings(cluster));
@@ -98,6 +91,43 @@ pub fn summary(config: &Config) -> String {
 }
 
 /// The `[cluster]` block: every key with its effective value.
+/// The line of one `[general]` key in the report: `key = value` (a
+/// multi-line value indented), or `# key = (meaning)` when it is not set.
+fn setting_line(key: &str, value: &Setting) -> String {
+    match value {
+        Setting::Set(v) => format!("{key} = {}\n", indent_lines(v, 4)),
+        Setting::Unset(meaning) => format!("# {key} = ({meaning})\n"),
+    }
+}
+
+/// `-t --setting KEY…`: the report's lines of these `[general]` keys, in
+/// the report's order (each once).
+pub fn settings(config: &Config, keys: &[String]) -> String {
+    general(&config.general)
+        .iter()
+        .filter(|(key, _)| keys.iter().any(|k| k == key))
+        .map(|(key, value)| setting_line(key, value))
+        .collect()
+}
+
+/// Whether every key of `keys` is one `-t` shows in `[general]`.
+///
+/// # Errors
+/// The first that is not, with the keys there are.
+pub fn known_settings(keys: &[String]) -> Result<(), String> {
+    let known: Vec<&str> = general(&General::default())
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    match keys.iter().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(unknown) => Err(format!(
+            "--setting {unknown}: not a key of [general]; expected one of {}",
+            known.join(", ")
+        )),
+    }
+}
+
 fn cluster_settings(cluster: &ClusterSpec) -> String {
     let endpoints: Vec<String> = cluster.endpoints.iter().map(|e| e.to_string()).collect();
     let mut out = String::from("\n[cluster]\n");
