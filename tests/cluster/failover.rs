@@ -72,6 +72,20 @@ fn one_active_node_and_failover_on_sigkill_failing_check_and_maintenance() {
         .find(|l| l.starts_with("vip ") && l.contains("standby"))
         .unwrap_or_else(|| panic!("no standby row for vip in:\n{text}"));
     assert!(row.contains(&leader), "{row}");
+    // As the README's example shows it (node names of the same width).
+    let (header, shown) = super::readme::status_table();
+    assert!(
+        text.lines().any(|l| l == header),
+        "{header:?} not in:\n{text}"
+    );
+    assert_eq!(
+        shown
+            .replacen("web-1 ", &leader, 1)
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>(),
+        row.split_whitespace().take(3).collect::<Vec<_>>()
+    );
     let metrics = crate::support::http::get(c.nodes[a].addr(), "/metrics").body;
     assert!(
         metrics.contains("heartbeat_cluster_role{group=\"vip\",role=\"active\"} 1"),

@@ -7,3 +7,4 @@ mod config;
 mod election;
 mod failover;
 mod nodes;
+mod readme;

@@ -259,6 +259,12 @@ pub const COMMANDS: &[Entry] = &[
         0,
         "/run/heartbeat/daemon.pid",
     ),
+    // Several nodes.
+    test(
+        "heartbeat -c FILE maintenance GROUP",
+        "cluster::failover::one_active_node_and_failover_on_sigkill_failing_check_and_maintenance",
+        "heartbeat -c hb.conf maintenance vip on the active node of three, then resume",
+    ),
     // Running it: systemd.
     sh(
         Installed,

@@ -30,5 +30,5 @@ mod commands;
 mod environments;
 mod first_screen;
 mod running;
-mod shown;
+pub mod shown;
 mod unit;
