@@ -523,3 +523,142 @@ fn a_late_success_does_not_promote_over_an_earlier_failure_of_the_open_round() {
     );
     assert_eq!(engine.stop(), Stopped::Requested);
 }
+
+// ---- failures inside heartbeat, and stops ----
+
+/// Joins `thread` within `within`, or fails: a failure inside heartbeat
+/// must end the engine, never hang it.
+fn joined<T>(thread: JoinHandle<T>, within: Duration, what: &str) -> T {
+    wait_for(what, within, || thread.is_finished());
+    thread.join().expect("the engine thread")
+}
+
+#[test]
+fn a_panic_in_the_engine_loop_ends_the_engine_with_a_failure_after_the_running_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, done) = (dir.path().join("actions.log"), dir.path().join("done"));
+    // The promotion is still running when the loop panics: it is given its
+    // deadline, not abandoned.
+    let text = format!(
+        "[general]\ninterval = 100ms\n\
+         [promotions]\ng = echo promotion >> {log}; sleep 1; echo ended >> {done}\n\
+         [demotions]\ng = echo demotion >> {log}\n\
+         [up]\ntype = script\ncommand = true\naction = g\n",
+        log = log.display(),
+        done = done.display()
+    );
+    let mut engine = Engine::new(parse(&text, dir.path()), Options::default()).unwrap();
+    // The loader runs on the loop's thread when a reload comes: the one way
+    // in from outside to make that thread panic.
+    engine.set_loader(Box::new(|_| panic!("loader exploded")));
+    let handle = engine.handle();
+    let thread = std::thread::spawn(move || engine.run(&|_| {}));
+    wait_for("the promotion to start", LONG, || {
+        lines(&log) == ["promotion"]
+    });
+    handle.reload();
+    let stopped = joined(thread, LONG, "the engine to end");
+    match stopped {
+        Stopped::Failed(why) => assert!(
+            why.starts_with("the engine loop panicked: loader exploded"),
+            "{why}"
+        ),
+        other => panic!("the engine ended with {other:?}"),
+    }
+    assert_eq!(
+        lines(&done),
+        ["ended"],
+        "the running promotion had its deadline"
+    );
+}
+
+#[test]
+fn a_status_server_that_stops_ends_the_engine_with_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[general]\ninterval = 100ms\n{}[up]\ntype = script\ncommand = true\naction = g\n",
+        hooks(&dir.path().join("actions.log"), &["g"])
+    );
+    let mut engine = Engine::new(parse(&text, dir.path()), Options::default()).unwrap();
+    let server = heartbeat::http::server::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        heartbeat::http::server::ServerOptions::default(),
+        engine.status(),
+        engine.metrics(),
+        None,
+    )
+    .expect("a status server on loopback");
+    engine.watch("status server", Box::new(server.alive()));
+    let status = engine.status();
+    let thread = std::thread::spawn(move || engine.run(&|_| {}));
+    wait_for("three rounds", LONG, || status.read().unwrap().rounds >= 3);
+    assert!(!thread.is_finished());
+    server.shutdown();
+    let stopped = joined(thread, LONG, "the engine to end");
+    assert_eq!(
+        stopped,
+        Stopped::Failed("the status server has stopped".into())
+    );
+}
+
+/// Whether process `pid` runs: it exists and is not a zombie (an orphan's
+/// zombie is its new parent's to reap, not heartbeat's).
+fn running(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Whether process `pid` exists at all, zombie or not.
+fn exists(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn a_stop_mid_round_starts_no_further_check_and_leaves_no_process_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    // One worker for six script checks: the first runs (and leaves a
+    // background child of its own), five wait in the queue.
+    let mut text = format!(
+        "[general]\ninterval = 100ms\nthreads = 1\n{}",
+        hooks(&dir.path().join("actions.log"), &["g"])
+    );
+    for i in 0..6 {
+        text += &format!(
+            "[s{i}]\ntype = script\ncommand = sleep 61 & echo $! >> {s}; echo $$ >> {s}; sleep 60\n\
+             timeout = 90\naction = g\n",
+            s = started.display()
+        );
+    }
+    let engine = Running::start(Engine::new(parse(&text, dir.path()), Options::default()).unwrap());
+    wait_for("the first check to start", LONG, || {
+        lines(&started).len() == 2
+    });
+    let pids: Vec<i32> = lines(&started).iter().map(|l| l.parse().unwrap()).collect();
+    assert!(pids.iter().all(|&p| running(p)));
+    let began = Instant::now();
+    assert_eq!(engine.stop(), Stopped::Requested);
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        began.elapsed()
+    );
+    // Nothing of the round started after the stop, and nothing it started
+    // outlives heartbeat: the check's shell is gone and reaped (not even a
+    // zombie is left), and its background child is no longer running.
+    let (background, shell) = (pids[0], pids[1]);
+    assert!(
+        !exists(shell),
+        "the check's shell {shell} outlived the stop"
+    );
+    wait_for("the background child to end", LONG, || !running(background));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        lines(&started).len(),
+        2,
+        "a queued check started after the stop"
+    );
+}
