@@ -368,6 +368,33 @@ impl Probe {
             Probe::Script { command } => command.clone(),
         }
     }
+
+    /// What is probed, for the `target` label of `heartbeat_check_info`,
+    /// with the same secrets left out as [`Probe::endpoint`] leaves out
+    /// and whatever `redact` says (a label is scraped by others):
+    /// `host:port` for TCP, the gRPC URL, the URL through [`redact_url`]
+    /// for HTTP(S), and for a script only the program it starts (its first
+    /// word, or `sh` when that word sets a variable or is not a plain
+    /// path), never its arguments.
+    pub fn target(&self) -> String {
+        match self {
+            Probe::Tcp(t) => host_port(&t.host, t.port),
+            Probe::Grpc(g) => g.url(),
+            Probe::Http(h) => redact_url(&h.url()),
+            Probe::Script { command } => {
+                let first = command.split_whitespace().next().unwrap_or_default();
+                let plain = !first.is_empty()
+                    && first
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "/._+-".contains(c));
+                if plain {
+                    first.to_owned()
+                } else {
+                    "sh".to_owned()
+                }
+            }
+        }
+    }
 }
 
 /// What stands in for a secret in logs, `/status` and error messages.

@@ -43,7 +43,7 @@ pub const FAMILIES: &[FamilyDoc] = &[
         "heartbeat_check_info",
         "info",
         &["check", "type", "target"],
-        "Each configured check with its type and target (URL without query, host:port, or the program a script runs); always 1",
+        "Each configured check with its type and target (URL without credentials and with a query string shown as `?[redacted]`, host:port, or the program a script runs); always 1",
     ),
     family(
         "heartbeat_check_results_total",

@@ -47,7 +47,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use prometheus_client::registry::Registry;
 
 use crate::exec::process::ChildExit;
-use crate::model::{ActionKind, CheckKind, Config, Health, Hold, Probe, Role, host_port};
+use crate::model::{ActionKind, CheckKind, Config, Health, Hold, Role};
 
 pub mod exposition;
 mod families;
@@ -92,34 +92,6 @@ fn unix_seconds(at: SystemTime) -> f64 {
     match at.duration_since(UNIX_EPOCH) {
         Ok(after) => after.as_secs_f64(),
         Err(before) => -before.duration().as_secs_f64(),
-    }
-}
-
-/// What `heartbeat_check_info` says a check probes, with nothing secret
-/// in it: `host:port` for TCP, the URL without its query for HTTP(S), and
-/// for a script only the program it starts (its first word, or `sh` when
-/// that word sets a variable or is not a plain path), never its arguments.
-pub fn target(probe: &Probe) -> String {
-    match probe {
-        Probe::Tcp(t) => host_port(&t.host, t.port),
-        Probe::Grpc(g) => g.url(),
-        Probe::Http(h) => {
-            let scheme = if h.https { "https" } else { "http" };
-            let path = h.path.split(['?', '#']).next().unwrap_or_default();
-            format!("{scheme}://{}{path}", host_port(&h.host, h.port))
-        }
-        Probe::Script { command } => {
-            let first = command.split_whitespace().next().unwrap_or_default();
-            let plain = !first.is_empty()
-                && first
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "/._+-".contains(c));
-            if plain {
-                first.to_owned()
-            } else {
-                "sh".to_owned()
-            }
-        }
     }
 }
 
@@ -732,7 +704,7 @@ mod tests {
         assert_eq!(
             lines_with(&m, "heartbeat_check_info"),
             [
-                r#"heartbeat_check_info{check="api",type="https",target="https://api.example:8443/health"} 1"#,
+                r#"heartbeat_check_info{check="api",type="https",target="https://api.example:8443/health?[redacted]"} 1"#,
                 r#"heartbeat_check_info{check="disk",type="script",target="/usr/lib/check_disk"} 1"#,
                 r#"heartbeat_check_info{check="env",type="script",target="sh"} 1"#,
                 r#"heartbeat_check_info{check="v6",type="tcp",target="[::1]:22"} 1"#,

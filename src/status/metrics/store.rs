@@ -27,9 +27,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Unit;
 
 use super::families::help;
-use super::{
-    CHECK_BUCKETS, HOLDS, KINDS, LONG_BUCKETS, OUTCOMES, RESULTS, STATES, hold_label, target,
-};
+use super::{CHECK_BUCKETS, HOLDS, KINDS, LONG_BUCKETS, OUTCOMES, RESULTS, STATES, hold_label};
 use crate::model::{CheckKind, GroupSpec, Health, Hold, Probe, Role};
 
 /// Buckets of a check latency histogram: [`CHECK_BUCKETS`] and `+Inf`.
@@ -554,7 +552,7 @@ fn encode_check_info(encoder: &mut DescriptorEncoder<'_>, checks: &[CheckSeries]
         MetricType::Info,
     )?;
     for check in checks {
-        let target = target(&check.probe);
+        let target = check.probe.target();
         metric.encode_info(&[
             ("check", &*check.name),
             ("type", check.kind.as_str()),
