@@ -101,7 +101,7 @@ impl Engine {
                 .metrics
                 .group_hold(&self.groups[g].spec.name, hold);
         }
-        self.publish();
+        self.publish_reconfigured();
         self.settle_orders();
         self.save_state();
         let unchanged = kept.total - kept.retuned;
