@@ -22,7 +22,8 @@
 //! is the least any checker can spend. monit (`/usr/bin/monit`, when
 //! installed) checks the same targets with `set daemon 1`; it checks its
 //! services one after another, so its count per second is what it managed.
-//! Prints figures; asserts nothing.
+//! Prints figures, then each goal of the project's performance section
+//! with the figure and `met` or `MISSED`; asserts nothing.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -86,6 +87,7 @@ fn main() {
         "{:<34}  {:>12}  {:>14}  {:>12}  {:>10}",
         "scenario", "checks/s", "CPU per check", "CPU (cores)", "peak RSS"
     );
+    let mut verdicts = Vec::new();
     for (kind, n) in [("http", 1_000), ("tcp", 1_000), ("tcp", 10_000)] {
         let name = format!("{kind} x{n}");
         if !wanted(&name) {
@@ -94,28 +96,81 @@ fn main() {
         let counter = targets.counter(kind);
         let addrs = targets.addrs(kind);
         let hb = Heartbeat::config(kind, n, &addrs, None);
-        row(&format!("{name}: heartbeat"), measure(hb.spawn(), counter));
-        row(
+        let ours = row(&format!("{name}: heartbeat"), measure(hb.spawn(), counter));
+        let loop_ = row(
             &format!("{name}: bare loop"),
             measure(bare(kind, n, &addrs), counter),
         );
-        if monit {
+        let theirs = monit.then(|| {
             let m = Monit::config(kind, n, &addrs);
-            row(&format!("{name}: monit"), measure(m.spawn(), counter));
-        }
+            row(&format!("{name}: monit"), measure(m.spawn(), counter))
+        });
+        verdicts.extend(compare(&name, &ours, &loop_, theirs.as_ref()));
     }
     if wanted("stalled") {
-        stalled(&targets);
+        verdicts.extend(stalled(&targets));
+    }
+    println!();
+    println!("against the goals:");
+    for line in verdicts {
+        println!("  {line}");
     }
 }
 
-/// 500 HTTP checks, 100 of them to a peer that never answers.
-fn stalled(targets: &Targets) {
+/// The goals of one scenario, each as `what: figure vs goal: met|MISSED`.
+fn compare(name: &str, ours: &Figures, bare: &Figures, monit: Option<&Figures>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut goal = |what: String, met: bool| {
+        out.push(format!(
+            "{name}: {what}: {}",
+            if met { "met" } else { "MISSED" }
+        ));
+    };
+    let ratio = ours.cpu_per_check_us() / bare.cpu_per_check_us();
+    if name == "tcp x1000" {
+        goal(
+            format!("CPU per check {ratio:.2}x the bare loop's (goal: at most 1.2x)"),
+            ratio <= 1.2,
+        );
+    }
+    if name == "tcp x10000" {
+        goal(
+            format!("{:.3} of a core (goal: under 0.5)", ours.cores()),
+            ours.cores() < 0.5,
+        );
+        let mib = ours.peak_rss_mib();
+        goal(
+            format!("peak RSS {mib:.1} MiB (goal: at most 24)"),
+            mib <= 24.0,
+        );
+    }
+    if let Some(m) = monit.filter(|_| name.ends_with("x1000")) {
+        let (cpu, theirs) = (ours.cpu_per_check_us(), m.cpu_per_check_us());
+        goal(
+            format!("CPU per check {cpu:.1} us, monit's {theirs:.1} us (goal: at most monit's)"),
+            cpu <= theirs,
+        );
+        let (mib, theirs) = (ours.peak_rss_mib(), m.peak_rss_mib());
+        goal(
+            format!("peak RSS {mib:.1} MiB, monit's {theirs:.1} MiB (goal: at most monit's)"),
+            mib <= theirs,
+        );
+    }
+    out
+}
+
+/// 500 HTTP checks, 100 of them to a peer that never answers: the rate
+/// of the 400 healthy ones, and how long `--once` takes; returns the
+/// verdicts against the goals.
+fn stalled(targets: &Targets) -> Vec<String> {
+    let name = "http x500, 100 stalled";
     let healthy = targets.addrs("http");
     let silent = targets.silent;
     let hb = Heartbeat::config("http", 400, &healthy, Some((100, silent)));
-    let figures = measure(hb.spawn(), &targets.http);
-    row("http x500, 100 stalled: heartbeat", figures);
+    let figures = row(
+        &format!("{name}: heartbeat"),
+        measure(hb.spawn(), &targets.http),
+    );
     let start = Instant::now();
     let status = Command::new(heartbeat())
         .args(["--once", "-c"])
@@ -123,22 +178,36 @@ fn stalled(targets: &Targets) {
         .stderr(Stdio::null())
         .status()
         .expect("run heartbeat --once");
+    let took = start.elapsed().as_secs_f64();
     println!(
-        "{:<34}  --once took {:.2}s (timeout 2s), exit {}",
-        "http x500, 100 stalled: heartbeat",
-        start.elapsed().as_secs_f64(),
+        "{:<34}  --once took {took:.2}s (timeout 2s), exit {}",
+        format!("{name}: heartbeat"),
         status.code().unwrap_or(-1)
     );
+    let verdict =
+        |what: String, met: bool| format!("{name}: {what}: {}", if met { "met" } else { "MISSED" });
+    vec![
+        verdict(
+            format!("healthy checked {:.0}/s (goal: at least 380)", figures.rate),
+            figures.rate >= 380.0,
+        ),
+        verdict(
+            format!("--once {took:.2}s (goal: at most timeout + 0.5 s = 2.5 s)"),
+            took <= 2.5,
+        ),
+    ]
 }
 
-fn row(name: &str, f: Figures) {
+/// Prints one row of figures, and hands them back.
+fn row(name: &str, f: Figures) -> Figures {
     println!(
         "{name:<34}  {:>12.0}  {:>11.1} us  {:>12.3}  {:>6.1} MiB",
         f.rate,
         f.cpu_per_check_us(),
         f.cores(),
-        f.peak_rss_kib as f64 / 1024.0
+        f.peak_rss_mib()
     );
+    f
 }
 
 /// What one process did over the measurement window.
@@ -161,6 +230,10 @@ impl Figures {
 
     fn cores(&self) -> f64 {
         self.cpu / WINDOW.as_secs_f64()
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        self.peak_rss_kib as f64 / 1024.0
     }
 }
 
