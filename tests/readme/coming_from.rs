@@ -3,7 +3,9 @@
 //! loopback servers and a scratch directory, and each mapping table's
 //! pairs checked against the two sides' examples key by key. The old
 //! tool runs too where Debian packages it: keepalived validates both of
-//! its files and monit runs its `check host` beside heartbeat on the same
+//! its files and, in a network namespace with a veth pair, holds a
+//! virtual address while the README's `vrrp_script` finds heartbeat
+//! healthy; monit runs its `check host` beside heartbeat on the same
 //! server, both executing the same hooks in the same order.
 //!
 //! Moved, and nothing else: addresses and ports (to free loopback ones),
@@ -590,6 +592,124 @@ fn a_keepalived_vrrp_script_maps_key_by_key_and_keepalived_can_track_heartbeat()
         "{log}"
     );
     assert!(hb.stop().success());
+
+    // keepalived itself, tracking heartbeat: in a network namespace of its
+    // own, with a virtual address on a veth pair.
+    let isolated = Command::new("unshare")
+        .args(["-n", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !isolated {
+        eprintln!("note: cannot create a network namespace (needs root): keepalived not run");
+        return;
+    }
+    let child = crate::support::child::command(KEEPALIVED_TRACKS);
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c"])
+        .arg(
+            "ip link set lo up && ip link add v0 type veth peer name v1 && ip link set v0 up \
+             && ip link set v1 up && ip addr add 192.0.2.10/24 dev v0 && exec \"$0\" \"$@\"",
+        )
+        .arg(child.get_program())
+        .args(child.get_args())
+        .envs(
+            child
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .output()
+        .expect("run unshare");
+    crate::support::child::assert_passed(KEEPALIVED_TRACKS, &out);
+}
+
+/// The test that runs keepalived tracking heartbeat.
+const KEEPALIVED_TRACKS: &str =
+    "readme::coming_from::keepalived_tracking_heartbeat_moves_the_address_child";
+
+/// The half of the keepalived test that runs in a network namespace with
+/// a veth pair (`v0`, 192.0.2.10/24); does nothing unless started by it.
+/// heartbeat runs the README's file as written but for its interval
+/// (0.5 s instead of 2 s), on the README's ports; keepalived the README's
+/// `vrrp_script` as written (the binary under test as
+/// `/usr/bin/heartbeat`) and an instance of the test's that holds
+/// 192.0.2.100 while it is healthy.
+#[test]
+#[ignore = "run by a_keepalived_vrrp_script_maps_key_by_key_and_keepalived_can_track_heartbeat"]
+fn keepalived_tracking_heartbeat_moves_the_address_child() {
+    if !crate::support::child::is_child(KEEPALIVED_TRACKS) {
+        return;
+    }
+    let heading = "### keepalived's `vrrp_script`";
+    let tracking = block_after(&readme(), heading, "", 1);
+    let ini = block_after(&readme(), heading, "ini", 0);
+    let s = Scratch::new();
+    let up = Arc::new(AtomicBool::new(true));
+    let app = {
+        let up = Arc::clone(&up);
+        http_server("127.0.0.1:8080", move |path| {
+            if path == "/health" && up.load(Ordering::SeqCst) {
+                ok("ok\n")
+            } else {
+                status(500)
+            }
+        })
+    };
+    let conf = s.write(
+        "heartbeat.conf",
+        &ini.replace("interval = 2\n", "interval = 0.5\n"),
+    );
+    let hb = s.spawn(&["-c", conf.to_str().unwrap()]);
+    let keepalived_conf = format!(
+        "{}\nvrrp_instance VI_1 {{\n    state BACKUP\n    interface v0\n    \
+         virtual_router_id 51\n    priority 100\n    advert_int 1\n    \
+         virtual_ipaddress {{\n        192.0.2.100/24\n    }}\n    \
+         track_script {{\n        chk_heartbeat\n    }}\n}}\n",
+        tracking.replace("/usr/bin/heartbeat", binary())
+    );
+    let file = s.write("keepalived.conf", &keepalived_conf);
+    let keepalived = ["/usr/sbin/keepalived", "/usr/bin/keepalived"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("keepalived (.ci/run installs it)");
+    let mut cmd = Command::new(keepalived);
+    cmd.args(["--dont-fork", "--log-console", "--log-detail", "-f"])
+        .arg(&file)
+        .arg("--pid")
+        .arg(s.path("keepalived.pid"))
+        .arg("--vrrp_pid")
+        .arg(s.path("vrrp.pid"))
+        .current_dir(s.dir());
+    let ka = {
+        // Its own log: the Daemon's stderr file is heartbeat's.
+        let k = Scratch::new();
+        (k.spawn_command(cmd), k)
+    };
+    let holds = || {
+        let out = Command::new("ip")
+            .args(["-br", "addr", "show", "v0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("192.0.2.100/24")
+    };
+    let ka_log = || ka.0.log_text();
+    wait_for("keepalived to take the address", LONG, holds);
+    up.store(false, Ordering::SeqCst);
+    wait_for("keepalived to give the address up", LONG, || !holds());
+    assert!(
+        ka_log().contains("VRRP_Script(chk_heartbeat) failed (exited with status 1)"),
+        "{}",
+        ka_log()
+    );
+    up.store(true, Ordering::SeqCst);
+    wait_for("keepalived to take it back", LONG, holds);
+    let log = hb.log_text();
+    assert!(
+        log.contains("is unhealthy after 3 consecutive failures"),
+        "{log}"
+    );
+    drop(ka);
+    assert!(hb.stop().success());
+    drop(app);
 }
 
 #[test]
