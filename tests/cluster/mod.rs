@@ -8,3 +8,4 @@ mod election;
 mod failover;
 mod nodes;
 mod readme;
+mod reload;
