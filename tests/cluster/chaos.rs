@@ -89,9 +89,34 @@ fn randomized_faults_never_make_two_nodes_active_and_failovers_stay_in_bound() {
     let mut failovers = 0;
     while Instant::now() < until {
         let active = c.active_now();
-        let i = rng.below(3);
+        // Half the faults aim at the active node, so that many failovers
+        // are timed.
+        let i = match active {
+            Some(a) if rng.below(2) == 0 => a,
+            _ => rng.below(3),
+        };
         let t = now();
         let took_out_active;
+        // With two nodes or more out of the running, mostly bring one
+        // back, so that the active's faults often have a node to fail over
+        // to.
+        let out: Vec<usize> = (0..3)
+            .filter(|&j| !c.nodes[j].running() || c.nodes[j].failing() || partitioned[j])
+            .collect();
+        if out.len() >= 2 && rng.below(10) < 7 {
+            let j = out[rng.below(out.len())];
+            journal.say(format!("bring {} back", c.nodes[j].name));
+            if std::mem::take(&mut partitioned[j]) {
+                c.nodes[j].heal();
+            }
+            c.nodes[j].fail(false);
+            if !c.nodes[j].running() {
+                c.nodes[j].start();
+            }
+            std::thread::sleep(rng.millis(300, 2500));
+            c.assert_never_two_active();
+            continue;
+        }
         match rng.below(8) {
             0 if c.nodes[i].running() => {
                 journal.say(format!("SIGKILL {}", c.nodes[i].name));
