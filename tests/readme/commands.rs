@@ -514,6 +514,12 @@ pub const COMMANDS: &[Entry] = &[
          (cargo clippy --all-targets), readme::commands::every_bench_the_readme_names_exists \
          checks it is there",
     ),
+    not_run(
+        "cargo bench --bench exec",
+        "a benchmark: it takes minutes and asserts nothing; CI compiles it \
+         (cargo clippy --all-targets), readme::commands::every_bench_the_readme_names_exists \
+         checks it is there",
+    ),
     ci("cargo clippy --all-targets -- -D warnings"),
     ci("cargo fmt"),
     test(
