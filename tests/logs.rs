@@ -2,7 +2,7 @@
 //! carry their UTC offset, or JSON lines for a log collector.
 
 use crate::status_server::{start, with_hooks};
-use crate::support::bin::{Daemon, Scratch};
+use crate::support::bin::{self as support, Daemon, Scratch};
 
 use std::fs;
 use std::time::Duration;
@@ -173,5 +173,100 @@ fn a_bad_logformat_is_a_configuration_error_naming_what_is_expected() {
     assert!(
         said.contains("logformat") && said.contains("expected text or json"),
         "{said}"
+    );
+}
+
+/// `(level, message)` of every line of a JSON log, each line checked to
+/// be one object of `level`, `message` and `time`; a duration in
+/// `succeeded in 1ms` is left out, as it differs from run to run.
+fn json_records(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(|line| {
+            let object: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?} is not JSON: {e}"));
+            let keys: Vec<&str> = object
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(keys, ["level", "message", "time"], "{line}");
+            chrono::DateTime::parse_from_rfc3339(object["time"].as_str().unwrap())
+                .unwrap_or_else(|e| panic!("{line}: {e}"));
+            let message = object["message"].as_str().unwrap();
+            let message = match message.split_once(" succeeded in ") {
+                Some((head, _)) => format!("{head} succeeded in …"),
+                None => message.to_owned(),
+            };
+            (object["level"].as_str().unwrap().to_owned(), message)
+        })
+        .collect()
+}
+
+/// Sidecar mode takes `--logformat json` and logs what the same check and
+/// group in a file with `logformat = json` log, line for line.
+#[test]
+fn the_sidecars_logformat_json_logs_what_the_files_does() {
+    let s = Scratch::new();
+    let conf = s.write(
+        "hb.conf",
+        "[general]\nlogformat = json\n[promotions]\nsidecar = true\n[demotions]\nsidecar = true\n\
+         [script1]\ntype = script\ncommand = exit 3\naction = sidecar\n",
+    );
+    let file = s.run(&["--once", "-c", conf.to_str().unwrap()]);
+    let flags = s.run(&["--once", "--script", "exit 3", "--logformat", "json"]);
+    assert_eq!(
+        (file.status.code(), flags.status.code()),
+        (Some(1), Some(1))
+    );
+    let from_file = json_records(&String::from_utf8_lossy(&file.stderr));
+    let from_flags = json_records(&String::from_utf8_lossy(&flags.stderr));
+    assert!(
+        from_flags.contains(&(
+            "WARNING".to_owned(),
+            "check \"script1\" (script [redacted]) is unhealthy: exit status 3".to_owned()
+        )),
+        "{from_flags:#?}"
+    );
+    assert_eq!(from_flags, from_file);
+
+    // The same to a log file, from a running sidecar; `text` is the default.
+    let log = s.path("sidecar.log");
+    let log_arg = log.to_str().unwrap();
+    let args = [
+        "--script",
+        "true",
+        "--interval",
+        "200ms",
+        "--logfile",
+        log_arg,
+    ];
+    let hb = s.spawn(&[&args[..], &["--logformat", "json"]].concat());
+    let promoted = "promotion of group \\\"sidecar\\\" succeeded";
+    support::wait_for("the promotion in the log file", LONG, || {
+        fs::read_to_string(&log).is_ok_and(|t| t.contains(promoted))
+    });
+    assert!(hb.stop().success());
+    let records = json_records(&fs::read_to_string(&log).unwrap());
+    assert!(
+        records.contains(&(
+            "INFO".to_owned(),
+            "promotion of group \"sidecar\" succeeded in …".to_owned()
+        )),
+        "{records:#?}"
+    );
+    let text = s.run(&["--once", "--script", "true"]);
+    let text = String::from_utf8_lossy(&text.stderr);
+    assert!(
+        text.lines().all(|l| !l.starts_with('{')) && text.contains("INFO     one round done"),
+        "{text}"
+    );
+
+    let bad = s.run(&["--once", "--script", "true", "--logformat", "yaml"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr),
+        "heartbeat: invalid value 'yaml' for '--logformat <text|json>': \"yaml\" is not a log \
+         format; expected text or json\n"
     );
 }

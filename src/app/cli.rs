@@ -190,6 +190,12 @@ pub struct InlineChecks {
     /// CRITICAL (any case) [default: INFO].
     #[arg(long, value_name = "LEVEL", requires = "inline_checks")]
     pub loglevel: Option<String>,
+
+    /// The form of log lines: text, or json (one JSON object a line with
+    /// `time`, `level` and `message`, as `logformat = json` in a file);
+    /// not for syslog [default: text].
+    #[arg(long, value_name = "text|json", requires = "inline_checks")]
+    pub logformat: Option<String>,
 }
 
 /// Subcommands.

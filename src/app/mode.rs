@@ -256,6 +256,7 @@ impl Cli {
             (i.insecure, "--insecure"),
             (i.logfile.is_some(), "--logfile"),
             (i.loglevel.is_some(), "--loglevel"),
+            (i.logformat.is_some(), "--logformat"),
         ]
         .into_iter()
         .find_map(|(given, flag)| given.then_some(flag))

@@ -3,7 +3,7 @@
 //!
 //! [`config_from_args`] turns `--check URL`, `--script CMD`, `--interval`,
 //! `--timeout`, `--retries`, `--listen`, `--exit-on-failure`, `--ca-file`,
-//! `--insecure`, `--logfile` and `--loglevel` into the same
+//! `--insecure`, `--logfile`, `--loglevel` and `--logformat` into the same
 //! validated [`Config`] a file gives, so the engine cannot tell the
 //! difference.
 //!
@@ -27,7 +27,8 @@ use crate::app::error::Error;
 use crate::app::mode::invalid;
 use crate::config;
 use crate::model::{
-    CheckSpec, Config, DEFAULT_CHECK_TIMEOUT, General, GroupSpec, LogTarget, Probe, default_threads,
+    CheckSpec, Config, DEFAULT_CHECK_TIMEOUT, General, GroupSpec, LogFormat, LogTarget, Probe,
+    default_threads,
 };
 use log::LevelFilter;
 
@@ -67,7 +68,7 @@ pub fn config_from_args(
     let fail_status = fail_status(inline, listen)?;
     let mut checks = checks(inline, &timing)?;
     tls(inline, &mut checks)?;
-    let (log, log_level) = log(inline)?;
+    let (log, log_level, log_format) = log(inline)?;
     Ok(Config {
         path: None,
         general: General {
@@ -79,6 +80,7 @@ pub fn config_from_args(
             exit_on_failure,
             log,
             log_level,
+            log_format,
             ..General::default()
         },
         groups: vec![GroupSpec {
@@ -236,11 +238,12 @@ fn tls(inline: &InlineChecks, checks: &mut [CheckSpec]) -> Result<(), Error> {
     Ok(())
 }
 
-/// `--logfile` and `--loglevel`, read as `logfile` and `loglevel` are in
-/// the file ([`config::log_target`], [`config::value::log_level`]); a
-/// relative path is made absolute now, so that reopening it after
-/// detaching (which changes to `/`) finds the same file.
-fn log(inline: &InlineChecks) -> Result<(LogTarget, LevelFilter), Error> {
+/// `--logfile`, `--loglevel` and `--logformat`, read as `logfile`,
+/// `loglevel` and `logformat` are in the file ([`config::log_target`],
+/// [`config::value::log_level`], [`LogFormat::from_word`]); a relative
+/// path is made absolute now, so that reopening it after detaching (which
+/// changes to `/`) finds the same file.
+fn log(inline: &InlineChecks) -> Result<(LogTarget, LevelFilter, LogFormat), Error> {
     let base = std::env::current_dir()
         .map_err(|e| Error::Usage(format!("cannot read the current directory: {e}")))?;
     let target = match &inline.logfile {
@@ -252,7 +255,20 @@ fn log(inline: &InlineChecks) -> Result<(LogTarget, LevelFilter), Error> {
             .map_err(|why| invalid("--loglevel <LEVEL>", text, &why))?,
         None => General::default().log_level,
     };
-    Ok((target, level))
+    let format = match &inline.logformat {
+        Some(text) => LogFormat::from_word(text.trim()).ok_or_else(|| {
+            invalid(
+                "--logformat <text|json>",
+                text,
+                &format!(
+                    "{:?} is not a log format; expected text or json",
+                    text.trim()
+                ),
+            )
+        })?,
+        None => LogFormat::default(),
+    };
+    Ok((target, level, format))
 }
 
 /// What the operator should hear about a configuration the command line
