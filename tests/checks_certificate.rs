@@ -7,8 +7,8 @@
 //! Expected dates and days are computed here from the certificate's
 //! `notAfter`, which the test chooses, not from heartbeat's code.
 
-use crate::status_server::{start, with_hooks};
 use crate::support::bin::{Scratch, wait_for};
+use crate::support::daemon::{start, with_hooks};
 use crate::support::metrics::{gauge, sample, scrape_openmetrics, scrape_text};
 use crate::support::{http, net};
 

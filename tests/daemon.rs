@@ -12,6 +12,7 @@
 //! themselves with a note otherwise.
 
 use crate::support::bin as support;
+use crate::support::daemon::{p, script};
 use crate::support::proc::{self, processes};
 
 use std::fs;
@@ -35,10 +36,6 @@ const LONG: Duration = Duration::from_secs(15);
 /// second", with room for a loaded machine).
 const STOP_BOUND: Duration = Duration::from_secs(2);
 
-fn p(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
-}
-
 /// `[promotions]` and `[demotions]` whose hooks append `promotion GROUP` or
 /// `demotion GROUP` to `log`.
 fn hooks(log: &Path, groups: &[&str]) -> String {
@@ -51,11 +48,6 @@ fn hooks(log: &Path, groups: &[&str]) -> String {
         out += &format!("{g} = echo \"demotion $HEARTBEAT_ACTION\" >> {}\n", p(log));
     }
     out
-}
-
-/// A script check section.
-fn script(name: &str, command: &str, group: &str) -> String {
-    format!("[{name}]\ntype = script\ncommand = {command}\naction = {group}\n")
 }
 
 /// A check command that passes and appends a line to `file` each round.

@@ -7,8 +7,8 @@
 //! `.ci/run`). HAProxy runs in the foreground on free loopback ports with a
 //! stats socket in the test's directory; it is killed and reaped on drop.
 
-use crate::status_server::{start, with_hooks};
 use crate::support::bin::{Scratch, free_port, wait_for};
+use crate::support::daemon::{start, with_hooks};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

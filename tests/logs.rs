@@ -1,8 +1,8 @@
 //! The log as an operator tails it at INFO: what hooks say, in lines that
 //! carry their UTC offset, or JSON lines for a log collector.
 
-use crate::status_server::{start, with_hooks};
 use crate::support::bin::{self as support, Daemon, Scratch};
+use crate::support::daemon::{start, with_hooks};
 
 use std::fs;
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! `promtool check metrics` on the text format and the OpenMetrics parser
 //! in every state of the engine.
 
-use crate::status_server::{start, with_hooks};
 use crate::support::bin::{Scratch, wait_for};
+use crate::support::daemon::{start, with_hooks};
 use heartbeat::status::metrics::FAMILIES;
 
 use crate::support::metrics::{

@@ -7,8 +7,8 @@
 //! `.ci/run`). Prometheus runs on a free loopback port with its storage in
 //! the test's directory; it is killed and reaped on drop.
 
-use crate::status_server::{start, with_hooks};
 use crate::support::bin::{Scratch, free_port, wait_for};
+use crate::support::daemon::{start, with_hooks};
 use crate::support::http::get_json;
 
 use std::net::SocketAddr;

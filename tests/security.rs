@@ -6,7 +6,7 @@
 //! they skip themselves otherwise, and CI runs as root.
 
 use crate::support::bin::{self as support, Adopted, Scratch, adopt_orphans, free_port, is_root};
-use crate::support::daemon::listening;
+use crate::support::daemon::{listening, p, script, stderr, with_hooks};
 use crate::support::http::get;
 use crate::support::poll::wait_until;
 use crate::support::proc::{alive, read_pid};
@@ -21,10 +21,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::unistd::User;
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
-}
 
 fn nobody() -> User {
     User::from_name("nobody")
@@ -62,16 +58,12 @@ fn conf(s: &Scratch, general: &str, promotion: &str, demotion: &str, check: &str
     let path = s.write(
         "hb.conf",
         &format!(
-            "[general]\n{general}\n[promotions]\ng = {promotion}\n[demotions]\ng = {demotion}\n\
-             [c]\ntype = script\ncommand = {check}\naction = g\n"
+            "[general]\n{general}\n{}",
+            with_hooks(&[("g", promotion, demotion)], &script("c", check, "g"))
         ),
     );
     chmod(&path, 0o644);
     path
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A directory root alone may enter, holding `precious`.

@@ -729,21 +729,21 @@ fn at_the_limit_the_oldest_silent_connection_makes_room() {
     assert_eq!(oldest.read_to_end(&mut bytes).unwrap(), 0, "{bytes:?}");
 }
 
-#[test]
-fn when_every_connection_is_being_answered_a_new_one_gets_503() {
+/// A status server with one connection slot and `idle_timeout`, and a
+/// client in that slot that asked for about 20 MB of metrics (more than
+/// the socket buffers hold) and does not read them.
+fn one_slot_and_a_client_that_stops_reading(idle_timeout: Duration) -> (Fixture, TcpStream) {
     let f = Fixture::start(
         all_healthy(),
         ServerOptions {
             limits: Limits {
                 max_connections: 1,
-                idle_timeout: Duration::from_secs(30),
+                idle_timeout,
                 ..Limits::default()
             },
             ..options()
         },
     );
-    // About 20 MB of metrics: more than the socket buffers hold, so the
-    // answer to a client that does not read stays in progress.
     f.configure_checks(15_000);
     for i in 0..15_000 {
         f.metrics.check_result(
@@ -757,6 +757,12 @@ fn when_every_connection_is_being_answered_a_new_one_gets_503() {
     stalled
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
+    (f, stalled)
+}
+
+#[test]
+fn when_every_connection_is_being_answered_a_new_one_gets_503() {
+    let (f, mut stalled) = one_slot_and_a_client_that_stops_reading(Duration::from_secs(30));
     // Its answer has started: it is being answered, not waiting.
     let mut start = [0u8; 12];
     stalled.read_exact(&mut start).unwrap();
@@ -868,31 +874,7 @@ fn a_request_with_a_body_is_answered() {
 
 #[test]
 fn a_client_that_stops_reading_is_dropped_after_the_idle_timeout() {
-    let f = Fixture::start(
-        all_healthy(),
-        ServerOptions {
-            limits: Limits {
-                max_connections: 1,
-                idle_timeout: Duration::from_millis(500),
-                ..Limits::default()
-            },
-            ..options()
-        },
-    );
-    // About 20 MB of metrics: more than the socket buffers hold.
-    f.configure_checks(15_000);
-    for i in 0..15_000 {
-        f.metrics.check_result(
-            &format!("check-{i}"),
-            CheckKind::Tcp,
-            true,
-            Duration::from_millis(1),
-        );
-    }
-    let mut stalled = TcpStream::connect(f.addr()).unwrap();
-    stalled
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+    let (f, stalled) = one_slot_and_a_client_that_stops_reading(Duration::from_millis(500));
     // It holds the only connection slot until the server gives up on it.
     let deadline = Instant::now() + Duration::from_secs(20);
     while agent()

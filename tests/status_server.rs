@@ -24,8 +24,8 @@ use nix::sys::signal::Signal;
 use openmetrics_parser::OpenMetricsValue;
 use serde_json::{Value, json};
 
-use crate::support::daemon::listening;
-use support::{Daemon, Scratch, lines, wait_for};
+use crate::support::daemon::{launch, start, with_hooks};
+use support::{Scratch, lines, wait_for};
 
 /// Deadline for anything that should happen within a few rounds.
 const LONG: Duration = Duration::from_secs(20);
@@ -67,42 +67,6 @@ fn time(value: &Value) -> SystemTime {
         .as_str()
         .unwrap_or_else(|| panic!("not a time: {value}"));
     humantime::parse_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"))
-}
-
-/// Writes `hb.conf` with `listen` on a free port followed by `rest` (which
-/// continues `[general]`), starts heartbeat on it, and waits until its
-/// status server listens.
-pub(crate) fn start(s: &Scratch, rest: &str) -> (Daemon, SocketAddr) {
-    launch(s, |addr| {
-        let conf = s.write(
-            "hb.conf",
-            &format!("[general]\nlisten = {addr}\n{}", rest.trim_start()),
-        );
-        vec!["-c".into(), conf.to_str().unwrap().into()]
-    })
-}
-
-/// Starts heartbeat with the arguments `args` gives for a free loopback
-/// address, and waits until its status server listens there (see
-/// [`listening`]).
-fn launch(s: &Scratch, args: impl Fn(SocketAddr) -> Vec<String>) -> (Daemon, SocketAddr) {
-    let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
-    let (hb, port) = listening(s, |port| args(at(port)));
-    (hb, at(port))
-}
-
-/// The rest of a configuration after `[general]`: `[promotions]` and
-/// `[demotions]` from `(group, promotion, demotion)`, then `checks`.
-pub(crate) fn with_hooks(groups: &[(&str, &str, &str)], checks: &str) -> String {
-    let mut out = String::from("[promotions]\n");
-    for (group, promotion, _) in groups {
-        out += &format!("{group} = {promotion}\n");
-    }
-    out += "[demotions]\n";
-    for (group, _, demotion) in groups {
-        out += &format!("{group} = {demotion}\n");
-    }
-    out + checks
 }
 
 // 1. Every endpoint in each state of the engine.

@@ -5,8 +5,8 @@
 //! targets and pollers of the operating tests ([`ops`]), what `/proc` says
 //! about processes ([`proc`]), a real Redis ([`redis`]), waiting with a
 //! deadline ([`poll`]), running one test alone in a process of its own
-//! ([`child`]) and starting heartbeat with its status server on a free port
-//! ([`daemon`]).
+//! ([`child`]) and configurations built from parts and heartbeat started
+//! with its status server on a free port ([`daemon`]).
 
 pub mod bin;
 pub mod child;
