@@ -3,7 +3,7 @@
 //! running anything (the log's directory, `ca_file`, the programs hooks
 //! and script checks name), each problem with its place in the file.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use crate::support::bin::{Scratch, is_root};
@@ -329,4 +329,124 @@ fn setting_prints_only_the_lines_of_the_keys_asked_for() {
     );
     let out = s.run(&["-t", "-q", "--setting", "user", "-c", conf]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A configuration for the permission tests: `general`, one group `g`
+/// whose promotion runs `promotion`, one script check that passes.
+fn trust_conf(general: &str, promotion: &str) -> String {
+    format!(
+        "[general]\n{general}\n[promotions]\ng = {promotion}\n[demotions]\ng = true\n\
+         [c]\ntype = script\ncommand = true\naction = g\n"
+    )
+}
+
+/// Root's file, writable by a group other than root's (gid 65534).
+fn group_writable(path: &Path) {
+    nix::unistd::chown(path, Some(0.into()), Some(65534.into())).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o664)).unwrap();
+}
+
+/// What a start as root says and does with `conf`: a foreground daemon
+/// (killed when the test ends should it start), its exit status and
+/// stderr.
+fn start(s: &Scratch, conf: &Path) -> (Option<i32>, String) {
+    let mut hb = s.spawn(&["-c", conf.to_str().unwrap()]);
+    let status = hb.wait_exit(std::time::Duration::from_secs(20));
+    (status.and_then(|st| st.code()), hb.log_text())
+}
+
+/// Regression (found in review): `-t` and `-t -q`, which the systemd unit's
+/// ExecReload= and the init script run before reloading or restarting,
+/// must refuse a file root's start refuses (owned by root and writable by
+/// its group), with the same message and exit status 78, not print OK;
+/// `check_permissions = no` lets both through.
+#[test]
+fn t_refuses_a_group_writable_configuration_as_a_start_does() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let s = Scratch::new();
+    let ran = s.path("ran");
+    let conf = s.write(
+        "hb.conf",
+        &trust_conf("", &format!("touch {}", ran.display())),
+    );
+    group_writable(&conf);
+    let c = conf.to_str().unwrap();
+    let expected = format!(
+        "heartbeat: {c}: refusing the configuration file: its group can write it (owner root \
+         (uid 0), gid 65534, mode 0664) and heartbeat runs its commands as root; fix: chown root: \
+         {c} && chmod go-w {c} (or set check_permissions = no in [general] if you must)\n"
+    );
+
+    let (code, err) = start(&s, &conf);
+    assert_eq!(code, Some(78), "{err}");
+    assert_eq!(err, expected);
+    assert!(!ran.exists(), "a start ran the promotion of a refused file");
+    for args in [&["-t", "-c", c][..], &["-t", "-q", "-c", c]] {
+        let out = s.run(args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {stdout}{stderr}");
+        assert_eq!(stderr, expected, "{args:?}");
+        assert_eq!(stdout, "", "{args:?}");
+    }
+
+    // The key turns the check off for -t and for the start alike (the file
+    // keeps its owner and mode when rewritten).
+    s.write(
+        "hb.conf",
+        &trust_conf(
+            "check_permissions = no",
+            &format!("touch {}", ran.display()),
+        ),
+    );
+    assert_eq!(std::fs::metadata(&conf).unwrap().mode() & 0o777, 0o664);
+    let out = s.run(&["-t", "-c", c]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stdout.contains(": OK: 1 group, 1 check\n"), "{stdout}");
+    let out = s.run(&["-t", "-q", "-c", c]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.stdout, b"");
+    let out = s.run(&["--once", "-c", c]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(ran.exists(), "the promotion did not run");
+}
+
+/// The same for a hook script a group other than root's can write: `-t`
+/// and `-t -q` refuse it as a start does, naming the script and the group
+/// whose hook it is.
+#[test]
+fn t_refuses_a_group_writable_hook_script_as_a_start_does() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let s = Scratch::new();
+    let script = s.path("promote.sh");
+    executable(&script, 0o775);
+    nix::unistd::chown(&script, Some(0.into()), Some(65534.into())).unwrap();
+    let conf = s.write("hb.conf", &trust_conf("", script.to_str().unwrap()));
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let c = conf.to_str().unwrap();
+    let expected = format!(
+        "heartbeat: {0}: refusing the promotion of group \"g\": a group other than root's can \
+         write it (owner root (uid 0), gid 65534, mode 0775); a non-root user could run commands \
+         as root through it; fix: chown root: {0} && chmod go-w {0} (or set check_permissions = \
+         no in [general])\n",
+        script.display()
+    );
+    let (code, err) = start(&s, &conf);
+    assert_eq!(code, Some(78), "{err}");
+    assert_eq!(err, expected);
+    for args in [&["-t", "-c", c][..], &["-t", "-q", "-c", c]] {
+        let out = s.run(args);
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{args:?}");
+        assert_eq!(out.stdout, b"", "{args:?}");
+    }
 }

@@ -765,3 +765,77 @@ fn a_setsid_escapee_of_a_script_check_that_passed_is_killed_with_its_round() {
         "the escapee {escapee} outlived its check"
     );
 }
+
+/// A reload (SIGHUP) applies the start-up checks to the new file: made
+/// writable by a group other than root's, it is refused with the message a
+/// start gives, the running configuration is kept and the new group's
+/// promotion never runs; `-t -q`, the unit's ExecReload= step before the
+/// signal, refuses it too. With `check_permissions = no` it is reloaded.
+#[test]
+fn a_reload_refuses_a_new_file_its_group_can_write_as_a_start_does() {
+    use crate::support::ops::{LONG, wait_lines};
+    use nix::sys::signal::Signal;
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let s = scratch();
+    let (actions, rounds) = (s.path("actions.log"), s.path("rounds"));
+    let promote = |g: &str| format!("{g} = echo promotion {g} >> {}\n", p(&actions));
+    let file = |general: &str, groups: &[&str]| {
+        let mut text = format!("[general]\ninterval = 100ms\n{general}\n[promotions]\n");
+        for g in groups {
+            text += &promote(g);
+        }
+        text += "[demotions]\n";
+        for g in groups {
+            text += &format!("{g} = true\n");
+        }
+        text += &format!(
+            "[c]\ntype = script\ncommand = echo run >> {}\naction = {}\n",
+            p(&rounds),
+            groups.join(", ")
+        );
+        text
+    };
+    let c = s.write("hb.conf", &file("", &["a"]));
+    chmod(&c, 0o644);
+    let hb = s.spawn(&["-c", p(&c)]);
+    wait_lines(&actions, 1);
+
+    s.write("hb.conf", &file("", &["a", "b"]));
+    nix::unistd::chown(&c, Some(0.into()), Some(65534.into())).unwrap();
+    chmod(&c, 0o664);
+    let refusal = format!(
+        "{0}: refusing the configuration file: its group can write it (owner root (uid 0), gid \
+         65534, mode 0664) and heartbeat runs its commands as root; fix: chown root: {0} && \
+         chmod go-w {0} (or set check_permissions = no in [general] if you must)",
+        p(&c)
+    );
+    let out = s.run(&["-t", "-q", "-c", p(&c)]);
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+    assert_eq!(stderr(&out), format!("heartbeat: {refusal}\n"));
+    hb.signal(Signal::SIGHUP);
+    hb.wait_log("reload refused", LONG);
+    let log = hb.log_text();
+    assert!(
+        log.contains(&format!(
+            "ERROR    reload refused, the running configuration is kept: {refusal}\n"
+        )),
+        "{log}"
+    );
+    // Rounds go on under the old file; b, which only the refused file
+    // names, is never promoted.
+    let seen = support::lines(&rounds).len();
+    wait_lines(&rounds, seen + 5);
+    assert_eq!(support::lines(&actions), ["promotion a"]);
+
+    s.write("hb.conf", &file("check_permissions = no", &["a", "b"]));
+    let out = s.run(&["-t", "-q", "-c", p(&c)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    hb.signal(Signal::SIGHUP);
+    hb.wait_log("reloaded", LONG);
+    wait_lines(&actions, 2);
+    assert_eq!(support::lines(&actions), ["promotion a", "promotion b"]);
+    assert_eq!(hb.stop().code(), Some(0));
+}

@@ -11,7 +11,7 @@
 //! exists; then the process detaches (when asked); then privileges are
 //! dropped; only then do threads start (checks, signals, status server).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,8 +108,7 @@ fn load_placed(
                     hint: "give -c FILE, or checks with --check URL / --script CMD",
                 });
             }
-            let loaded = config::load(&path)?;
-            trust::check(&loaded.config).map_err(Error::Untrusted)?;
+            let loaded = read_trusted(&path, None)?;
             (loaded.config, loaded.warnings, loaded.places)
         }
         Source::Sidecar(config) => {
@@ -119,6 +118,25 @@ fn load_placed(
     };
     overrides.apply(&mut config);
     Ok((config, warnings, places))
+}
+
+/// The configuration file at `path`, read as every mode that runs its
+/// commands reads it, and as `-t` reads it so that it refuses exactly
+/// what a start or a reload would: parsed and validated (relative paths
+/// against `base`, else the current directory), then refused when
+/// heartbeat runs as root and another user could write it or a program it
+/// runs ([`trust::check`]).
+///
+/// # Errors
+/// [`Error::Config`] for a file that cannot be read or is invalid,
+/// [`Error::Untrusted`] for one refused by [`trust::check`]; both exit 78.
+fn read_trusted(path: &Path, base: Option<&Path>) -> Result<config::Loaded, Error> {
+    let loaded = match base {
+        Some(dir) => config::load_relative_to(path, dir),
+        None => config::load(path),
+    }?;
+    trust::check(&loaded.config).map_err(Error::Untrusted)?;
+    Ok(loaded)
 }
 
 /// `--check-config`: the warnings on stderr, then what the files the
@@ -455,12 +473,8 @@ struct Reloader {
 impl Reloader {
     fn into_loader(self) -> crate::engine::Loader {
         Box::new(move |path| {
-            let loaded = match &self.launch_dir {
-                Some(dir) => config::load_relative_to(path, dir),
-                None => config::load(path),
-            };
-            let mut loaded = loaded.map_err(|e| e.to_string())?;
-            trust::check(&loaded.config)?;
+            let mut loaded =
+                read_trusted(path, self.launch_dir.as_deref()).map_err(|e| e.to_string())?;
             self.overrides.apply(&mut loaded.config);
             Ok(loaded)
         })
