@@ -525,7 +525,7 @@ pub const COMMANDS: &[Entry] = &[
     test(
         "HEARTBEAT_MODEL_SCHEDULES=5000 cargo test --release --test tests -- model:: --nocapture",
         MODEL,
-        "the suite runs the same test with 200 schedules from a seed of the clock",
+        "the suite runs the same test with 160 schedules from a seed of the clock",
     ),
     test(
         "HEARTBEAT_MODEL_SEED=1234 HEARTBEAT_MODEL_SCHEDULES=1 cargo test --test tests -- model:: --nocapture",
