@@ -1409,9 +1409,11 @@ fn as_pid_1_orphans_of_checks_and_hooks_are_reaped_and_no_exit_status_is_taken()
 }
 
 /// A script check that outruns its timeout has its process group killed:
-/// its background grandchild dies with it and is orphaned, two orphans per
-/// round. As PID 1, heartbeat reaps them, and the check still reports its
-/// timeout.
+/// its background grandchild dies with it and is orphaned (the foreground
+/// one too when its shell dies first: one or two orphans a round). As PID 1,
+/// heartbeat reaps them, and the check still reports its timeout.
+/// Regression (of the test): it expected 1.5 orphans a run and failed on
+/// an idle machine where most runs left one.
 #[test]
 fn as_pid_1_the_killed_grandchildren_of_a_timed_out_check_are_reaped() {
     if !can_unshare_pid() {
@@ -1450,13 +1452,21 @@ fn as_pid_1_the_killed_grandchildren_of_a_timed_out_check_are_reaped() {
         hung.iter().all(|l| l.ends_with(": timed out after 200ms")),
         "{hung:#?}"
     );
+    // Every timed-out run leaves at least its background `sleep` to PID 1;
+    // whether the foreground one is an orphan too depends on whether it or
+    // its shell died first, so only one a run is certain. The last run's
+    // orphans may still be alive when the stop comes.
     let reaped = log
         .lines()
         .filter(|l| {
             l.contains("DEBUG    reaped orphaned process ") && l.ends_with(": killed by signal 15")
         })
         .count();
-    assert!(reaped >= 30, "{reaped} orphans reaped:\n{log}");
+    assert!(
+        reaped + 2 >= hung.len(),
+        "{reaped} orphans reaped for {} timed-out runs:\n{log}",
+        hung.len()
+    );
     assert_eq!(lines(&s.path("actions.log")), ["demotion g"], "{log}");
 }
 
