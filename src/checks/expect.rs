@@ -85,12 +85,7 @@ impl ExpectCheck {
         let start = Instant::now();
         let mut expiry = None;
         let outcome = self.converse(start, &mut expiry).await;
-        let latency = start.elapsed();
-        match outcome {
-            Ok(reason) => CheckResult::pass(reason, latency),
-            Err(reason) => CheckResult::fail(reason, latency),
-        }
-        .with_certificate(expiry)
+        CheckResult::of_probe(outcome, start, expiry)
     }
 
     /// Connects, opens TLS if asked (noting the certificate's expiry in

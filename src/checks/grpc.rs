@@ -35,6 +35,7 @@ use tonic_health::pb::health_client::HealthClient;
 
 use super::{
     Check, CheckFuture, CheckResult, block_on, certificate, deadline, http, tcp, timed_out,
+    within_deadline,
 };
 use crate::model::{GrpcProbe, host_port, quote};
 
@@ -94,18 +95,8 @@ impl GrpcCheck {
     async fn check(&self) -> CheckResult {
         let start = Instant::now();
         let mut expiry = None;
-        let outcome = tokio::time::timeout_at(
-            deadline(start, self.timeout).into(),
-            self.ask(start, &mut expiry),
-        )
-        .await
-        .unwrap_or_else(|_| Err(timed_out(self.timeout)));
-        let latency = start.elapsed();
-        match outcome {
-            Ok(reason) => CheckResult::pass(reason, latency),
-            Err(reason) => CheckResult::fail(reason, latency),
-        }
-        .with_certificate(expiry)
+        let outcome = within_deadline(start, self.timeout, self.ask(start, &mut expiry)).await;
+        CheckResult::of_probe(outcome, start, expiry)
     }
 
     /// Connects, opens TLS if asked (noting the certificate's expiry), and

@@ -28,9 +28,7 @@ use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{
-    Check, CheckFuture, CheckResult, block_on, certificate, deadline, tcp, timed_out, tls,
-};
+use super::{Check, CheckFuture, CheckResult, block_on, certificate, tcp, tls, within_deadline};
 use crate::model::{HttpProbe, StatusSet, host_port};
 
 /// Most redirects followed before a check fails with `too many redirects`.
@@ -123,18 +121,8 @@ impl HttpCheck {
     async fn check(&self) -> CheckResult {
         let start = Instant::now();
         let mut expiry = None;
-        let outcome = tokio::time::timeout_at(
-            deadline(start, self.timeout).into(),
-            self.follow(start, &mut expiry),
-        )
-        .await
-        .unwrap_or_else(|_| Err(timed_out(self.timeout)));
-        let latency = start.elapsed();
-        match outcome {
-            Ok(reason) => CheckResult::pass(reason, latency),
-            Err(reason) => CheckResult::fail(reason, latency),
-        }
-        .with_certificate(expiry)
+        let outcome = within_deadline(start, self.timeout, self.follow(start, &mut expiry)).await;
+        CheckResult::of_probe(outcome, start, expiry)
     }
 
     /// Requests the URL, following redirects; the success reason or the

@@ -108,6 +108,35 @@ impl CheckResult {
         self.certificate_expiry = expiry;
         self
     }
+
+    /// The result of a network probe started at `start` that has just
+    /// ended with `outcome` (its success reason or its failure reason),
+    /// with the certificate expiry it noted, if any; the latency is the
+    /// time since `start`.
+    pub fn of_probe(
+        outcome: Result<String, String>,
+        start: std::time::Instant,
+        expiry: Option<SystemTime>,
+    ) -> CheckResult {
+        let latency = start.elapsed();
+        match outcome {
+            Ok(reason) => CheckResult::pass(reason, latency),
+            Err(reason) => CheckResult::fail(reason, latency),
+        }
+        .with_certificate(expiry)
+    }
+}
+
+/// Runs `probe` until it ends or until `timeout` after `start`, whichever
+/// comes first: its outcome, or the failure reason [`timed_out`].
+pub(crate) async fn within_deadline(
+    start: std::time::Instant,
+    timeout: Duration,
+    probe: impl Future<Output = Result<String, String>>,
+) -> Result<String, String> {
+    tokio::time::timeout_at(deadline(start, timeout).into(), probe)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(timeout)))
 }
 
 /// The reason of a check that outran its deadline: `timed out after 1s`,
