@@ -4,57 +4,15 @@
 //! test generates. The checks are read from configuration text, as the
 //! daemon reads them, and a few run through the real binary.
 
+use crate::support::checks::{assert_fail, assert_pass, run_section as run};
 use crate::support::{bin, net, redis::Redis};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use heartbeat::checks::{self, CheckResult};
 use net::Server;
-
-/// Slack allowed past a check's timeout.
-const GRACE: Duration = Duration::from_millis(1500);
-
-/// The check of one section `[probe]` (its keys in `keys`) with the given
-/// timeout, built as the daemon builds it, run once; it must keep to its
-/// deadline.
-fn run(keys: &str, timeout: Duration) -> CheckResult {
-    let text = format!(
-        "[promotions]\ng = true\n[demotions]\ng = true\n\
-         [probe]\naction = g\ntimeout = {}ms\n{keys}\n",
-        timeout.as_millis()
-    );
-    let dir = std::env::temp_dir();
-    let loaded = heartbeat::config::parse(&text, &dir.join("test.conf"), &dir)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let built = checks::build(&loaded.config.checks).expect("check builds");
-    let start = Instant::now();
-    let result = built[0].run();
-    let took = start.elapsed();
-    assert!(
-        took < timeout + GRACE,
-        "took {took:?}, timeout {timeout:?}: {result:?}"
-    );
-    result
-}
-
-#[track_caller]
-fn assert_pass(result: &CheckResult, reason: &str) {
-    assert!(
-        result.healthy && result.reason == reason,
-        "expected a pass with {reason:?}, got {result:?}"
-    );
-}
-
-#[track_caller]
-fn assert_fail(result: &CheckResult, reason: &str) {
-    assert!(
-        !result.healthy && result.reason == reason,
-        "expected a failure with {reason:?}, got {result:?}"
-    );
-}
 
 const FIVE: Duration = Duration::from_secs(5);
 

@@ -6,54 +6,18 @@
 //! grpc://`.
 
 use crate::support::bin::{Scratch, lines, wait_for};
+use crate::support::checks::{assert_fail, assert_pass, run_section as run};
 use crate::support::grpc::{GrpcServer, Offer};
 use crate::support::net;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{Datelike, Utc};
-use heartbeat::checks::{self, CheckResult};
+
 use tonic_health::ServingStatus;
 
 const FIVE: Duration = Duration::from_secs(5);
 const LONG: Duration = Duration::from_secs(30);
-/// Slack allowed past a check's timeout.
-const GRACE: Duration = Duration::from_millis(1500);
-
-/// Builds the check of section `[probe]` with `keys` as the daemon does
-/// and runs it once; it must keep to its deadline.
-fn run(keys: &str, timeout: Duration) -> CheckResult {
-    let text = format!(
-        "[promotions]\ng = true\n[demotions]\ng = true\n\
-         [probe]\naction = g\ntimeout = {}ms\n{keys}\n",
-        timeout.as_millis()
-    );
-    let dir = std::env::temp_dir();
-    let loaded = heartbeat::config::parse(&text, &dir.join("test.conf"), &dir)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let built = checks::build(&loaded.config.checks).expect("check builds");
-    let start = Instant::now();
-    let result = built[0].run();
-    let took = start.elapsed();
-    assert!(took < timeout + GRACE, "took {took:?}: {result:?}");
-    result
-}
-
-#[track_caller]
-fn assert_pass(result: &CheckResult, reason: &str) {
-    assert!(
-        result.healthy && result.reason == reason,
-        "expected a pass with {reason:?}, got {result:?}"
-    );
-}
-
-#[track_caller]
-fn assert_fail(result: &CheckResult, reason: &str) {
-    assert!(
-        !result.healthy && result.reason == reason,
-        "expected a failure with {reason:?}, got {result:?}"
-    );
-}
 
 #[test]
 fn the_answer_of_the_health_service_decides() {

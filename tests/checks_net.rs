@@ -6,6 +6,7 @@
 //! Time bounds are generous on purpose: they separate "gave up at the
 //! deadline" from "waited for the peer", not milliseconds.
 
+use crate::support::checks::{assert_fail, assert_pass, timed};
 use crate::support::{child, net};
 
 use std::io::BufRead;
@@ -17,9 +18,6 @@ use std::time::{Duration, Instant};
 use heartbeat::checks::{self, CheckResult};
 use heartbeat::model::{CheckSpec, HttpProbe, Probe, StatusSet};
 use net::{Reply, Server};
-
-/// Slack allowed past a check's timeout.
-const GRACE: Duration = Duration::from_millis(1500);
 
 fn spec(name: &str, probe: Probe, timeout: Duration) -> CheckSpec {
     CheckSpec {
@@ -62,34 +60,11 @@ fn https(host: &str, port: u16) -> HttpProbe {
 /// Builds and runs one check, and checks it kept to its deadline.
 fn run(probe: Probe, timeout: Duration) -> CheckResult {
     let built = checks::build(&[spec("probe", probe, timeout)]).expect("check builds");
-    let start = Instant::now();
-    let result = built[0].run();
-    let took = start.elapsed();
-    assert!(
-        took < timeout + GRACE,
-        "took {took:?}, timeout {timeout:?}: {result:?}"
-    );
-    result
+    timed(timeout, || built[0].run())
 }
 
 fn run_http(probe: HttpProbe, timeout: Duration) -> CheckResult {
     run(Probe::Http(probe), timeout)
-}
-
-#[track_caller]
-fn assert_pass(result: &CheckResult, reason: &str) {
-    assert!(
-        result.healthy && result.reason == reason,
-        "expected a pass with {reason:?}, got {result:?}"
-    );
-}
-
-#[track_caller]
-fn assert_fail(result: &CheckResult, reason: &str) {
-    assert!(
-        !result.healthy && result.reason == reason,
-        "expected a failure with {reason:?}, got {result:?}"
-    );
 }
 
 /// A server with the routes most tests need.

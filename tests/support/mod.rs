@@ -1,5 +1,5 @@
 //! Fixtures shared by the integration tests: the binary under test and its
-//! scratch directories ([`bin`]), a status server fed with made-up
+//! scratch directories ([`bin`]), one check run once ([`checks`]), a status server fed with made-up
 //! snapshots ([`http`], [`snapshots`]), an OpenMetrics reader
 //! ([`metrics`]), network peers that misbehave ([`net`]), the hooks,
 //! targets and pollers of the operating tests ([`ops`]), what `/proc` says
@@ -9,6 +9,7 @@
 //! with its status server on a free port ([`daemon`]).
 
 pub mod bin;
+pub mod checks;
 pub mod child;
 pub mod daemon;
 pub mod etcd;
