@@ -139,6 +139,10 @@ const ENVIRON_READ: usize = 64 * 1024;
 fn initial_environ(pid: u32) -> Option<Vec<u8>> {
     let path = format!("/proc/{pid}/environ");
     let until = Instant::now() + EXEC_WAIT;
+    // The exec sets `env_start` a moment before `env_end`: an empty read
+    // in between looks settled, so an empty environment counts only when
+    // two reads a millisecond apart agree.
+    let mut empty_once = false;
     loop {
         let env = read_environ(&path)?;
         if !env.is_empty() && env.len() < ENVIRON_READ {
@@ -149,8 +153,12 @@ fn initial_environ(pid: u32) -> Option<Vec<u8>> {
             return None;
         }
         let settled = start != 0 && end.checked_sub(start) == Some(env.len() as u64);
-        if settled || Instant::now() >= until {
+        if settled && env.is_empty() && !empty_once {
+            empty_once = true;
+        } else if settled || Instant::now() >= until {
             return Some(env);
+        } else {
+            empty_once = false;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
