@@ -1516,3 +1516,70 @@ fn a_stop_mid_round_starts_no_further_check_and_leaves_none_behind() {
         });
     }
 }
+
+// 12. An internal failure: exit status 70
+
+/// A real daemon whose action thread dies logs why, lets the other running
+/// action finish, kills its checks and exits with status 70
+/// (`EX_SOFTWARE`) instead of waiting for ever for the lost report. No
+/// input makes an action thread die, so a debug build's fault injection
+/// makes it (`heartbeat::app::fault`, absent from release builds).
+#[cfg(debug_assertions)]
+#[test]
+fn a_daemon_whose_action_thread_dies_logs_it_and_exits_70() {
+    use heartbeat::app::fault::ACTION_THREAD_PANICS;
+    let s = Scratch::new();
+    let (actions, pids) = (s.path("actions.log"), s.path("pids"));
+    // h's promotion lasts a second; the slow check of s never ends by
+    // itself. g's action thread dies once the slow check runs.
+    let conf = s.write(
+        "hb.conf",
+        &format!(
+            "[general]\ninterval = 100ms\n\
+             [promotions]\n\
+             g = until [ -s {pids} ]; do sleep 0.01; done; echo promotion g >> {a}\n\
+             h = echo promotion h >> {a}; sleep 1; echo ended h >> {a}\n\
+             s = echo promotion s >> {a}\n\
+             [demotions]\ng = echo demotion g >> {a}\nh = echo demotion h >> {a}\n\
+             s = echo demotion s >> {a}\n\
+             {}{}{}timeout = 90\n",
+            script("up", "true", "g"),
+            script("up_h", "true", "h"),
+            script(
+                "slow",
+                &format!(
+                    "sleep 61 & echo $! >> {pids}; echo $$ >> {pids}; sleep 60",
+                    pids = p(&pids)
+                ),
+                "s"
+            ),
+            a = p(&actions),
+            pids = p(&pids),
+        ),
+    );
+    let mut cmd = s.command(&["-c", p(&conf)]);
+    cmd.env(ACTION_THREAD_PANICS, "g");
+    let mut hb = s.spawn_command(cmd);
+    let status = hb
+        .wait_exit(LONG)
+        .expect("heartbeat hung after its action thread died");
+    let log = hb.log_text();
+    assert_eq!(status.code(), Some(70), "{log}");
+    for said in [
+        "panic in thread action-g at ",
+        "ERROR    the action thread of group \"g\" ended without reporting; stopping",
+        "heartbeat: internal error: the action thread of group \"g\" ended without reporting\n",
+    ] {
+        assert!(log.contains(said), "{said:?} not in the log:\n{log}");
+    }
+    // g's hook ran once and was not retried; h's action had its end.
+    let mut ran = lines(&actions);
+    ran.sort();
+    assert_eq!(ran, ["ended h", "promotion g", "promotion h"], "{log}");
+    // Nothing it started outlives it.
+    for pid in lines(&pids).iter().map(|l| l.parse::<i32>().unwrap()) {
+        wait_for(&format!("check process {pid} to be gone"), LONG, || {
+            !alive(pid)
+        });
+    }
+}

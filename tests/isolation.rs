@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use heartbeat::checks::{self, Check, CheckFuture, CheckResult};
 use heartbeat::config;
 use heartbeat::engine::{Engine, Handle, Options, Stopped};
+use heartbeat::exec::actions;
 use heartbeat::model::Health;
 use heartbeat::status::{CheckStatus, SharedStatus, Snapshot};
 
@@ -599,6 +600,169 @@ fn a_status_server_that_stops_ends_the_engine_with_a_failure() {
         stopped,
         Stopped::Failed("the status server has stopped".into())
     );
+}
+
+/// How the action thread of group `g` dies in [`losing_an_action`].
+#[derive(Debug, Clone, Copy)]
+enum Death {
+    /// It panics before the hook runs.
+    Panics,
+    /// It runs the hook, then ends without reporting.
+    EndsWithoutReporting,
+}
+
+/// What [`losing_an_action`] saw.
+struct Lost {
+    stopped: Stopped,
+    /// Lines the hooks wrote.
+    actions: Vec<String>,
+    /// How many actions of `g` the engine started.
+    started_g: usize,
+    /// Runs of the check `up` when `g`'s thread died, and after the end.
+    runs_at_death: usize,
+    runs_after: usize,
+    /// The slow check's shell and its background child.
+    shell: i32,
+    background: i32,
+}
+
+/// An engine whose group `g`'s action thread dies (`death`) while the
+/// action of group `h` (one second long) runs and a script check of
+/// group `s` sleeps (the thread waits for it to start): joined within
+/// [`LONG`], or the test fails.
+///
+/// Actions start through [`Engine::set_action_spawner`]: those of `h` as
+/// the daemon starts them (`actions::spawn`), those of `g` on a thread of
+/// the test that dies.
+fn losing_an_action(death: Death) -> Lost {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name);
+    let (log, runs_of_up, pids) = (d("actions.log"), d("up.runs"), d("pids"));
+    // Either way h's check goes (another test's stop may kill a script
+    // check of this one), h's action lasts a second.
+    let h_action = |what: &str| {
+        format!(
+            "echo {what} h >> {log}; sleep 1; echo ended h >> {log}",
+            log = log.display()
+        )
+    };
+    let text = format!(
+        "[general]\ninterval = 100ms\n\
+         [promotions]\ng = echo promotion g >> {log}\nh = {promote_h}\ns = echo promotion s >> {log}\n\
+         [demotions]\ng = echo demotion g >> {log}\nh = {demote_h}\ns = echo demotion s >> {log}\n\
+         [up]\ntype = script\ncommand = echo run >> {runs}\naction = g\n\
+         [up_h]\ntype = script\ncommand = true\naction = h\n\
+         [slow]\ntype = script\ncommand = sleep 61 & echo $! >> {pids}; echo $$ >> {pids}; sleep 60\n\
+         timeout = 90\naction = s\n",
+        log = log.display(),
+        promote_h = h_action("promotion"),
+        demote_h = h_action("demotion"),
+        runs = runs_of_up.display(),
+        pids = pids.display(),
+    );
+    let mut engine = Engine::new(parse(&text, dir.path()), Options::default()).unwrap();
+    let started_g = Arc::new(AtomicUsize::new(0));
+    let runs_at_death = Arc::new(AtomicUsize::new(usize::MAX));
+    let (count, at_death, runs_path, pids_path) = (
+        Arc::clone(&started_g),
+        Arc::clone(&runs_at_death),
+        runs_of_up.clone(),
+        pids.clone(),
+    );
+    engine.set_action_spawner(Box::new(move |request, reply| {
+        if request.group != "g" {
+            return actions::spawn(request, reply);
+        }
+        count.fetch_add(1, Ordering::SeqCst);
+        let (at_death, runs_path, pids_path) =
+            (Arc::clone(&at_death), runs_path.clone(), pids_path.clone());
+        std::thread::Builder::new()
+            .name("action-g".into())
+            .spawn(move || {
+                // It dies once the slow check runs, for the stop to find.
+                wait_for("the slow check to start", LONG, || {
+                    lines(&pids_path).len() == 2
+                });
+                if let Death::EndsWithoutReporting = death {
+                    actions::run(&request);
+                }
+                at_death.store(runs(&runs_path), Ordering::SeqCst);
+                match death {
+                    Death::Panics => {
+                        let _reply = reply;
+                        panic!("the action thread of g dies (a test's)");
+                    }
+                    Death::EndsWithoutReporting => drop(reply),
+                }
+            })
+            .map(drop)
+    }));
+    let thread = std::thread::spawn(move || engine.run(&|_| {}));
+    let stopped = joined(thread, LONG, "the engine to end");
+    let pids: Vec<i32> = lines(&pids).iter().map(|l| l.parse().unwrap()).collect();
+    Lost {
+        stopped,
+        actions: lines(&log),
+        started_g: started_g.load(Ordering::SeqCst),
+        runs_at_death: runs_at_death.load(Ordering::SeqCst),
+        runs_after: runs(&runs_of_up),
+        shell: pids[1],
+        background: pids[0],
+    }
+}
+
+/// What a user sees of an engine whose action thread died: it ended with
+/// a failure naming the group (the line it logs at ERROR, and the reason
+/// of exit status 70), after the other running action had its deadline;
+/// nothing was started after the death (no retry of `g`'s action, no
+/// further round); nothing it started outlives it.
+fn assert_lost(lost: &Lost, g_ran: bool) {
+    assert_eq!(
+        lost.stopped,
+        Stopped::Failed("the action thread of group \"g\" ended without reporting".into())
+    );
+    assert_eq!(
+        lost.started_g, 1,
+        "g's action was started again after its thread died"
+    );
+    let g_lines: Vec<&String> = lost.actions.iter().filter(|l| l.ends_with(" g")).collect();
+    assert_eq!(g_lines.len(), usize::from(g_ran), "{:?}", lost.actions);
+    let h_lines: Vec<&String> = lost.actions.iter().filter(|l| l.ends_with(" h")).collect();
+    assert_eq!(
+        h_lines.len(),
+        2,
+        "h's one action, to its end: {:?}",
+        lost.actions
+    );
+    assert_eq!(h_lines[1], "ended h", "{:?}", lost.actions);
+    // Rounds ran every 100 ms while h's action ran for a second: none
+    // after the death (one may have been starting at that instant).
+    assert!(
+        lost.runs_after <= lost.runs_at_death + 1,
+        "{} runs of up after the death, {} before",
+        lost.runs_after - lost.runs_at_death,
+        lost.runs_at_death
+    );
+    assert!(
+        !exists(lost.shell),
+        "the slow check's shell {} outlived the engine",
+        lost.shell
+    );
+    wait_for("the slow check's background child to end", LONG, || {
+        !running(lost.background)
+    });
+}
+
+#[test]
+fn an_action_thread_that_panics_ends_the_engine_with_a_failure_naming_its_group() {
+    let lost = losing_an_action(Death::Panics);
+    assert_lost(&lost, false);
+}
+
+#[test]
+fn an_action_thread_that_ends_without_reporting_ends_the_engine_with_a_failure() {
+    let lost = losing_an_action(Death::EndsWithoutReporting);
+    assert_lost(&lost, true);
 }
 
 /// Whether process `pid` runs: it exists and is not a zombie (an orphan's

@@ -37,6 +37,8 @@ use mode::{Overrides, Report, Run, Source, StatusQuery, Target};
 
 pub mod cli;
 pub mod error;
+#[cfg(debug_assertions)]
+pub mod fault;
 pub mod generate;
 pub mod mode;
 pub mod sidecar;
@@ -493,6 +495,8 @@ fn daemon(
     let general = config.general.clone();
     let mut engine = Engine::new(config, reaping_if_init(options)).map_err(Error::Engine)?;
     engine.set_loader(reloader.into_loader());
+    #[cfg(debug_assertions)]
+    fault::inject(&mut engine);
     let signals = spawn_signals(engine.handle())?;
     let server = start_status_server(&general, &bounds, &engine)?;
     if let Some(server) = &server {

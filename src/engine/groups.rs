@@ -134,7 +134,12 @@ impl Engine {
             started,
         };
         group.running_since = Some(started);
-        if let Err(e) = actions::spawn(request, move |report| done.send(report)) {
+        let reply: super::ActionReply = Box::new(move |report| done.send(report));
+        let spawned = match &self.life.spawner {
+            Some(spawn) => spawn(request, reply),
+            None => actions::spawn(request, reply),
+        };
+        if let Err(e) = spawned {
             error!(
                 "cannot start the {} of group {:?}: {e}",
                 kind, group.spec.name

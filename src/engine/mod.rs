@@ -61,7 +61,7 @@ use log::{debug, error, info, warn};
 use crate::checks::{self, Check};
 use crate::cluster::Cluster;
 use crate::config::Loaded;
-use crate::exec::actions::ActionReport;
+use crate::exec::actions::{ActionReport, ActionRequest};
 use crate::exec::process;
 use crate::exit::Exit;
 use crate::model::{Config, Health, Probe, overall_health};
@@ -209,6 +209,17 @@ pub type Loader = Box<dyn Fn(&Path) -> Result<Loaded, String> + Send>;
 /// A check of a thread the engine depends on: `true` while it runs.
 pub type Watchdog = Box<dyn Fn() -> bool + Send>;
 
+/// Tells the engine how an action ended: called once, with its report,
+/// on whatever thread ran it. Dropped without being called (the thread
+/// panicked, or ended without reporting), it tells the engine that the
+/// action is lost, which ends the engine with [`Stopped::Failed`].
+pub type ActionReply = Box<dyn FnOnce(ActionReport) + Send>;
+
+/// How the engine starts an action (see [`Engine::set_action_spawner`]):
+/// it must return at once, run the request elsewhere and hand its report
+/// to the [`ActionReply`]. `Err` means that nothing ran.
+pub type ActionSpawner = Box<dyn Fn(ActionRequest, ActionReply) -> std::io::Result<()> + Send>;
+
 /// A cheap, cloneable remote control for a running engine.
 #[derive(Clone)]
 pub struct Handle {
@@ -274,6 +285,8 @@ struct Life {
     ready_announced: bool,
     /// Reads the file on reload; [`crate::config::load`] when `None`.
     loader: Option<Loader>,
+    /// Starts actions; [`crate::exec::actions::spawn`] when `None`.
+    spawner: Option<ActionSpawner>,
     /// Reaping orphans has failed once and said why: not said again.
     reaping_failed: bool,
     watchdogs: Vec<(String, Watchdog)>,
@@ -435,6 +448,17 @@ impl Engine {
     /// the command line gave over the file's survive a reload.
     pub fn set_loader(&mut self, loader: Loader) {
         self.life.loader = Some(loader);
+    }
+
+    /// Sets how actions are started, instead of
+    /// [`crate::exec::actions::spawn`] (the hook on a thread of its own):
+    /// for embedding, and for tests of what the engine does when an
+    /// action's thread dies (its [`ActionReply`] dropped uncalled): it
+    /// logs that the group's action thread ended without reporting,
+    /// starts nothing more and ends with [`Stopped::Failed`] naming the
+    /// group, after the other running actions had their deadline.
+    pub fn set_action_spawner(&mut self, spawner: ActionSpawner) {
+        self.life.spawner = Some(spawner);
     }
 
     /// Watches a thread the daemon depends on (the status server): when
