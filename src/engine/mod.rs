@@ -782,8 +782,9 @@ impl Engine {
 
     /// Links each check to the groups it feeds, from the groups' members.
     fn link_groups(&mut self) {
-        for slot in &mut self.table.slots {
+        for (slot, spec) in self.table.slots.iter_mut().zip(&self.config.checks) {
             slot.groups.clear();
+            slot.groups.reserve_exact(spec.groups.len());
         }
         for (g, group) in self.groups.iter().enumerate() {
             for &i in &group.members {

@@ -91,7 +91,9 @@ impl Engine {
     /// nearly nothing here and never holds two copies of the snapshot
     /// (it did: 3.2 MB at its peak, and about 30,000 strings a round). The
     /// endpoint of a check is rewritten only when its name or probe type
-    /// changed, or after a reload.
+    /// changed, or after a reload. The lists are sized exactly when they
+    /// grow: grown by doubling, the first snapshot of 10,000 checks held
+    /// room for 16,384 (1 MB unused).
     pub(super) fn publish(&self) {
         let Ok(mut status) = self.shared.status.write() else {
             return;
@@ -104,6 +106,9 @@ impl Engine {
         status.round_started = self.rounds.open.as_ref().map(|r| r.started_wall);
         let groups = self.groups.len();
         status.groups.truncate(groups);
+        status
+            .groups
+            .reserve_exact(groups.saturating_sub(status.groups.len()));
         for g in 0..groups {
             match status.groups.get_mut(g) {
                 Some(out) => self.refresh_group_status(g, out),
@@ -112,6 +117,9 @@ impl Engine {
         }
         let checks = self.table.slots.len();
         status.checks.truncate(checks);
+        status
+            .checks
+            .reserve_exact(checks.saturating_sub(status.checks.len()));
         for i in 0..checks {
             match status.checks.get_mut(i) {
                 Some(out) => self.refresh_check_status(i, out),
