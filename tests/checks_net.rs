@@ -334,6 +334,25 @@ fn https_trusts_a_ca_file() {
 }
 
 #[test]
+fn plain_http_follows_a_redirect_to_https() {
+    // A plain check builds its TLS connector only now, at the redirect,
+    // with the check's own TLS setting: an untrusted certificate fails it,
+    // and `tls_verify = false` lets it through.
+    let (secure, _pem) = tls_server(&["localhost"]);
+    let to = format!("https://127.0.0.1:{}/", secure.port());
+    let plain = net::http_server("127.0.0.1:0", move |_| net::redirect(301, &to));
+    let mut p = http("127.0.0.1", plain.port(), "/");
+    let result = run_http(p.clone(), FIVE);
+    assert!(
+        !result.healthy && result.reason.starts_with("certificate not trusted"),
+        "{result:?}"
+    );
+    p.tls_verify = false;
+    p.expect_body = Some("secure ok".to_owned());
+    assert_pass(&run_http(p, FIVE), "HTTP 200");
+}
+
+#[test]
 fn https_reports_a_name_mismatch() {
     let (server, pem) = tls_server(&["service.example"]);
     let mut p = https("127.0.0.1", server.port());
