@@ -433,3 +433,29 @@ fn lintian_reports_no_error_and_no_warning() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The name of the variable that turns on the fault injection of debug
+/// builds (`heartbeat::app::fault`).
+const FAULT_INJECTION: &str = "HEARTBEAT_DEBUG_ACTION_THREAD_PANICS";
+
+/// The package is built in release mode, which leaves the fault injection
+/// out: its binary does not even hold the variable's name.
+#[test]
+fn the_packaged_binary_carries_no_fault_injection() {
+    #[cfg(debug_assertions)]
+    assert_eq!(FAULT_INJECTION, heartbeat::app::fault::ACTION_THREAD_PANICS);
+    let Some(deb) = deb() else { return };
+    let s = Scratch::new();
+    let root = s.path("extracted");
+    run(Command::new("dpkg-deb")
+        .arg("--extract")
+        .arg(&deb)
+        .arg(&root));
+    let binary = fs::read(root.join("usr/bin/heartbeat")).unwrap();
+    assert!(
+        !binary
+            .windows(FAULT_INJECTION.len())
+            .any(|w| w == FAULT_INJECTION.as_bytes()),
+        "the packaged binary holds {FAULT_INJECTION}: built with debug assertions?"
+    );
+}
