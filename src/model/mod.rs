@@ -259,7 +259,7 @@ impl CheckSpec {
 }
 
 /// What a check probes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Hash)]
 pub enum Probe {
     /// A TCP connect to `host:port`, optionally with TLS and a dialogue
     /// of `send` and `expect`.
@@ -455,7 +455,7 @@ pub fn short_duration(d: Duration) -> String {
 }
 
 /// An HTTP or HTTPS check.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Hash)]
 pub struct HttpProbe {
     /// `true` for HTTPS.
     pub https: bool,
@@ -496,7 +496,7 @@ impl HttpProbe {
 }
 
 /// A set of HTTP status codes, written `200-299, 301` in the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StatusSet(pub Vec<RangeInclusive<u16>>);
 
 impl StatusSet {

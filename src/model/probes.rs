@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::host_port;
 
 /// A TCP check: connect, then optionally TLS, send and expect.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Hash)]
 pub struct TcpProbe {
     /// Host name or IP address (v4 or v6, without brackets).
     pub host: String,
@@ -50,7 +50,7 @@ impl TcpProbe {
 
 /// How a TLS connection of a TCP or gRPC check is verified and how long
 /// its certificate must still be valid.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct TlsOptions {
     /// Verify the server certificate and name (`tls_verify`).
     pub verify: bool,
@@ -74,7 +74,7 @@ impl TlsOptions {
 }
 
 /// What the reply of a TCP check must hold.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Hash)]
 pub enum Expect {
     /// These bytes, anywhere in it (`expect`, escapes decoded).
     Contains(Vec<u8>),
@@ -83,13 +83,20 @@ pub enum Expect {
 }
 
 /// A compiled regular expression (the `regex` crate's syntax) matched
-/// against bytes; two patterns are equal when written alike.
+/// against bytes; two patterns are equal (and hash alike) when written
+/// alike.
 #[derive(Clone)]
 pub struct Pattern(pub regex::bytes::Regex);
 
 impl PartialEq for Pattern {
     fn eq(&self, other: &Pattern) -> bool {
         self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl std::hash::Hash for Pattern {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_str().hash(state);
     }
 }
 
@@ -139,7 +146,7 @@ pub fn quote(bytes: &[u8], max: usize) -> String {
 }
 
 /// A gRPC health check: `grpc.health.v1.Health/Check` of one service.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Hash)]
 pub struct GrpcProbe {
     /// Host name or IP address (v4 or v6, without brackets).
     pub host: String,

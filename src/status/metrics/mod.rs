@@ -47,7 +47,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use prometheus_client::registry::Registry;
 
 use crate::exec::process::ChildExit;
-use crate::model::{ActionKind, CheckKind, Config, Health, Hold, Role};
+use crate::model::{ActionKind, CheckKind, Config, Health, Hold, Probe, Role};
 
 pub mod exposition;
 mod families;
@@ -85,6 +85,18 @@ const HOLDS: [Option<Hold>; 3] = [None, Some(Hold::Paused), Some(Hold::Maintenan
 
 fn hold_label(hold: Option<Hold>) -> &'static str {
     hold.map_or("none", Hold::as_str)
+}
+
+/// A 64-bit hash of `probe` (SipHash with fixed keys, the same for the
+/// same probe throughout the process): how a reload tells a changed probe
+/// from an unchanged one without keeping a copy of each. Two different
+/// probes hash alike with odds of one in 2^64; the only effect would be
+/// that a changed check keeps its latest result in the metrics.
+fn fingerprint(probe: &Probe) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    probe.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Unix seconds of `at`, negative before the epoch.
@@ -238,10 +250,11 @@ impl Metrics {
             .iter()
             .map(|spec| {
                 let kind = spec.probe.kind();
+                let probe = fingerprint(&spec.probe);
                 let mut cells = CheckCells::default();
                 if let Some(old) = checks.get(&spec.name) {
                     let old_cells = *lock(&old.cells);
-                    if old.probe == spec.probe {
+                    if old.probe == probe {
                         cells = old_cells;
                     } else {
                         // A changed check: its latest result is forgotten,
@@ -257,7 +270,8 @@ impl Metrics {
                 CheckSeries {
                     name: Arc::from(spec.name.as_str()),
                     kind,
-                    probe: spec.probe.clone(),
+                    target: spec.probe.target().into_boxed_str(),
+                    probe,
                     cells: cells.into(),
                 }
             })

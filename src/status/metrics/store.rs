@@ -6,7 +6,8 @@
 //! `Family`) holds, for every series, its own copy of every label string,
 //! a hash-map entry and, for a histogram, a boxed bucket vector: about
 //! 1.5 KB per check for heartbeat's families. Here a check costs one
-//! record ([`CheckCells`], under 250 bytes) and the name once; the series
+//! record ([`CheckCells`], under 250 bytes), the name and the `target`
+//! label once, and a hash of its probe instead of a copy; the series
 //! of the exposition are the same, written from these records by the
 //! [`Collector`] of [`Store`] in the order and with the names, types,
 //! units and help texts the registry gave them.
@@ -28,7 +29,7 @@ use prometheus_client::registry::Unit;
 
 use super::families::help;
 use super::{CHECK_BUCKETS, HOLDS, KINDS, LONG_BUCKETS, OUTCOMES, RESULTS, STATES, hold_label};
-use crate::model::{CheckKind, GroupSpec, Health, Hold, Probe, Role};
+use crate::model::{CheckKind, GroupSpec, Health, Hold, Role};
 
 /// Buckets of a check latency histogram: [`CHECK_BUCKETS`] and `+Inf`.
 pub(super) const CHECK_SLOTS: usize = CHECK_BUCKETS.len() + 1;
@@ -107,9 +108,13 @@ pub(super) struct CheckCells {
 pub(super) struct CheckSeries {
     pub name: Arc<str>,
     pub kind: CheckKind,
-    /// What it probes, for `heartbeat_check_info` and to tell on a reload
-    /// whether it is the same check.
-    pub probe: Probe,
+    /// What it probes, as the `target` label of `heartbeat_check_info`
+    /// writes it ([`crate::model::Probe::target`]).
+    pub target: Box<str>,
+    /// A hash of what it probes ([`super::fingerprint`]), to tell on a
+    /// reload whether it is the same check without keeping a copy of the
+    /// probe (about 180 bytes a check).
+    pub probe: u64,
     pub cells: Mutex<CheckCells>,
 }
 
@@ -552,11 +557,10 @@ fn encode_check_info(encoder: &mut DescriptorEncoder<'_>, checks: &[CheckSeries]
         MetricType::Info,
     )?;
     for check in checks {
-        let target = check.probe.target();
         metric.encode_info(&[
             ("check", &*check.name),
             ("type", check.kind.as_str()),
-            ("target", target.as_str()),
+            ("target", &*check.target),
         ])?;
     }
     Ok(())
