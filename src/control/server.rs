@@ -269,7 +269,17 @@ fn accept_loop(
             PollFd::from_borrowed_fd(listener.as_fd(), PollFlags::IN),
             PollFd::from_borrowed_fd(woken.as_fd(), PollFlags::IN),
         ];
-        if poll(&mut fds, None).is_err() || stop.load(Ordering::SeqCst) {
+        match poll(&mut fds, None) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                // Not a signal (ENOMEM): waiting a moment keeps a poll that
+                // fails again from spinning a core.
+                warn!("control socket: cannot wait for connections: {e}");
+                thread::sleep(ACCEPT_RETRY);
+                continue;
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
             continue;
         }
         let stream = match listener.accept() {
