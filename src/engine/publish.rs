@@ -104,28 +104,18 @@ impl Engine {
         status.rounds = self.rounds.completed;
         status.last_round.clone_from(&self.rounds.last);
         status.round_started = self.rounds.open.as_ref().map(|r| r.started_wall);
-        let groups = self.groups.len();
-        status.groups.truncate(groups);
-        status
-            .groups
-            .reserve_exact(groups.saturating_sub(status.groups.len()));
-        for g in 0..groups {
-            match status.groups.get_mut(g) {
-                Some(out) => self.refresh_group_status(g, out),
-                None => status.groups.push(self.group_status(g)),
-            }
-        }
-        let checks = self.table.slots.len();
-        status.checks.truncate(checks);
-        status
-            .checks
-            .reserve_exact(checks.saturating_sub(status.checks.len()));
-        for i in 0..checks {
-            match status.checks.get_mut(i) {
-                Some(out) => self.refresh_check_status(i, out),
-                None => status.checks.push(self.check_status(i)),
-            }
-        }
+        update_in_place(
+            &mut status.groups,
+            self.groups.len(),
+            |g, out| self.refresh_group_status(g, out),
+            |g| self.group_status(g),
+        );
+        update_in_place(
+            &mut status.checks,
+            self.table.slots.len(),
+            |i, out| self.refresh_check_status(i, out),
+            |i| self.check_status(i),
+        );
     }
 
     /// Publishes after a reload: every endpoint is written afresh (the
@@ -180,5 +170,24 @@ impl Engine {
             (to, from) => to.clone_from(from),
         }
         out.running_since = slot.flight.map(|f| f.started);
+    }
+}
+
+/// Makes `list` `len` entries long: entry `i` of those already there is
+/// brought up to date by `refresh(i, entry)`, the rest are made by
+/// `make(i)`. Room is reserved exactly, not by doubling.
+fn update_in_place<T>(
+    list: &mut Vec<T>,
+    len: usize,
+    mut refresh: impl FnMut(usize, &mut T),
+    mut make: impl FnMut(usize) -> T,
+) {
+    list.truncate(len);
+    list.reserve_exact(len - list.len());
+    for (i, entry) in list.iter_mut().enumerate() {
+        refresh(i, entry);
+    }
+    for i in list.len()..len {
+        list.push(make(i));
     }
 }
