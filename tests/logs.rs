@@ -127,23 +127,10 @@ fn logformat_json_writes_one_object_a_line_with_an_rfc3339_time() {
     let now = chrono::Utc::now();
     let mut seen = Vec::new();
     for line in text.lines() {
-        let object: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?} is not JSON: {e}"));
-        let keys: Vec<&str> = object
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(keys, ["level", "message", "time"], "{line}");
-        let time = chrono::DateTime::parse_from_rfc3339(object["time"].as_str().unwrap())
-            .unwrap_or_else(|e| panic!("{line}: {e}"));
-        let age = now - time.with_timezone(&chrono::Utc);
+        let (time, level, message) = json_record(line);
+        let age = now - time;
         assert!(age < chrono::Duration::seconds(120), "{line}");
-        seen.push((
-            object["level"].as_str().unwrap().to_owned(),
-            object["message"].as_str().unwrap().to_owned(),
-        ));
+        seen.push((level, message));
     }
     for (level, message) in [
         ("INFO", "[web] in rotation"),
@@ -176,29 +163,39 @@ fn a_bad_logformat_is_a_configuration_error_naming_what_is_expected() {
     );
 }
 
-/// `(level, message)` of every line of a JSON log, each line checked to
-/// be one object of `level`, `message` and `time`; a duration in
-/// `succeeded in 1ms` is left out, as it differs from run to run.
+/// `(time, level, message)` of one line of a JSON log, checked to be one
+/// object of `level`, `message` and `time` (RFC 3339).
+fn json_record(line: &str) -> (chrono::DateTime<chrono::Utc>, String, String) {
+    let object: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?} is not JSON: {e}"));
+    let keys: Vec<&str> = object
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["level", "message", "time"], "{line}");
+    let time = chrono::DateTime::parse_from_rfc3339(object["time"].as_str().unwrap())
+        .unwrap_or_else(|e| panic!("{line}: {e}"));
+    (
+        time.with_timezone(&chrono::Utc),
+        object["level"].as_str().unwrap().to_owned(),
+        object["message"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `(level, message)` of every line of a JSON log ([`json_record`]); a
+/// duration in `succeeded in 1ms` is left out, as it differs from run to
+/// run.
 fn json_records(text: &str) -> Vec<(String, String)> {
     text.lines()
         .map(|line| {
-            let object: serde_json::Value =
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?} is not JSON: {e}"));
-            let keys: Vec<&str> = object
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(String::as_str)
-                .collect();
-            assert_eq!(keys, ["level", "message", "time"], "{line}");
-            chrono::DateTime::parse_from_rfc3339(object["time"].as_str().unwrap())
-                .unwrap_or_else(|e| panic!("{line}: {e}"));
-            let message = object["message"].as_str().unwrap();
+            let (_, level, message) = json_record(line);
             let message = match message.split_once(" succeeded in ") {
                 Some((head, _)) => format!("{head} succeeded in …"),
-                None => message.to_owned(),
+                None => message,
             };
-            (object["level"].as_str().unwrap().to_owned(), message)
+            (level, message)
         })
         .collect()
 }
