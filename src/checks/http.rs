@@ -504,7 +504,11 @@ mod tests {
     fn a_bad_ca_file_is_a_load_error_even_for_plain_http() {
         let mut p = probe("127.0.0.1", StatusSet::default());
         p.ca_file = Some(PathBuf::from("/nonexistent/ca.pem"));
-        assert!(Agents::default().get(&p).is_err());
+        let err = Agents::default().get(&p).err().expect("a load error");
+        assert!(
+            err.starts_with("ca_file /nonexistent/ca.pem: cannot read it: "),
+            "{err}"
+        );
     }
 
     #[test]
